@@ -1,0 +1,296 @@
+"""Field decoders: each verbose field parsed with its own start rule of the grammar, memoised."""
+
+from __future__ import annotations
+
+import re
+from functools import cache, lru_cache
+from importlib import resources
+
+from lark import Lark, Token, Tree
+from lark.exceptions import LarkError
+
+from dnnprof.parsers.events import Attributes, MemoryDesc, PostOp, Problem
+
+START_RULES = ("line", "marker", "mds", "attrs", "aux", "problem", "impl", "logical_tensors", "info")
+
+# A field string repeats thousands of times in a run, so each decoder keeps a memo.
+_FIELD_MEMO = 65536
+
+
+class FieldError(ValueError):
+    """A field that the grammar rejects; the message says which field and why."""
+
+
+def grammar_text() -> str:
+    """The text of `onednn_verbose.lark`."""
+    return resources.files("dnnprof.grammars").joinpath("onednn_verbose.lark").read_text()
+
+
+@cache
+def parser_for(start: str) -> Lark:
+    """The LALR parser for one start rule of the grammar (built once)."""
+    return Lark(
+        grammar_text(),
+        parser="lalr",
+        lexer="contextual",
+        start=start,
+        propagate_positions=False,
+        maybe_placeholders=False,
+    )
+
+
+def parse_rule(start: str, text: str) -> Tree:
+    """Parse `text` with one start rule; raises FieldError with a short reason."""
+    try:
+        return parser_for(start).parse(text)
+    except LarkError as exc:
+        reason = str(exc).strip().splitlines()[0][:160]
+        raise FieldError(f"{start}: {reason}") from None
+
+
+def _tokens(tree: Tree) -> list[Token]:
+    return [c for c in tree.children if isinstance(c, Token)]
+
+
+# ------------------------------------------------------------------ line ----
+
+
+def split_line(text: str) -> dict[str, str]:
+    """Header of a verbose line: marker, version, timestamp, component, operation, payload."""
+    tree = parse_rule("line", text)
+    out = {"marker": "", "version": "", "timestamp": "", "component": "", "operation": "", "payload": ""}
+    names = {
+        "MARKER": "marker",
+        "VERSION": "version",
+        "TIMESTAMP": "timestamp",
+        "COMPONENT": "component",
+        "OPERATION": "operation",
+        "PAYLOAD": "payload",
+    }
+    for tok in _tokens(tree):
+        out[names[tok.type]] = str(tok)
+    return out
+
+
+def parse_marker(text: str) -> tuple[str, ...]:
+    """Fields of a `#DNNPROF,...` marker line (empty fields kept as '')."""
+    parse_rule("marker", text)  # validates the shape; fields themselves are plain text
+    return tuple(text.split(",")[1:])
+
+
+# --------------------------------------------------- memory descriptors ----
+
+
+@lru_cache(maxsize=_FIELD_MEMO)
+def parse_mds(text: str) -> tuple[MemoryDesc, ...]:
+    """Decode the memory-descriptor field (every dialect) into MemoryDesc tuples."""
+    if not text.strip():
+        return ()
+    tree = parse_rule("mds", text)
+    return tuple(_one_md(md) for md in tree.children if isinstance(md, Tree))
+
+
+def _one_md(md: Tree) -> MemoryDesc:
+    toks = _tokens(md)
+    by_type: dict[str, str] = {}
+    extra: list[str] = []
+    for tok in toks:
+        if tok.type == "MD_EXTRA":
+            extra.append(str(tok))
+        else:
+            by_type[tok.type] = str(tok)
+    if md.data == "md_v0_typed":
+        dt, _, tag = by_type["V0_DT_TAG"].partition("_")
+        return MemoryDesc(arg=by_type["MD_ARG"], data_type=dt, tag=tag, format_kind="blocked")
+    if md.data == "md_v0":
+        # v0 prints formats only: `fsrc:nChw8c`; the data type is not on the line
+        arg = by_type["MD_ARG"]
+        tag = by_type.get("MD_TAG") or by_type.get("DATA_TYPE", "")
+        if arg.startswith("f") and len(arg) > 1:
+            arg = arg[1:]
+        return MemoryDesc(arg=arg, tag=tag, format_kind="blocked" if tag != "undef" else "undef")
+    if "MD_ARG_DT" in by_type:
+        arg_dt = by_type["MD_ARG_DT"]
+        match = _ARG_DT_RE.match(arg_dt)
+        arg, dt = (match.group(1), match.group(2)) if match else (arg_dt, "")
+    else:
+        arg, dt = by_type["MD_ARG"], by_type.get("DATA_TYPE", "")
+    return MemoryDesc(
+        arg=arg,
+        data_type=dt,
+        props=by_type.get("MD_PROPS", ""),
+        format_kind=by_type.get("FORMAT_KIND", ""),
+        tag=by_type.get("MD_TAG", ""),
+        strides=by_type.get("MD_STRIDES", ""),
+        flags=by_type.get("MD_FLAGS", ""),
+        extra=tuple(extra),
+    )
+
+
+_ARG_DT_RE = re.compile(
+    r"([a-z][a-z0-9_]*?)_(undef|f64|f32|f16|bf16|tf32|s32|s16|s8|u16|u8|s4|u4|"
+    r"f8_e5m2|f8_e4m3|f4_e2m1|f4_e3m0|e8m0|boolean|bin)$"
+)
+
+
+# ------------------------------------------------------------ attributes ----
+
+
+@lru_cache(maxsize=_FIELD_MEMO)
+def parse_attrs(text: str) -> Attributes:
+    """Decode the attribute field (v3 `attr-*`, v2 `attr-oscale`, v1 `post_ops:'..';`)."""
+    if not text.strip():
+        return Attributes()
+    tree = parse_rule("attrs", text)
+    post_ops: list[PostOp] = []
+    scales: list[str] = []
+    zero_points: list[str] = []
+    other: list[tuple[str, str]] = []
+    oscale = fpmath = scratchpad = ""
+    for item in tree.children:
+        if not isinstance(item, Tree):
+            continue
+        kind = item.data
+        if kind == "attr_post_ops":
+            for po in item.children[0].children:
+                toks = _tokens(po)
+                post_ops.append(PostOp(str(toks[0]), tuple(str(t) for t in toks[1:])))
+        elif kind in ("attr_scales", "attr_zero_points"):
+            target = scales if kind == "attr_scales" else zero_points
+            for qp in item.children[0].children:
+                target.append(":".join(str(t) for t in _tokens(qp)))
+        elif kind == "attr_oscale":
+            oscale = str(item.children[0])
+        elif kind == "legacy_post_ops":
+            for tok in _tokens(item):
+                name, *args = str(tok).split(":")
+                post_ops.append(PostOp(name, tuple(args)))
+        else:  # attr_other / legacy_other
+            toks = _tokens(item)
+            name = str(toks[0])
+            value = str(toks[1]) if len(toks) > 1 else ""
+            bare = name.removeprefix("attr-")
+            if bare in ("fpmath", "fpmath_mode"):
+                fpmath = value.split(":")[0]
+            elif bare in ("scratchpad", "scratchpad_mode"):
+                scratchpad = value
+            elif bare == "oscale":
+                oscale = value
+            elif bare == "scales":
+                scales.append(value.strip("'"))
+            elif bare == "zero_points":
+                zero_points.append(value.strip("'"))
+            else:
+                other.append((name, value))
+    return Attributes(
+        post_ops=tuple(post_ops),
+        scales=tuple(scales),
+        zero_points=tuple(zero_points),
+        oscale=oscale,
+        fpmath=fpmath,
+        scratchpad=scratchpad,
+        other=tuple(other),
+    )
+
+
+# ------------------------------------------------------------------- aux ----
+
+
+@lru_cache(maxsize=_FIELD_MEMO)
+def parse_aux(text: str) -> tuple[tuple[str, str], ...]:
+    """Decode the aux field into (key, value) pairs (`alg:convolution_direct`, `flags:GS`)."""
+    if not text.strip():
+        return ()
+    tree = parse_rule("aux", text)
+    pairs = []
+    for item in tree.children:
+        if isinstance(item, Tree):
+            toks = _tokens(item)
+            pairs.append((str(toks[0]), str(toks[1]) if len(toks) > 1 else ""))
+    return tuple(pairs)
+
+
+# --------------------------------------------------------------- problem ----
+
+_KV_RE = re.compile(r"([a-z]+)(-?[0-9]+(?:\.[0-9]+)?|\*)")
+
+
+@lru_cache(maxsize=_FIELD_MEMO)
+def parse_problem(text: str) -> Problem:
+    """Decode a problem descriptor into key values (`mb`, `ic`, `kh`...) or dims lists."""
+    if not text.strip():
+        return Problem(text)
+    tree = parse_rule("problem", text)
+    if tree.data == "prb_dims":
+        dims = tuple(
+            tuple(None if d == "*" else int(d) for d in str(tok).split("x"))
+            for tok in _tokens(tree)
+            if tok.type == "DIMS"
+        )
+        return Problem(text, {}, dims)
+    values: dict[str, float] = {}
+    for tok in _tokens(tree):
+        if tok.type != "PRB_GROUP":
+            continue
+        for key, value in _KV_RE.findall(str(tok)):
+            if value == "*":
+                continue  # runtime dimension: unknown until execution
+            values[key] = float(value) if "." in value else int(value)
+    return Problem(text, values, ())
+
+
+# -------------------------------------------------------- implementation ----
+
+
+@lru_cache(maxsize=4096)
+def parse_impl(text: str) -> tuple[str, str]:
+    """Split an implementation string into (name, ISA); ISA is '' when none is named."""
+    if not text:
+        return "", ""
+    tree = parse_rule("impl", text)
+    parts = [part.children[0] for part in tree.children if isinstance(part, Tree)]
+    isa = next((str(t) for t in reversed(parts) if t.type == "ISA"), "")
+    return text, isa
+
+
+# ------------------------------------------------------------ graph lines ----
+
+
+@lru_cache(maxsize=_FIELD_MEMO)
+def parse_logical_tensors(text: str) -> tuple[tuple[str, ...], ...]:
+    """Decode graph logical tensors: (name, id, layout, property, dims, strides) tuples."""
+    if not text.strip():
+        return ()
+    tree = parse_rule("logical_tensors", text)
+    return tuple(
+        tuple(str(t) for t in _tokens(lt)) for lt in tree.children if isinstance(lt, Tree)
+    )
+
+
+# ------------------------------------------------------------------ info ----
+
+
+def parse_info(text: str) -> tuple[str, dict[str, str]]:
+    """Classify an info line's text: (topic, values)."""
+    try:
+        tree = parse_rule("info", text)
+    except FieldError:
+        return "other", {}
+    toks = {t.type: str(t) for t in _tokens(tree)}
+    if tree.data == "info_version":
+        return "version", {
+            "product": toks.get("PRODUCT", ""),
+            "version": toks.get("VERSION_NUMBER", ""),
+            "commit": toks.get("COMMIT", ""),
+        }
+    if tree.data == "info_runtime":
+        values = {"engine": toks["ENGINE_WORD"], "runtime": toks["INFO_WORD"]}
+        if "INT" in toks:
+            values["threads"] = toks["INT"]
+        return "runtime", values
+    if tree.data in ("info_isa", "info_isa_legacy"):
+        return "isa", {"engine": toks.get("ENGINE_WORD", "cpu"), "isa": toks["INFO_TEXT"].strip()}
+    if tree.data == "info_template":
+        fields = [str(t) for t in _tokens(tree) if t.type == "TEMPLATE_FIELD"]
+        return "template", {"fields": ",".join(fields)}
+    return "other", {}

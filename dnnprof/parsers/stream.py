@@ -1,0 +1,461 @@
+"""Streaming log parser: lines in, a Trace out, memoised on each line's descriptor.
+
+A real run repeats a few hundred distinct descriptors thousands of times, so the
+hot loop only splits off the time (and timestamp), looks the rest of the line up
+in a dict and appends four numbers. The grammar runs once per distinct descriptor.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+from array import array
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dnnprof import __version__
+from dnnprof.parsers.events import (
+    Descriptor,
+    Event,
+    ExecEvent,
+    InfoEvent,
+    MarkerEvent,
+    MessageEvent,
+    Unparsed,
+)
+from dnnprof.parsers.lines import LINE_STARTS, VERBOSE_MARKERS, Classified, LineState, classify
+from dnnprof.trace import CATEGORICAL_COLUMNS, FORMAT_VERSION, Trace, normalize_events
+
+UNPARSED_SAMPLES = 200
+MAX_LINE_CHARS = 1 << 20  # longer lines are cut (kept as Unparsed), never held whole twice
+_NAN = float("nan")
+
+
+class LogReadError(OSError):
+    """The log could not be opened or read; the message names the file."""
+
+
+def open_lines(source: Any) -> Iterator[str]:
+    """Yield text lines from a path (plain or .gz), a binary/text file object, or an iterable."""
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        try:
+            with path.open("rb") as probe:
+                magic = probe.read(2)
+        except OSError as exc:
+            raise LogReadError(f"cannot read {path}: {exc.strerror or exc}") from None
+        opener = gzip.open if magic == b"\x1f\x8b" else open
+        try:
+            with opener(path, "rb") as raw:
+                yield from _decode_lines(raw)
+        except (OSError, EOFError) as exc:
+            # a truncated .gz: keep what was read, say where it stopped
+            raise LogReadError(f"{path}: read failed part-way ({exc})") from None
+        return
+    if isinstance(source, (io.RawIOBase, io.BufferedIOBase)):
+        yield from _decode_lines(source)
+        return
+    for item in source:
+        yield item.decode("utf-8", "replace") if isinstance(item, bytes) else item
+
+
+def _decode_lines(raw: Any) -> Iterator[str]:
+    # Binary read + 'replace' decoding: garbage bytes become U+FFFD instead of an exception.
+    text = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline=None)
+    while True:
+        line = text.readline(MAX_LINE_CHARS)
+        if not line:
+            return
+        if len(line) >= MAX_LINE_CHARS and not line.endswith("\n"):
+            # swallow the rest of an over-long line so it stays one line
+            rest = line
+            while rest and not rest.endswith("\n"):
+                rest = text.readline(MAX_LINE_CHARS)
+            line = line + "\n"
+        yield line
+
+
+class TraceBuilder:
+    """Accumulates parsed lines column-wise; `finish()` returns the Trace."""
+
+    def __init__(self, source: str = "<lines>") -> None:
+        self.source = source
+        self.state = LineState()
+        self.line_no = 0
+        self._timed_memo: dict[str, int] = {}  # line without ts and time -> descriptor id
+        self._other_memo: dict[str, int] = {}  # whole message line -> descriptor id
+        self._descs: list[dict[str, Any]] = []
+        self._lines = array("i")
+        self._desc_ids = array("i")
+        self._ts = array("d")
+        self._durations = array("d")
+        self._ts_prefix = ""  # e.g. "onednn_verbose,v1," once a timestamped line is seen
+        self.counts = dict.fromkeys(
+            ("lines", "exec", "create", "graph", "messages", "info", "markers", "foreign",
+             "unparsed", "blank"), 0,
+        )
+        self.unparsed: list[dict[str, Any]] = []
+        self.foreign_samples: list[str] = []
+        self._last_line_complete = True
+        self._exec_with_ts = 0  # set by _recount
+
+    # ---------------------------------------------------------------- input --
+
+    def feed_lines(self, lines: Iterable[str]) -> None:
+        """Parse an iterable of lines (with or without their newline)."""
+        memo_get = self._timed_memo.get
+        add_line = self._lines.append
+        add_desc = self._desc_ids.append
+        add_ts = self._ts.append
+        add_dur = self._durations.append
+        slow = self._slow
+        line_no = self.line_no
+        complete = True
+        for raw in lines:
+            line_no += 1
+            complete = raw.endswith("\n")
+            line = raw.rstrip("\r\n")
+            head, _, tail = line.rpartition(",")
+            idx = memo_get(head)
+            if idx is not None:
+                try:
+                    duration = float(tail)
+                except ValueError:
+                    slow(line_no, line)
+                    continue
+                add_line(line_no)
+                add_desc(idx)
+                add_ts(_NAN)
+                add_dur(duration)
+                continue
+            slow(line_no, line)
+        self.line_no = line_no
+        self._last_line_complete = complete
+
+    def feed(self, line: str) -> None:
+        """Parse one line."""
+        self.feed_lines((line,))
+
+    def _slow(self, line_no: int, line: str) -> None:
+        counts = self.counts
+        if not line.startswith(LINE_STARTS):
+            if not line.strip():
+                counts["blank"] += 1
+                return
+            cut = _find_marker(line)
+            if cut < 0:
+                counts["foreign"] += 1
+                if len(self.foreign_samples) < 20:
+                    self.foreign_samples.append(line[:200])
+                return
+            # output glued in front of a verbose line (unflushed prints): keep the verbose part
+            counts["foreign"] += 1
+            self.state.warn("foreign output glued to verbose lines (interleaved stdout)")
+            line = line[cut:]
+        if len(line) >= MAX_LINE_CHARS:
+            self._add_unparsed(line_no, line, f"line longer than {MAX_LINE_CHARS} characters")
+            return
+        ts_text = ""
+        prefix = self._ts_prefix
+        if prefix and line.startswith(prefix) and line[len(prefix) : len(prefix) + 1].isdigit():
+            comma = line.find(",", len(prefix))
+            if comma > 0:
+                ts_text = line[len(prefix) : comma]
+                stripped = prefix + line[comma + 1 :]
+                head, _, tail = stripped.rpartition(",")
+                idx = self._timed_memo.get(head)
+                if idx is not None:
+                    try:
+                        self._add_timed(line_no, idx, float(tail), float(ts_text))
+                        return
+                    except ValueError:
+                        pass
+        other = self._other_memo.get(line)
+        if other is not None:
+            self._add_timed(line_no, other, _NAN, _NAN)
+            return
+        result = classify(line_no, line, self.state)
+        self._record(line_no, line, result)
+
+    # ------------------------------------------------------------ recording --
+
+    def _record(self, line_no: int, line: str, result: Classified) -> None:
+        counts = self.counts
+        event = result.event
+        if result.descriptor is not None:
+            desc = result.descriptor
+            key = _descriptor_key(line, result.ts_ms is not None)
+            if result.ts_ms is not None and not self._ts_prefix:
+                self._ts_prefix = _ts_prefix_of(line)
+            idx = self._timed_memo.get(key)
+            if idx is None:
+                idx = self._new_desc(_descriptor_columns(desc))
+                self._timed_memo[key] = idx
+            self._add_timed(line_no, idx, result.duration_ms, result.ts_ms)
+            return
+        if isinstance(event, Unparsed):
+            self._add_unparsed(line_no, event.text, event.reason)
+        elif isinstance(event, InfoEvent):
+            counts["info"] += 1
+        elif isinstance(event, MarkerEvent):
+            idx = self._new_desc(_marker_columns(event))
+            self._add_row(line_no, idx, _NAN, _nan_if_none(event.ts_ms))
+        elif isinstance(event, MessageEvent):
+            idx = self._other_memo.get(line)
+            if idx is None:
+                idx = self._new_desc(_message_columns(event))
+                if event.ts_ms is None:
+                    self._other_memo[line] = idx
+            self._add_row(line_no, idx, _NAN, _nan_if_none(event.ts_ms))
+
+    def _add_timed(self, line_no: int, idx: int, duration: float, ts: float | None) -> None:
+        self._add_row(line_no, idx, duration, _nan_if_none(ts))
+
+    def _add_row(self, line_no: int, idx: int, duration: float, ts: float) -> None:
+        self._lines.append(line_no)
+        self._desc_ids.append(idx)
+        self._ts.append(ts)
+        self._durations.append(duration)
+
+    def _add_unparsed(self, line_no: int, text: str, reason: str) -> None:
+        self.counts["unparsed"] += 1
+        if len(self.unparsed) < UNPARSED_SAMPLES:
+            self.unparsed.append({"line": line_no, "reason": reason, "text": text[:300]})
+
+    def _new_desc(self, columns: dict[str, Any]) -> int:
+        self._descs.append(columns)
+        return len(self._descs) - 1
+
+    # --------------------------------------------------------------- output --
+
+    def finish(self) -> Trace:
+        """Build the Trace from everything fed so far."""
+        # rows fed through the fast path were not counted one by one: count them now
+        self._recount()
+        n = len(self._lines)
+        desc_ids = np.frombuffer(self._desc_ids, dtype=np.int32) if n else np.zeros(0, np.int32)
+        events = _expand_descriptors(self._descs, desc_ids)
+        events.insert(0, "line", np.frombuffer(self._lines, dtype=np.int32).copy() if n else [])
+        ts = np.frombuffer(self._ts, dtype=np.float64).copy() if n else np.zeros(0)
+        durations = np.frombuffer(self._durations, dtype=np.float64).copy() if n else np.zeros(0)
+        events["ts_ms"] = ts
+        events["duration_ms"] = durations
+        events["desc_id"] = desc_ids.copy()
+        events["iteration"] = np.full(n, -1, dtype=np.int32)
+        events["phase"] = ""
+        events["layer"] = ""
+        events["layer_type"] = ""
+        timeline = "timestamps" if self.counts["exec"] and self._exec_with_ts == self.counts["exec"] else "synthetic"
+        events["start_ms"] = _start_times(events, timeline)
+        events = normalize_events(events)
+        if not self._last_line_complete and self.line_no:
+            self.state.warn(f"line {self.line_no} has no newline: the log may be truncated")
+        self.counts["lines"] = self.line_no
+        info = self.state.info
+        threads = info.get("threads")
+        metadata: dict[str, Any] = {
+            "format_version": FORMAT_VERSION,
+            "dnnprof_version": __version__,
+            "source": self.source,
+            "onednn_version": info.get("onednn_version"),
+            "onednn_commit": info.get("onednn_commit"),
+            "product": info.get("product"),
+            "dialect": self.state.dialect or None,
+            "version_token": self.state.version_token or None,
+            "isa": info.get("isa"),
+            "runtime": info.get("runtime"),
+            "threads": int(threads) if threads and threads.isdigit() else None,
+            "templates": {k: list(v) for k, v in self.state.templates.items()},
+            "templates_announced": sorted(self.state.announced),
+            "timeline": timeline,
+            "counts": dict(self.counts),
+            "fields_kept_as_text": self.state.text_fields,
+            "unknown_kinds": sorted(self.state.unknown_kinds),
+            "unparsed_samples": self.unparsed,
+            "foreign_samples": self.foreign_samples,
+            "warnings": list(self.state.warnings),
+        }
+        return Trace(events, metadata)
+
+    def _recount(self) -> None:
+        # The fast path appends rows without touching counters; derive them from the rows.
+        if not self._descs:
+            return
+        ids = np.frombuffer(self._desc_ids, dtype=np.int32)
+        per_desc = np.bincount(ids, minlength=len(self._descs))
+        counts = {"exec": 0, "graph": 0, "create": 0, "messages": 0, "markers": 0}
+        for desc, count in zip(self._descs, per_desc, strict=True):
+            op = desc["op"]
+            if op == "exec":
+                counts["graph" if desc["api"] == "graph" else "exec"] += int(count)
+            elif op in ("create", "compile"):
+                counts["create"] += int(count)
+            elif op == "marker":
+                counts["markers"] += int(count)
+            else:
+                counts["messages"] += int(count)
+        self.counts.update(counts)
+        ts = np.frombuffer(self._ts, dtype=np.float64)
+        is_exec = np.array(
+            [d["op"] == "exec" and d["api"] != "graph" for d in self._descs], dtype=bool
+        )[ids]
+        self._exec_with_ts = int((is_exec & ~np.isnan(ts)).sum())
+
+
+def _find_marker(line: str) -> int:
+    positions = [p for p in (line.find(m) for m in LINE_STARTS) if p > 0]
+    return min(positions) if positions else -1
+
+
+def _ts_prefix_of(line: str) -> str:
+    """The part of a timestamped line before its timestamp (`onednn_verbose,v1,`)."""
+    marker = next(m for m in VERBOSE_MARKERS if line.startswith(m))
+    rest = line[len(marker) + 1 :]
+    if rest.startswith("v") and "," in rest:
+        return line[: len(marker) + 1 + rest.index(",") + 1]
+    return marker + ","
+
+
+def _descriptor_key(line: str, has_ts: bool) -> str:
+    """The memo key of a timed line: the line without its timestamp and its time."""
+    if has_ts:
+        prefix = _ts_prefix_of(line)
+        comma = line.find(",", len(prefix))
+        line = prefix + line[comma + 1 :]
+    return line.rpartition(",")[0]
+
+
+def _nan_if_none(value: float | None) -> float:
+    return _NAN if value is None else value
+
+
+def _first_md(desc: Descriptor, prefixes: tuple[str, ...]) -> tuple[str, str]:
+    for md in desc.mds:
+        if md.arg.startswith(prefixes):
+            return md.data_type, md.tag
+    return "", ""
+
+
+def _descriptor_columns(desc: Descriptor) -> dict[str, Any]:
+    """The events-frame columns that depend only on the descriptor."""
+    if desc.api == "graph":
+        tensors = (desc.graph or {}).get("tensors", "")
+        src = next((t for t in tensors.split(";") if t.startswith("in")), "")
+        dst = next((t for t in tensors.split(";") if t.startswith("out")), "")
+        src_dt = src.split(":")[0].partition("_")[2]
+        dst_dt = dst.split(":")[0].partition("_")[2]
+        src_fmt = wei_dt = wei_fmt = dst_fmt = ""
+    else:
+        src_dt, src_fmt = _first_md(desc, ("src", "data", "in", "query", "diff_src"))
+        wei_dt, wei_fmt = _first_md(desc, ("wei", "src_b"))
+        dst_dt, dst_fmt = _first_md(desc, ("dst", "out", "diff_dst"))
+    attrs = desc.attrs
+    return {
+        "op": desc.op,
+        "cache": desc.cache,
+        "api": desc.api,
+        "engine": desc.engine,
+        "kind": desc.kind,
+        "impl": desc.impl,
+        "isa": desc.isa,
+        "prop": desc.prop,
+        "src_dt": src_dt,
+        "wei_dt": wei_dt,
+        "dst_dt": dst_dt,
+        "src_fmt": src_fmt,
+        "wei_fmt": wei_fmt,
+        "dst_fmt": dst_fmt,
+        "mds": desc.mds_text,
+        "attrs": desc.attrs_text,
+        "post_ops": attrs.post_ops_str,
+        "has_scales": bool(attrs.scales or attrs.oscale),
+        "has_zero_points": bool(attrs.zero_points),
+        "fpmath": attrs.fpmath,
+        "alg": desc.alg,
+        "aux": desc.aux_text,
+        "problem": desc.problem.text,
+        "flops": _NAN if desc.flops is None else float(desc.flops),
+        "message": (desc.graph or {}).get("partition_id", "") if desc.api == "graph" else "",
+    }
+
+
+def _message_columns(event: MessageEvent) -> dict[str, Any]:
+    text = event.message + (f" ({event.source})" if event.source else "")
+    return {"op": event.op, "cache": event.stage, "api": "primitive", "kind": event.component,
+            "message": text, "problem": event.context[7] if len(event.context) == 8 else ""}
+
+
+def _marker_columns(event: MarkerEvent) -> dict[str, Any]:
+    return {"op": "marker", "api": "dnnprof", "kind": event.event, "message": ",".join(event.fields)}
+
+
+_NUMERIC_DEFAULTS = {"flops": _NAN, "has_scales": False, "has_zero_points": False}
+
+
+def _expand_descriptors(descs: list[dict[str, Any]], desc_ids: np.ndarray) -> pd.DataFrame:
+    """One row per event from one row per descriptor: categorical codes are gathered, not copied."""
+    columns: dict[str, Any] = {}
+    names = [c for c in CATEGORICAL_COLUMNS if c not in ("phase", "layer", "layer_type")]
+    for name in names:
+        values = [d.get(name, "") for d in descs]
+        categories, codes = np.unique(np.array(values, dtype=object).astype(str), return_inverse=True)
+        gathered = codes[desc_ids] if len(desc_ids) else np.zeros(0, dtype=np.int64)
+        columns[name] = pd.Categorical.from_codes(gathered.astype(np.int32), categories=categories)
+    for name, default in _NUMERIC_DEFAULTS.items():
+        values = np.array([d.get(name, default) for d in descs] or [default])
+        columns[name] = values[desc_ids] if len(desc_ids) else values[:0]
+    return pd.DataFrame(columns)
+
+
+def _start_times(events: pd.DataFrame, timeline: str) -> np.ndarray:
+    """Start of each event relative to the first: real timestamps, or exec times laid end to end."""
+    ts = events["ts_ms"].to_numpy()
+    if timeline == "timestamps" and len(ts):
+        origin = np.nanmin(ts)
+        return ts - origin
+    # synthetic: each exec/create starts where the previous one ended; markers and
+    # messages sit at the current position
+    durations = events["duration_ms"].to_numpy()
+    op = events["op"].astype(str).to_numpy()
+    timed = np.isin(op, ("exec", "create", "compile")) & ~np.isnan(durations)
+    step = np.where(timed, durations, 0.0)
+    return np.concatenate(([0.0], np.cumsum(step)[:-1])) if len(step) else step
+
+
+def parse_to_trace(source: Any, name: str | None = None) -> Trace:
+    """Parse a log (path, .gz, file object or iterable of lines) into a Trace."""
+    if name is None:
+        name = str(source) if isinstance(source, (str, os.PathLike)) else "<lines>"
+    builder = TraceBuilder(name)
+    try:
+        builder.feed_lines(open_lines(source))
+    except LogReadError as exc:
+        if builder.line_no == 0:
+            raise
+        builder.state.warn(str(exc))  # keep what was read before the failure
+    return builder.finish()
+
+
+def iter_events(source: Any) -> Iterator[Event]:
+    """Yield typed events one line at a time (ExecEvent, InfoEvent, MessageEvent, ...)."""
+    state = LineState()
+    memo: dict[str, Descriptor] = {}
+    for line_no, raw in enumerate(open_lines(source), start=1):
+        line = raw.rstrip("\r\n")
+        if not line.startswith(LINE_STARTS):
+            cut = _find_marker(line)
+            if cut < 0:
+                continue
+            line = line[cut:]
+        result = classify(line_no, line, state)
+        if result.descriptor is not None:
+            key = _descriptor_key(line, result.ts_ms is not None)
+            desc = memo.setdefault(key, result.descriptor)
+            yield ExecEvent(line_no, desc, result.duration_ms, result.ts_ms)
+        elif result.event is not None:
+            yield result.event

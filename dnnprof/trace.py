@@ -1,0 +1,257 @@
+"""The Trace: metadata plus one typed events DataFrame; what every consumer reads."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dnnprof import __version__
+
+FORMAT_VERSION = 1
+TRACE_FILE = "trace.parquet"  # the name inside a run folder
+
+# Columns that hold repeated strings: stored as categoricals so a million-row trace
+# keeps one copy of each distinct string.
+CATEGORICAL_COLUMNS = (
+    "op", "cache", "api", "engine", "kind", "impl", "isa", "prop",
+    "src_dt", "wei_dt", "dst_dt", "src_fmt", "wei_fmt", "dst_fmt",
+    "mds", "attrs", "post_ops", "fpmath", "alg", "aux", "problem", "message",
+    "phase", "layer", "layer_type",
+)
+EVENT_COLUMNS = (
+    "line", "op", "cache", "api", "ts_ms", "start_ms", "duration_ms", "engine", "kind",
+    "impl", "isa", "prop", "src_dt", "wei_dt", "dst_dt", "src_fmt", "wei_fmt", "dst_fmt",
+    "mds", "attrs", "post_ops", "has_scales", "has_zero_points", "fpmath", "alg", "aux",
+    "problem", "flops", "message", "desc_id", "iteration", "phase", "layer", "layer_type",
+)
+COMPUTE_KINDS = frozenset({"convolution", "deconvolution", "inner_product", "matmul", "rnn", "gemm_api"})
+
+
+class TraceFileError(Exception):
+    """A stored trace that cannot be read; the message says why and what to do."""
+
+
+class Trace:
+    """Metadata plus one events DataFrame (see docs/trace-schema.md)."""
+
+    def __init__(self, events: pd.DataFrame, metadata: dict[str, Any]) -> None:
+        self.events = events
+        self.metadata = metadata
+
+    # ------------------------------------------------------------ selection --
+
+    @property
+    def exec_events(self) -> pd.DataFrame:
+        """Primitive `exec` rows (graph partitions excluded: their primitives are logged too)."""
+        ev = self.events
+        return ev[(ev["op"] == "exec") & (ev["api"] != "graph")]
+
+    def steady_exec(self) -> pd.DataFrame:
+        """Exec rows of steady-state (measured) iterations when known, else every exec row."""
+        ex = self.exec_events
+        if "phase" in ex and (ex["phase"] == "measure").any():
+            return ex[ex["phase"] == "measure"]
+        return ex
+
+    @property
+    def iterations(self) -> list[int]:
+        """Iteration numbers present (empty before reconstruction)."""
+        its = self.events["iteration"]
+        return sorted(int(i) for i in its[its >= 0].unique())
+
+    # ----------------------------------------------------------------- views --
+
+    def by_kind(self, steady: bool = True) -> pd.DataFrame:
+        """Calls, total/mean ms and time share per primitive kind."""
+        ex = self.steady_exec() if steady else self.exec_events
+        grouped = ex.groupby("kind", observed=True)["duration_ms"]
+        table = pd.DataFrame(
+            {"calls": grouped.size(), "total_ms": grouped.sum(), "mean_ms": grouped.mean()}
+        )
+        total = table["total_ms"].sum()
+        table["share"] = table["total_ms"] / total if total > 0 else 0.0
+        return table.sort_values("total_ms", ascending=False)
+
+    def top(self, n: int = 10, steady: bool = True) -> pd.DataFrame:
+        """The n distinct primitives with the most total time, with shape and GFLOP/s."""
+        ex = self.steady_exec() if steady else self.exec_events
+        if ex.empty:
+            return pd.DataFrame(
+                columns=["kind", "impl", "problem", "calls", "total_ms", "mean_ms", "gflops"]
+            )
+        grouped = ex.groupby("desc_id", observed=True)
+        table = grouped.agg(
+            kind=("kind", "first"),
+            impl=("impl", "first"),
+            prop=("prop", "first"),
+            src_dt=("src_dt", "first"),
+            post_ops=("post_ops", "first"),
+            problem=("problem", "first"),
+            flops=("flops", "first"),
+            calls=("duration_ms", "size"),
+            total_ms=("duration_ms", "sum"),
+            mean_ms=("duration_ms", "mean"),
+        )
+        table["gflops"] = table["flops"] / (table["mean_ms"] * 1e6)
+        table = table.sort_values("total_ms", ascending=False).head(n)
+        return table.drop(columns=["flops"]).reset_index(drop=True)
+
+    def summary(self) -> dict[str, Any]:
+        """Counts, versions and per-kind totals as one JSON-serialisable dict."""
+        meta = self.metadata
+        counts = meta.get("counts", {})
+        ex = self.exec_events
+        by_kind = self.by_kind(steady=False)
+        total_ms = float(ex["duration_ms"].sum())
+        reorder_ms = float(ex.loc[ex["kind"] == "reorder", "duration_ms"].sum())
+        dtypes = ex["src_dt"].astype(str).replace("", "none").value_counts()
+        graph = self.events[(self.events["op"] == "exec") & (self.events["api"] == "graph")]
+        return {
+            "source": meta.get("source"),
+            "onednn_version": meta.get("onednn_version"),
+            "onednn_commit": meta.get("onednn_commit"),
+            "dialect": meta.get("dialect"),
+            "isa": meta.get("isa"),
+            "runtime": meta.get("runtime"),
+            "threads": meta.get("threads"),
+            "timeline": meta.get("timeline"),
+            "lines": counts.get("lines", 0),
+            "exec": counts.get("exec", 0),
+            "create": counts.get("create", 0),
+            "graph": counts.get("graph", 0),
+            "messages": counts.get("messages", 0),
+            "info": counts.get("info", 0),
+            "markers": counts.get("markers", 0),
+            "foreign": counts.get("foreign", 0),
+            "unparsed": counts.get("unparsed", 0),
+            "blank": counts.get("blank", 0),
+            "total_exec_ms": total_ms,
+            "reorder_ms": reorder_ms,
+            "reorder_share": reorder_ms / total_ms if total_ms > 0 else 0.0,
+            "graph_exec_ms": float(graph["duration_ms"].sum()),
+            "with_post_ops": int((ex["post_ops"].astype(str) != "").sum()),
+            "data_types": {str(k): int(v) for k, v in dtypes.items()},
+            "kinds": {
+                str(kind): {
+                    "calls": int(row.calls),
+                    "total_ms": float(row.total_ms),
+                    "mean_ms": float(row.mean_ms),
+                    "share": float(row.share),
+                }
+                for kind, row in by_kind.iterrows()
+            },
+            "warnings": list(meta.get("warnings", [])),
+        }
+
+    # --------------------------------------------------------------- storage --
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the trace as Parquet atomically (temp file + rename); returns the path."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        target = Path(path)
+        if target.is_dir():
+            target = target / TRACE_FILE
+        target.parent.mkdir(parents=True, exist_ok=True)
+        meta = dict(self.metadata)
+        meta["format_version"] = FORMAT_VERSION
+        meta.setdefault("dnnprof_version", __version__)
+        table = pa.Table.from_pandas(self.events, preserve_index=False)
+        schema_meta = dict(table.schema.metadata or {})
+        schema_meta[b"dnnprof"] = json.dumps(meta, default=_json_default).encode()
+        schema_meta[b"dnnprof_format"] = str(FORMAT_VERSION).encode()
+        table = table.replace_schema_metadata(schema_meta)
+        fd, tmp = tempfile.mkstemp(prefix=".trace-", suffix=".tmp", dir=target.parent)
+        os.close(fd)
+        try:
+            pq.write_table(table, tmp, compression="zstd")
+            os.replace(tmp, target)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return target
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Trace:
+        """Read a stored trace (file or run folder), or raise TraceFileError saying why."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        source = Path(path)
+        if source.is_dir():
+            source = source / TRACE_FILE
+        if not source.exists():
+            raise TraceFileError(f"{source}: no such trace file")
+        try:
+            table = pq.read_table(source)
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            raise TraceFileError(
+                f"{source}: not a readable dnnprof trace (corrupt or truncated Parquet: {exc}); "
+                "re-create it with `dnnprof parse LOG -o FILE`"
+            ) from None
+        schema_meta = table.schema.metadata or {}
+        if b"dnnprof" not in schema_meta:
+            raise TraceFileError(f"{source}: a Parquet file, but not one written by dnnprof")
+        try:
+            version = int(schema_meta.get(b"dnnprof_format", b"0"))
+            metadata = json.loads(schema_meta[b"dnnprof"])
+        except (ValueError, json.JSONDecodeError) as exc:
+            raise TraceFileError(f"{source}: damaged dnnprof metadata ({exc})") from None
+        if version > FORMAT_VERSION:
+            raise TraceFileError(
+                f"{source}: written by a newer dnnprof (trace format {version}, this dnnprof "
+                f"reads up to {FORMAT_VERSION}); upgrade dnnprof to read it"
+            )
+        if version < 1:
+            raise TraceFileError(f"{source}: unknown trace format version {version}")
+        events = table.to_pandas()
+        return cls(normalize_events(events), metadata)
+
+    def __repr__(self) -> str:
+        meta = self.metadata
+        return (
+            f"<Trace {meta.get('source')!s}: {len(self.events)} events, "
+            f"oneDNN {meta.get('onednn_version')}, {meta.get('dialect')}>"
+        )
+
+
+def normalize_events(events: pd.DataFrame) -> pd.DataFrame:
+    """Give an events frame every schema column with its dtype (for traces from older writers)."""
+    n = len(events)
+    defaults: dict[str, Any] = {
+        "iteration": np.full(n, -1, dtype=np.int32),
+        "ts_ms": np.full(n, np.nan),
+        "start_ms": np.full(n, np.nan),
+        "duration_ms": np.full(n, np.nan),
+        "flops": np.full(n, np.nan),
+        "has_scales": np.zeros(n, dtype=bool),
+        "has_zero_points": np.zeros(n, dtype=bool),
+        "desc_id": np.full(n, -1, dtype=np.int32),
+        "line": np.zeros(n, dtype=np.int32),
+    }
+    for column in EVENT_COLUMNS:
+        if column not in events:
+            events[column] = defaults.get(column, "")
+    for column in CATEGORICAL_COLUMNS:
+        if not isinstance(events[column].dtype, pd.CategoricalDtype):
+            events[column] = events[column].fillna("").astype(str).astype("category")
+    for column in ("line", "desc_id", "iteration"):
+        events[column] = events[column].astype(np.int32)
+    return events[list(EVENT_COLUMNS) + [c for c in events.columns if c not in EVENT_COLUMNS]]
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    if isinstance(value, (set, tuple)):
+        return list(value)
+    return str(value)
