@@ -1,0 +1,1 @@
+"""Test fixtures that start real external programs (Jaeger, Chromium); loaded from tests/conftest.py."""
