@@ -27,13 +27,13 @@ def grammar_text() -> str:
 
 
 @cache
-def parser_for(start: str) -> Lark:
-    """The LALR parser for one start rule of the grammar (built once)."""
+def grammar_parser() -> Lark:
+    """The LALR parser for every start rule of the grammar (built once per process)."""
     return Lark(
         grammar_text(),
         parser="lalr",
         lexer="contextual",
-        start=start,
+        start=list(START_RULES),
         propagate_positions=False,
         maybe_placeholders=False,
     )
@@ -42,7 +42,7 @@ def parser_for(start: str) -> Lark:
 def parse_rule(start: str, text: str) -> Tree:
     """Parse `text` with one start rule; raises FieldError with a short reason."""
     try:
-        return parser_for(start).parse(text)
+        return grammar_parser().parse(text, start=start)
     except LarkError as exc:
         reason = str(exc).strip().splitlines()[0][:160]
         raise FieldError(f"{start}: {reason}") from None

@@ -12,6 +12,7 @@ import io
 import os
 from array import array
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ from dnnprof.parsers.lines import LINE_STARTS, VERBOSE_MARKERS, Classified, Line
 from dnnprof.trace import CATEGORICAL_COLUMNS, FORMAT_VERSION, Trace, normalize_events
 
 UNPARSED_SAMPLES = 200
-MAX_LINE_CHARS = 1 << 20  # longer lines are cut (kept as Unparsed), never held whole twice
+MAX_LINE_CHARS = 1 << 20  # longer lines become Unparsed without being parsed
 _NAN = float("nan")
 
 
@@ -40,44 +41,30 @@ class LogReadError(OSError):
     """The log could not be opened or read; the message names the file."""
 
 
-def open_lines(source: Any) -> Iterator[str]:
-    """Yield text lines from a path (plain or .gz), a binary/text file object, or an iterable."""
+@contextmanager
+def open_text(source: Any) -> Iterator[Iterable[str]]:
+    """Lines of a path (plain or .gz), a binary file object, or an iterable of str/bytes."""
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         try:
             with path.open("rb") as probe:
-                magic = probe.read(2)
+                gzipped = probe.read(2) == b"\x1f\x8b"
+            raw = gzip.open(path, "rb") if gzipped else path.open("rb")
         except OSError as exc:
             raise LogReadError(f"cannot read {path}: {exc.strerror or exc}") from None
-        opener = gzip.open if magic == b"\x1f\x8b" else open
-        try:
-            with opener(path, "rb") as raw:
-                yield from _decode_lines(raw)
-        except (OSError, EOFError) as exc:
-            # a truncated .gz: keep what was read, say where it stopped
-            raise LogReadError(f"{path}: read failed part-way ({exc})") from None
+        # binary read + 'replace': garbage bytes become U+FFFD instead of an exception;
+        # iterating the wrapper directly keeps the per-line cost in C
+        with raw, io.TextIOWrapper(raw, encoding="utf-8", errors="replace") as text:
+            try:
+                yield text
+            except (OSError, EOFError) as exc:
+                # a truncated .gz: what was read stays, the caller is told where it stopped
+                raise LogReadError(f"{path}: read failed part-way ({exc})") from None
         return
     if isinstance(source, (io.RawIOBase, io.BufferedIOBase)):
-        yield from _decode_lines(source)
+        yield io.TextIOWrapper(source, encoding="utf-8", errors="replace")
         return
-    for item in source:
-        yield item.decode("utf-8", "replace") if isinstance(item, bytes) else item
-
-
-def _decode_lines(raw: Any) -> Iterator[str]:
-    # Binary read + 'replace' decoding: garbage bytes become U+FFFD instead of an exception.
-    text = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline=None)
-    while True:
-        line = text.readline(MAX_LINE_CHARS)
-        if not line:
-            return
-        if len(line) >= MAX_LINE_CHARS and not line.endswith("\n"):
-            # swallow the rest of an over-long line so it stays one line
-            rest = line
-            while rest and not rest.endswith("\n"):
-                rest = text.readline(MAX_LINE_CHARS)
-            line = line + "\n"
-        yield line
+    yield (item.decode("utf-8", "replace") if isinstance(item, bytes) else item for item in source)
 
 
 class TraceBuilder:
@@ -86,14 +73,13 @@ class TraceBuilder:
     def __init__(self, source: str = "<lines>") -> None:
         self.source = source
         self.state = LineState()
-        self.line_no = 0
         self._timed_memo: dict[str, int] = {}  # line without ts and time -> descriptor id
         self._other_memo: dict[str, int] = {}  # whole message line -> descriptor id
         self._descs: list[dict[str, Any]] = []
-        self._lines = array("i")
-        self._desc_ids = array("i")
-        self._ts = array("d")
-        self._durations = array("d")
+        self._desc_ids = array("i")  # one entry per line: descriptor id, or -1
+        self._durations = array("d")  # one entry per line
+        self._ts_rows = array("i")  # timestamps are rare enough to keep sparse
+        self._ts_values = array("d")
         self._ts_prefix = ""  # e.g. "onednn_verbose,v1," once a timestamped line is seen
         self.counts = dict.fromkeys(
             ("lines", "exec", "create", "graph", "messages", "info", "markers", "foreign",
@@ -108,119 +94,109 @@ class TraceBuilder:
 
     def feed_lines(self, lines: Iterable[str]) -> None:
         """Parse an iterable of lines (with or without their newline)."""
+        # Every line appends exactly one descriptor id (-1: no event) and one duration,
+        # so a row's line number is its position: the hot path appends nothing else.
         memo_get = self._timed_memo.get
-        add_line = self._lines.append
         add_desc = self._desc_ids.append
-        add_ts = self._ts.append
         add_dur = self._durations.append
         slow = self._slow
-        line_no = self.line_no
-        complete = True
+        raw = "\n"
         for raw in lines:
-            line_no += 1
-            complete = raw.endswith("\n")
-            line = raw.rstrip("\r\n")
-            head, _, tail = line.rpartition(",")
+            head, _, tail = raw.rpartition(",")
             idx = memo_get(head)
             if idx is not None:
                 try:
-                    duration = float(tail)
+                    duration = float(tail)  # float() ignores the trailing newline
                 except ValueError:
-                    slow(line_no, line)
+                    slow(raw)
                     continue
-                add_line(line_no)
-                add_desc(idx)
-                add_ts(_NAN)
                 add_dur(duration)
+                add_desc(idx)
                 continue
-            slow(line_no, line)
-        self.line_no = line_no
-        self._last_line_complete = complete
+            slow(raw)
+        self._last_line_complete = raw.endswith("\n")
 
     def feed(self, line: str) -> None:
         """Parse one line."""
         self.feed_lines((line,))
 
-    def _slow(self, line_no: int, line: str) -> None:
+    @property
+    def line_no(self) -> int:
+        """Lines consumed so far."""
+        return len(self._desc_ids)
+
+    def _slow(self, raw: str) -> None:
+        line_no = len(self._desc_ids) + 1
+        line = raw.rstrip("\r\n")
+        idx, duration, ts = self._slow_event(line_no, line)
+        self._durations.append(duration)
+        self._desc_ids.append(idx)
+        if ts == ts:  # not NaN
+            self._ts_rows.append(line_no - 1)
+            self._ts_values.append(ts)
+
+    def _slow_event(self, line_no: int, line: str) -> tuple[int, float, float]:
+        """Parse a line the memo did not know: (descriptor id or -1, duration, timestamp)."""
         counts = self.counts
+        none = (-1, _NAN, _NAN)
         if not line.startswith(LINE_STARTS):
             if not line.strip():
                 counts["blank"] += 1
-                return
+                return none
             cut = _find_marker(line)
             if cut < 0:
                 counts["foreign"] += 1
                 if len(self.foreign_samples) < 20:
                     self.foreign_samples.append(line[:200])
-                return
+                return none
             # output glued in front of a verbose line (unflushed prints): keep the verbose part
             counts["foreign"] += 1
             self.state.warn("foreign output glued to verbose lines (interleaved stdout)")
             line = line[cut:]
         if len(line) >= MAX_LINE_CHARS:
             self._add_unparsed(line_no, line, f"line longer than {MAX_LINE_CHARS} characters")
-            return
-        ts_text = ""
+            return none
         prefix = self._ts_prefix
         if prefix and line.startswith(prefix) and line[len(prefix) : len(prefix) + 1].isdigit():
             comma = line.find(",", len(prefix))
             if comma > 0:
-                ts_text = line[len(prefix) : comma]
-                stripped = prefix + line[comma + 1 :]
-                head, _, tail = stripped.rpartition(",")
+                head, _, tail = (prefix + line[comma + 1 :]).rpartition(",")
                 idx = self._timed_memo.get(head)
                 if idx is not None:
                     try:
-                        self._add_timed(line_no, idx, float(tail), float(ts_text))
-                        return
+                        return idx, float(tail), float(line[len(prefix) : comma])
                     except ValueError:
                         pass
         other = self._other_memo.get(line)
         if other is not None:
-            self._add_timed(line_no, other, _NAN, _NAN)
-            return
-        result = classify(line_no, line, self.state)
-        self._record(line_no, line, result)
+            return other, _NAN, _NAN
+        return self._record(line_no, line, classify(line_no, line, self.state))
 
-    # ------------------------------------------------------------ recording --
-
-    def _record(self, line_no: int, line: str, result: Classified) -> None:
-        counts = self.counts
+    def _record(self, line_no: int, line: str, result: Classified) -> tuple[int, float, float]:
         event = result.event
         if result.descriptor is not None:
-            desc = result.descriptor
             key = _descriptor_key(line, result.ts_ms is not None)
             if result.ts_ms is not None and not self._ts_prefix:
                 self._ts_prefix = _ts_prefix_of(line)
             idx = self._timed_memo.get(key)
             if idx is None:
-                idx = self._new_desc(_descriptor_columns(desc))
+                idx = self._new_desc(_descriptor_columns(result.descriptor))
                 self._timed_memo[key] = idx
-            self._add_timed(line_no, idx, result.duration_ms, result.ts_ms)
-            return
+            return idx, result.duration_ms, _nan_if_none(result.ts_ms)
         if isinstance(event, Unparsed):
             self._add_unparsed(line_no, event.text, event.reason)
         elif isinstance(event, InfoEvent):
-            counts["info"] += 1
+            self.counts["info"] += 1
         elif isinstance(event, MarkerEvent):
-            idx = self._new_desc(_marker_columns(event))
-            self._add_row(line_no, idx, _NAN, _nan_if_none(event.ts_ms))
+            return self._new_desc(_marker_columns(event)), _NAN, _nan_if_none(event.ts_ms)
         elif isinstance(event, MessageEvent):
             idx = self._other_memo.get(line)
             if idx is None:
                 idx = self._new_desc(_message_columns(event))
                 if event.ts_ms is None:
                     self._other_memo[line] = idx
-            self._add_row(line_no, idx, _NAN, _nan_if_none(event.ts_ms))
-
-    def _add_timed(self, line_no: int, idx: int, duration: float, ts: float | None) -> None:
-        self._add_row(line_no, idx, duration, _nan_if_none(ts))
-
-    def _add_row(self, line_no: int, idx: int, duration: float, ts: float) -> None:
-        self._lines.append(line_no)
-        self._desc_ids.append(idx)
-        self._ts.append(ts)
-        self._durations.append(duration)
+            return idx, _NAN, _nan_if_none(event.ts_ms)
+        return -1, _NAN, _NAN
 
     def _add_unparsed(self, line_no: int, text: str, reason: str) -> None:
         self.counts["unparsed"] += 1
@@ -235,23 +211,26 @@ class TraceBuilder:
 
     def finish(self) -> Trace:
         """Build the Trace from everything fed so far."""
-        # rows fed through the fast path were not counted one by one: count them now
-        self._recount()
-        n = len(self._lines)
-        desc_ids = np.frombuffer(self._desc_ids, dtype=np.int32) if n else np.zeros(0, np.int32)
+        per_line = np.frombuffer(self._desc_ids, dtype=np.int32)
+        rows = np.flatnonzero(per_line >= 0)
+        desc_ids = per_line[rows].copy()
+        ts = np.full(len(per_line), np.nan)
+        ts[np.frombuffer(self._ts_rows, dtype=np.int32)] = np.frombuffer(self._ts_values)
+        ts = ts[rows]
+        durations = np.frombuffer(self._durations, dtype=np.float64)[rows].copy()
+        self._count_rows(desc_ids, ts)
         events = _expand_descriptors(self._descs, desc_ids)
-        events.insert(0, "line", np.frombuffer(self._lines, dtype=np.int32).copy() if n else [])
-        ts = np.frombuffer(self._ts, dtype=np.float64).copy() if n else np.zeros(0)
-        durations = np.frombuffer(self._durations, dtype=np.float64).copy() if n else np.zeros(0)
+        events.insert(0, "line", (rows + 1).astype(np.int32))
         events["ts_ms"] = ts
         events["duration_ms"] = durations
-        events["desc_id"] = desc_ids.copy()
-        events["iteration"] = np.full(n, -1, dtype=np.int32)
-        events["phase"] = ""
-        events["layer"] = ""
-        events["layer_type"] = ""
-        timeline = "timestamps" if self.counts["exec"] and self._exec_with_ts == self.counts["exec"] else "synthetic"
-        events["start_ms"] = _start_times(events, timeline)
+        events["desc_id"] = desc_ids
+        events["iteration"] = np.full(len(rows), -1, dtype=np.int32)
+        for name in ("phase", "layer", "layer_type"):
+            events[name] = pd.Categorical.from_codes(np.zeros(len(rows), np.int8), categories=[""])
+        exec_count = self.counts["exec"]
+        timeline = "timestamps" if exec_count and self._exec_with_ts == exec_count else "synthetic"
+        timed = np.array([d["op"] in ("exec", "create", "compile") for d in self._descs] or [False])
+        events["start_ms"] = _start_times(ts, durations, timed[desc_ids], timeline)
         events = normalize_events(events)
         if not self._last_line_complete and self.line_no:
             self.state.warn(f"line {self.line_no} has no newline: the log may be truncated")
@@ -282,17 +261,17 @@ class TraceBuilder:
         }
         return Trace(events, metadata)
 
-    def _recount(self) -> None:
+    def _count_rows(self, desc_ids: np.ndarray, ts: np.ndarray) -> None:
         # The fast path appends rows without touching counters; derive them from the rows.
-        if not self._descs:
-            return
-        ids = np.frombuffer(self._desc_ids, dtype=np.int32)
-        per_desc = np.bincount(ids, minlength=len(self._descs))
+        per_desc = np.bincount(desc_ids, minlength=len(self._descs))
         counts = {"exec": 0, "graph": 0, "create": 0, "messages": 0, "markers": 0}
-        for desc, count in zip(self._descs, per_desc, strict=True):
+        is_exec = np.zeros(max(len(self._descs), 1), dtype=bool)
+        for i, (desc, count) in enumerate(zip(self._descs, per_desc, strict=True)):
             op = desc["op"]
             if op == "exec":
-                counts["graph" if desc["api"] == "graph" else "exec"] += int(count)
+                graph = desc["api"] == "graph"
+                counts["graph" if graph else "exec"] += int(count)
+                is_exec[i] = not graph
             elif op in ("create", "compile"):
                 counts["create"] += int(count)
             elif op == "marker":
@@ -300,11 +279,7 @@ class TraceBuilder:
             else:
                 counts["messages"] += int(count)
         self.counts.update(counts)
-        ts = np.frombuffer(self._ts, dtype=np.float64)
-        is_exec = np.array(
-            [d["op"] == "exec" and d["api"] != "graph" for d in self._descs], dtype=bool
-        )[ids]
-        self._exec_with_ts = int((is_exec & ~np.isnan(ts)).sum())
+        self._exec_with_ts = int((is_exec[desc_ids] & ~np.isnan(ts)).sum()) if len(ts) else 0
 
 
 def _find_marker(line: str) -> int:
@@ -412,19 +387,18 @@ def _expand_descriptors(descs: list[dict[str, Any]], desc_ids: np.ndarray) -> pd
     return pd.DataFrame(columns)
 
 
-def _start_times(events: pd.DataFrame, timeline: str) -> np.ndarray:
+def _start_times(
+    ts: np.ndarray, durations: np.ndarray, timed: np.ndarray, timeline: str
+) -> np.ndarray:
     """Start of each event relative to the first: real timestamps, or exec times laid end to end."""
-    ts = events["ts_ms"].to_numpy()
-    if timeline == "timestamps" and len(ts):
-        origin = np.nanmin(ts)
-        return ts - origin
+    if not len(ts):
+        return ts
+    if timeline == "timestamps":
+        return ts - np.nanmin(ts)
     # synthetic: each exec/create starts where the previous one ended; markers and
     # messages sit at the current position
-    durations = events["duration_ms"].to_numpy()
-    op = events["op"].astype(str).to_numpy()
-    timed = np.isin(op, ("exec", "create", "compile")) & ~np.isnan(durations)
-    step = np.where(timed, durations, 0.0)
-    return np.concatenate(([0.0], np.cumsum(step)[:-1])) if len(step) else step
+    step = np.where(timed & ~np.isnan(durations), durations, 0.0)
+    return np.concatenate(([0.0], np.cumsum(step)[:-1]))
 
 
 def parse_to_trace(source: Any, name: str | None = None) -> Trace:
@@ -433,7 +407,8 @@ def parse_to_trace(source: Any, name: str | None = None) -> Trace:
         name = str(source) if isinstance(source, (str, os.PathLike)) else "<lines>"
     builder = TraceBuilder(name)
     try:
-        builder.feed_lines(open_lines(source))
+        with open_text(source) as lines:
+            builder.feed_lines(lines)
     except LogReadError as exc:
         if builder.line_no == 0:
             raise
@@ -443,9 +418,14 @@ def parse_to_trace(source: Any, name: str | None = None) -> Trace:
 
 def iter_events(source: Any) -> Iterator[Event]:
     """Yield typed events one line at a time (ExecEvent, InfoEvent, MessageEvent, ...)."""
+    with open_text(source) as lines:
+        yield from _iter_events(lines)
+
+
+def _iter_events(lines: Iterable[str]) -> Iterator[Event]:
     state = LineState()
     memo: dict[str, Descriptor] = {}
-    for line_no, raw in enumerate(open_lines(source), start=1):
+    for line_no, raw in enumerate(lines, start=1):
         line = raw.rstrip("\r\n")
         if not line.startswith(LINE_STARTS):
             cut = _find_marker(line)

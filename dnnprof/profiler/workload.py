@@ -206,7 +206,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--warmup and --calib cannot be negative")
     if not args.model and not args.list_models:
         parser.error("--model is required")
-    args.variant = "+".join(args.modifiers + [args.precision]) if args.modifiers else args.precision
+    # fp32 is the default, so it is left out of combined names: "pruned", "pruned+int8"
+    shown = args.modifiers + ([args.precision] if args.precision != "fp32" else [])
+    args.variant = "+".join(shown) or "fp32"
     return args
 
 
