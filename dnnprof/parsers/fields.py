@@ -151,18 +151,19 @@ def parse_attrs(text: str) -> Attributes:
         if not isinstance(item, Tree):
             continue
         kind = item.data
+        trees = [c for c in item.children if isinstance(c, Tree)]
         if kind == "attr_post_ops":
-            for po in item.children[0].children:
+            for po in trees[0].children:
                 toks = _tokens(po)
                 post_ops.append(PostOp(str(toks[0]), tuple(str(t) for t in toks[1:])))
         elif kind in ("attr_scales", "attr_zero_points"):
             target = scales if kind == "attr_scales" else zero_points
-            for qp in item.children[0].children:
+            for qp in trees[0].children:
                 target.append(":".join(str(t) for t in _tokens(qp)))
         elif kind == "attr_oscale":
-            oscale = str(item.children[0])
+            oscale = str(_tokens(item)[-1])
         elif kind == "legacy_post_ops":
-            for tok in _tokens(item):
+            for tok in _tokens(item)[1:]:
                 name, *args = str(tok).split(":")
                 post_ops.append(PostOp(name, tuple(args)))
         else:  # attr_other / legacy_other
