@@ -1,0 +1,75 @@
+"""Stored traces: round trip, atomic writes, and clear errors for files we cannot read."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow.parquet as pq
+import pytest
+
+import dnnprof
+from dnnprof.trace import FORMAT_VERSION, Trace, TraceFileError
+from support.corpus import CORPUS
+
+
+@pytest.fixture(scope="module")
+def trace():
+    return dnnprof.parse(CORPUS / "torch_resnet50_int8_fx_b1.log")
+
+
+def test_round_trip_keeps_events_and_metadata(trace, tmp_path):
+    path = trace.save(tmp_path / "t.parquet")
+    back = dnnprof.load(path)
+    assert back.metadata["format_version"] == FORMAT_VERSION
+    assert back.metadata["onednn_version"] == trace.metadata["onednn_version"]
+    assert list(back.events.columns) == list(trace.events.columns)
+    for column in trace.events.columns:
+        assert back.events[column].dtype == trace.events[column].dtype, column
+    assert back.events.equals(trace.events)
+    assert back.summary() == trace.summary()
+    assert not list(tmp_path.glob(".trace-*"))  # no temp file left behind
+
+
+def test_run_folder_is_accepted(trace, tmp_path):
+    trace.save(tmp_path)
+    assert dnnprof.load(tmp_path).summary()["exec"] == trace.summary()["exec"]
+
+
+def test_newer_format_is_refused_with_reason(trace, tmp_path):
+    path = trace.save(tmp_path / "t.parquet")
+    table = pq.read_table(path)
+    meta = dict(table.schema.metadata)
+    meta[b"dnnprof_format"] = str(FORMAT_VERSION + 1).encode()
+    pq.write_table(table.replace_schema_metadata(meta), path)
+    with pytest.raises(TraceFileError, match="newer dnnprof"):
+        Trace.load(path)
+
+
+def test_corrupt_truncated_foreign_and_missing(trace, tmp_path):
+    path = trace.save(tmp_path / "t.parquet")
+    data = path.read_bytes()
+    (tmp_path / "cut.parquet").write_bytes(data[: len(data) // 2])
+    with pytest.raises(TraceFileError, match="corrupt or truncated"):
+        Trace.load(tmp_path / "cut.parquet")
+    (tmp_path / "junk.parquet").write_bytes(b"not parquet at all")
+    with pytest.raises(TraceFileError):
+        Trace.load(tmp_path / "junk.parquet")
+    pq.write_table(pq.read_table(path).replace_schema_metadata({}), tmp_path / "foreign.parquet")
+    with pytest.raises(TraceFileError, match="not one written by dnnprof"):
+        Trace.load(tmp_path / "foreign.parquet")
+    with pytest.raises(TraceFileError, match="no such trace"):
+        Trace.load(tmp_path / "missing.parquet")
+
+
+def test_metadata_is_json(trace):
+    json.dumps(trace.metadata)
+
+
+def test_views(trace):
+    kinds = trace.by_kind(steady=False)
+    assert list(kinds.columns) == ["calls", "total_ms", "mean_ms", "share"]
+    assert kinds["share"].sum() == pytest.approx(1.0)
+    top = trace.top(3, steady=False)
+    assert len(top) == 3 and top["total_ms"].is_monotonic_decreasing
+    conv = trace.top(50, steady=False)
+    assert (conv.loc[conv["kind"] == "convolution", "gflops"] > 0).all()
