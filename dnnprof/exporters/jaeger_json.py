@@ -1,0 +1,183 @@
+"""Jaeger JSON: the shape of Jaeger's query API (`GET /api/traces/{id}`), which the Jaeger UI
+also opens from a file ("Upload JSON"). The reader takes the same shape, whether written by
+dnnprof or fetched from a Jaeger server, and gives back the span tree.
+
+    {"data": [{"traceID": "...", "spans": [{"traceID", "spanID", "operationName",
+      "references": [{"refType": "CHILD_OF", "traceID", "spanID"}], "startTime": <epoch us>,
+      "duration": <us>, "tags": [{"key", "type", "value"}], "logs": [], "processID": "p1",
+      "warnings": null, "flags": 1}], "processes": {"p1": {"serviceName", "tags"}},
+      "warnings": null}], "total": 0, "limit": 0, "offset": 0, "errors": null}
+
+Times are whole microseconds, as in Jaeger's own model; start and duration are truncated
+from the tree's nanoseconds the way Jaeger truncates the times of OTLP spans, so a file and
+the same trace sent over OTLP show the same numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from dnnprof import __version__
+from dnnprof.exporters.spans import AttributeValue, Span, SpanTree, build_span_tree, span_ids
+
+INGESTION_TAGS = (
+    "otel.library.name",
+    "otel.library.version",
+    "otel.scope.name",
+    "otel.scope.version",
+    "span.kind",
+    "internal.span.format",
+    "service.name",  # the legacy Thrift exporter copies resource attributes into every span
+)
+TAG_TYPES = {bool: "bool", int: "int64", float: "float64", str: "string"}
+
+
+def _tag(key: str, value: AttributeValue) -> dict[str, Any]:
+    return {"key": key, "type": TAG_TYPES.get(type(value), "string"), "value": value}
+
+
+def tree_to_jaeger(tree: SpanTree) -> dict[str, Any]:
+    """One trace object of the query API's `data` list."""
+    ids = span_ids(tree)
+    spans = []
+    for span, parent, _ in tree.walk():
+        references = []
+        if parent is not None:
+            references.append(
+                {"refType": "CHILD_OF", "traceID": tree.trace_id, "spanID": ids[id(parent)]}
+            )
+        start_us = span.start_ns // 1000
+        spans.append(
+            {
+                "traceID": tree.trace_id,
+                "spanID": ids[id(span)],
+                "operationName": span.name,
+                "references": references,
+                "startTime": start_us,
+                "duration": span.duration_ns // 1000,
+                "tags": [_tag(k, v) for k, v in span.attributes.items()],
+                "logs": [],
+                "processID": "p1",
+                "warnings": None,
+                "flags": 1,
+            }
+        )
+    process_tags = [
+        _tag("service.version", __version__),
+        _tag("dnnprof.timeline", tree.timeline),
+    ]
+    return {
+        "traceID": tree.trace_id,
+        "spans": spans,
+        "processes": {"p1": {"serviceName": tree.service_name, "tags": process_tags}},
+        "warnings": None,
+    }
+
+
+def write_jaeger_json(
+    trace: Any,
+    path: str | os.PathLike[str],
+    service_name: str = "dnnprof",
+    span_iterations: int | None = 3,
+    iterations: str | Sequence[int] = "steady",
+) -> Path:
+    """Write the Trace's span tree as a Jaeger JSON file (same selection as the OTLP export)."""
+    tree = build_span_tree(trace, span_iterations, iterations, service_name)
+    document = {"data": [tree_to_jaeger(tree)], "total": 0, "limit": 0, "offset": 0, "errors": None}
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    with tmp.open("w", encoding="utf-8") as out:
+        json.dump(document, out, separators=(",", ":"))
+        out.write("\n")
+    os.replace(tmp, target)
+    return target
+
+
+# ---------------------------------------------------------------------- reader --
+
+
+def _tag_value(tag: dict[str, Any]) -> AttributeValue:
+    value = tag.get("value")
+    kind = tag.get("type", "string")
+    if kind == "bool":
+        return value if isinstance(value, bool) else str(value).lower() == "true"
+    if kind == "int64":
+        return int(value)
+    if kind == "float64":
+        return float(value)
+    return "" if value is None else str(value)
+
+
+def trace_from_jaeger(data: dict[str, Any]) -> SpanTree:
+    """One query-API trace object back to a SpanTree (times in ns, from microseconds)."""
+    trace_id = str(data.get("traceID", ""))
+    processes = data.get("processes") or {}
+    nodes: dict[str, Span] = {}
+    parents: dict[str, str | None] = {}
+    order: list[str] = []
+    service = "dnnprof"
+    for raw in data.get("spans") or []:
+        span_id = str(raw["spanID"])
+        attributes = {tag["key"]: _tag_value(tag) for tag in raw.get("tags") or []}
+        # Tags Jaeger and the legacy exporter add, not attributes of the exported span.
+        for key in INGESTION_TAGS:
+            attributes.pop(key, None)
+        start_ns = int(raw["startTime"]) * 1000
+        nodes[span_id] = Span(
+            name=str(raw.get("operationName", "")),
+            level=str(attributes.get("dnnprof.level", "")),
+            start_ns=start_ns,
+            end_ns=start_ns + int(raw.get("duration", 0)) * 1000,
+            attributes=attributes,
+        )
+        parent = next(
+            (
+                str(ref["spanID"])
+                for ref in raw.get("references") or []
+                if ref.get("refType") == "CHILD_OF"
+            ),
+            None,
+        )
+        parents[span_id] = parent
+        order.append(span_id)
+        process = processes.get(raw.get("processID"), {})
+        service = process.get("serviceName", service)
+    roots = [sid for sid in order if parents[sid] is None or parents[sid] not in nodes]
+    if len(roots) != 1:
+        raise ValueError(
+            f"trace {trace_id}: expected one root span, found {len(roots)} "
+            "(a partial trace, or spans of several runs under one trace id)"
+        )
+    position = {sid: i for i, sid in enumerate(order)}
+    for sid in sorted(order, key=lambda s: (nodes[s].start_ns, position[s])):
+        parent = parents[sid]
+        if parent is not None and parent in nodes:
+            nodes[parent].children.append(nodes[sid])
+    root = nodes[roots[0]]
+    exported = str(root.attributes.get("dnnprof.iterations_exported", ""))
+    return SpanTree(
+        root=root,
+        timeline=str(root.attributes.get("dnnprof.timeline", "synthetic")),
+        iterations=[int(i) for i in exported.split(",") if i.strip()],
+        iterations_total=int(root.attributes.get("dnnprof.iterations_total", 0)),
+        service_name=service,
+        trace_id=trace_id,
+    )
+
+
+def read_jaeger_json(path: str | os.PathLike[str] | dict[str, Any]) -> list[SpanTree]:
+    """Read a Jaeger JSON file (or an already-loaded document) into one SpanTree per trace."""
+    if isinstance(path, dict):
+        document = path
+    else:
+        with Path(path).open(encoding="utf-8") as source:
+            document = json.load(source)
+    data = document.get("data") if isinstance(document, dict) else None
+    if not isinstance(data, list):
+        raise ValueError(f"{path}: not Jaeger JSON (no top-level 'data' list)")
+    return [trace_from_jaeger(item) for item in data]

@@ -1,0 +1,148 @@
+"""The legacy Jaeger exporter (Thrift), for Jaeger deployments that predate OTLP ingestion.
+
+OTLP is the default and the recommended path: Jaeger ingests OTLP natively since v1.35,
+and the OpenTelemetry project removed `opentelemetry-exporter-jaeger` after 1.21.0. This
+module needs the optional extra `opentelemetry-exporter-jaeger-thrift==1.21.0` and sends
+the same span tree to either
+
+* a Jaeger collector's Thrift HTTP endpoint, `http://HOST:14268/api/traces` (the default:
+  delivery is confirmed, so a down collector is an ExportError), or
+* a Jaeger agent's compact-Thrift UDP port, `udp://HOST:6831`. UDP gives no answer, so a
+  missing agent cannot be detected: the spans are simply lost.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlparse
+
+from opentelemetry.sdk.resources import Resource
+
+from dnnprof.exporters.otlp import (
+    ExportResult,
+    sdk_spans,
+    send_batches,
+    wait_reachable,
+)
+from dnnprof.exporters.spans import ExportError, build_span_tree
+
+DEFAULT_ENDPOINT = "http://localhost:14268/api/traces"
+EXTRA = "opentelemetry-exporter-jaeger-thrift==1.21.0 Deprecated"
+# Environment-variable names the 1.21.0 exporter imports from the SDK; SDK releases after
+# its removal dropped them. They are plain strings, restored here so the frozen exporter
+# still imports against a current SDK.
+LEGACY_SDK_NAMES = (
+    "OTEL_EXPORTER_JAEGER_AGENT_HOST",
+    "OTEL_EXPORTER_JAEGER_AGENT_PORT",
+    "OTEL_EXPORTER_JAEGER_AGENT_SPLIT_OVERSIZED_BATCHES",
+    "OTEL_EXPORTER_JAEGER_ENDPOINT",
+    "OTEL_EXPORTER_JAEGER_PASSWORD",
+    "OTEL_EXPORTER_JAEGER_TIMEOUT",
+    "OTEL_EXPORTER_JAEGER_USER",
+)
+# Spans per call: each UDP datagram holds at most 65000 bytes, and the exporter splits a
+# larger batch into datagrams itself; a collector takes a few MB per request.
+BATCH_SIZE = {"udp": 100, "http": 512}
+
+
+def _exporter_class() -> Any:
+    from opentelemetry.sdk import environment_variables
+
+    for name in LEGACY_SDK_NAMES:
+        if not hasattr(environment_variables, name):
+            setattr(environment_variables, name, name)
+    try:
+        from opentelemetry.exporter.jaeger.thrift import JaegerExporter
+    except ImportError as error:
+        raise ExportError(
+            f"the legacy Jaeger exporter is not available ({error}). Install it with "
+            f"`pip install {EXTRA}`, or use the default OTLP export "
+            "(`--otlp http://HOST:4317`), which Jaeger v1.35 and later accept natively."
+        ) from None
+    return JaegerExporter
+
+
+def _make(exporter_class: Any, **kwargs: Any) -> Any:
+    # Its constructor warns that it is deprecated in favour of OTLP, which the user chose not
+    # to use (and which this module's docstring and docs/exporters.md explain).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return exporter_class(**kwargs)
+
+
+def export_jaeger_legacy(
+    trace: Any,
+    endpoint: str | None = None,
+    service_name: str = "dnnprof",
+    span_iterations: int | None = 3,
+    iterations: str | Sequence[int] = "steady",
+    timeout_s: float = 10.0,
+    retries: int = 3,
+) -> ExportResult:
+    """Send the span tree with the Thrift Jaeger exporter (collector HTTP or agent UDP)."""
+    exporter_class = _exporter_class()
+    raw = endpoint or DEFAULT_ENDPOINT
+    parsed = urlparse(raw if "://" in raw else "http://" + raw)
+    if not parsed.hostname:
+        raise ExportError(
+            f"cannot use Jaeger endpoint {raw!r}: expected http://HOST:14268/api/traces or udp://HOST:6831"
+        )
+    started = time.perf_counter()
+    tree = build_span_tree(trace, span_iterations, iterations, service_name)
+    if parsed.scheme == "udp":
+        transport = "udp"
+        port = parsed.port or 6831
+        exporter = _make(
+            exporter_class,
+            agent_host_name=parsed.hostname,
+            agent_port=port,
+            udp_split_oversized_batches=True,
+        )
+        url = f"udp://{parsed.hostname}:{port}"
+    elif parsed.scheme in ("http", "https"):
+        transport = "http"
+        port = parsed.port or 14268
+        path = parsed.path if parsed.path not in ("", "/") else "/api/traces"
+        url = f"{parsed.scheme}://{parsed.hostname}:{port}{path}"
+        wait_reachable(
+            parsed.hostname,
+            port,
+            retries + 1,
+            timeout_s,
+            what="the Jaeger collector",
+            hint="Is a Jaeger collector running there (Thrift over HTTP, port 14268 by default)?",
+        )
+        exporter = _make(exporter_class, collector_endpoint=url, timeout=max(1, round(timeout_s)))
+    else:
+        raise ExportError(
+            f"unsupported Jaeger endpoint scheme in {raw!r}: use http:// (collector) or udp:// (agent)"
+        )
+    # The Thrift translator copies every resource attribute into every span's tags, so the
+    # resource carries the service name only.
+    spans = sdk_spans(tree, Resource({"service.name": service_name}))
+    try:
+        batches = send_batches(
+            exporter,
+            spans,
+            BATCH_SIZE[transport],
+            retries,
+            f"legacy Jaeger export to {url}",
+            ["opentelemetry.exporter.jaeger", "opentelemetry.sdk"],
+        )
+    finally:
+        exporter.shutdown()
+    return ExportResult(
+        protocol=f"jaeger-thrift-{transport}",
+        endpoint=url,
+        service_name=service_name,
+        trace_id=tree.trace_id,
+        spans=len(spans),
+        batches=batches,
+        iterations=tree.iterations,
+        timeline=tree.timeline,
+        seconds=time.perf_counter() - started,
+        counts=tree.counts(),
+    )

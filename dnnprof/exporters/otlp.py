@@ -1,0 +1,318 @@
+"""OTLP export (gRPC 4317 / HTTP 4318) of a Trace's span tree, e.g. into Jaeger.
+
+Spans are made with the OpenTelemetry SDK, with the start and end times of the tree (not the
+time of the export), and handed to the OTLP exporter in batches by dnnprof itself rather
+than through a BatchSpanProcessor: that way a failed batch is retried a bounded number of
+times and then reported as an ExportError, instead of being logged and dropped in a
+background thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlparse
+
+from opentelemetry.sdk.trace import SpanProcessor
+
+from dnnprof import __version__
+from dnnprof.exporters.spans import ExportError, SpanTree, build_span_tree
+
+DEFAULT_ENDPOINTS = {"grpc": "http://localhost:4317", "http": "http://localhost:4318"}
+DEFAULT_PORTS = {"grpc": 4317, "http": 4318}
+HTTP_TRACES_PATH = "/v1/traces"
+BATCH_SIZE = 512  # spans per request: well under the collectors' 4 MiB message limit
+
+
+@dataclass
+class ExportResult:
+    """What an export sent and where. `trace_id` is the hex id to look up in Jaeger."""
+
+    protocol: str
+    endpoint: str
+    service_name: str
+    trace_id: str
+    spans: int
+    batches: int
+    iterations: list[int]
+    timeline: str
+    seconds: float
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def spans_per_second(self) -> float:
+        return self.spans / self.seconds if self.seconds > 0 else float("inf")
+
+
+# ------------------------------------------------------------------ SDK spans --
+
+
+class _Collect(SpanProcessor):
+    """A span processor that keeps ended spans in a list (for explicit, synchronous export)."""
+
+    def __init__(self) -> None:
+        self.spans: list[Any] = []
+
+    def on_end(self, span: Any) -> None:
+        self.spans.append(span)
+
+
+def resource_for(tree: SpanTree, extra: dict[str, Any] | None = None) -> Any:
+    from opentelemetry.sdk.resources import Resource
+
+    attributes = {
+        "service.name": tree.service_name,
+        "service.version": __version__,
+        "dnnprof.timeline": tree.timeline,
+    }
+    attributes.update(extra or {})
+    return Resource.create(attributes)
+
+
+def sdk_spans(tree: SpanTree, resource: Any) -> list[Any]:
+    """The tree as OpenTelemetry SDK ReadableSpans (one trace, parents linked)."""
+    from opentelemetry import trace as trace_api
+    from opentelemetry.context import Context
+    from opentelemetry.sdk.trace import SpanLimits, TracerProvider
+    from opentelemetry.sdk.trace.sampling import ALWAYS_ON
+
+    provider = TracerProvider(
+        resource=resource,
+        sampler=ALWAYS_ON,
+        span_limits=SpanLimits(max_span_attributes=512, max_attributes=512),
+    )
+    collect = _Collect()
+    provider.add_span_processor(collect)
+    tracer = provider.get_tracer("dnnprof.exporters", __version__)
+    live: dict[int, Any] = {}
+    order = []
+    for span, parent, _ in tree.walk():
+        # An empty Context for the root, so an application's current span is never the parent.
+        context = Context() if parent is None else trace_api.set_span_in_context(live[id(parent)])
+        sdk_span = tracer.start_span(
+            span.name,
+            context=context,
+            kind=trace_api.SpanKind.INTERNAL,
+            attributes=span.attributes,
+            start_time=span.start_ns,
+        )
+        live[id(span)] = sdk_span
+        order.append((sdk_span, span.end_ns))
+    for sdk_span, end_ns in reversed(order):  # children end before their parents
+        sdk_span.end(end_time=end_ns)
+    tree.trace_id = format(live[id(tree.root)].get_span_context().trace_id, "032x")
+    return collect.spans
+
+
+# ------------------------------------------------------------------ transport --
+
+
+def normalize_endpoint(endpoint: str | None, protocol: str) -> tuple[str, str, int]:
+    """(URL to give the exporter, host, port) for an endpoint such as `localhost:4317`,
+    `http://jaeger:4317` or `http://jaeger:4318` (HTTP gets `/v1/traces` appended)."""
+    if protocol not in DEFAULT_ENDPOINTS:
+        raise ValueError(f"protocol must be 'grpc' or 'http', not {protocol!r}")
+    raw = endpoint or DEFAULT_ENDPOINTS[protocol]
+    if "://" not in raw:
+        raw = "http://" + raw
+    parsed = urlparse(raw)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ExportError(f"cannot use OTLP endpoint {endpoint!r}: expected http://HOST:PORT")
+    port = parsed.port or DEFAULT_PORTS[protocol]
+    if protocol == "http":
+        path = parsed.path.rstrip("/")
+        if not path.endswith(HTTP_TRACES_PATH):
+            path += HTTP_TRACES_PATH
+        url = f"{parsed.scheme}://{parsed.hostname}:{port}{path}"
+    else:
+        url = f"{parsed.scheme}://{parsed.hostname}:{port}"
+    return url, parsed.hostname, port
+
+
+OTLP_HINT = (
+    "Is Jaeger (or another OTLP collector) running and listening there? "
+    "Jaeger takes OTLP on 4317 (gRPC) and 4318 (HTTP) when COLLECTOR_OTLP_ENABLED=true."
+)
+
+
+def wait_reachable(
+    host: str,
+    port: int,
+    attempts: int,
+    timeout_s: float,
+    what: str = "the OTLP collector",
+    hint: str = OTLP_HINT,
+) -> None:
+    """Connect to the collector's port, retrying with backoff; ExportError if it never answers.
+
+    A down collector is the common failure, and the SDK exporters retry it silently for their
+    whole timeout; checking the port first turns that into a quick, clear error.
+    """
+    delay = 0.25
+    last: OSError | None = None
+    for attempt in range(attempts):
+        try:
+            with socket.create_connection((host, port), timeout=min(timeout_s, 5.0)):
+                return
+        except OSError as error:
+            last = error
+        if attempt + 1 < attempts:
+            time.sleep(delay)
+            delay = min(delay * 2, 4.0)
+    reason = getattr(last, "strerror", None) or str(last)
+    raise ExportError(
+        f"cannot reach {what} at {host}:{port} ({reason}; {attempts} attempts). {hint} "
+        "The trace itself is unchanged; re-run the export once the collector is up."
+    )
+
+
+def make_exporter(protocol: str, url: str, timeout_s: float, headers: dict[str, str] | None) -> Any:
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+        return OTLPSpanExporter(
+            endpoint=url, insecure=url.startswith("http://"), timeout=timeout_s, headers=headers
+        )
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+        OTLPSpanExporter as HTTPExporter,
+    )
+
+    return HTTPExporter(endpoint=url, timeout=timeout_s, headers=headers)
+
+
+class _KeepMessages(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+        self.errors = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.messages.append(record.getMessage())
+        except Exception:  # a record that cannot be formatted still means "it failed"
+            self.messages.append(str(record.msg))
+        if record.levelno >= logging.ERROR:
+            self.errors += 1
+
+    def clear(self) -> None:
+        self.messages.clear()
+        self.errors = 0
+
+
+@contextmanager
+def captured_exporter_logs(names: Sequence[str]) -> Iterator[_KeepMessages]:
+    """Collect the exporter's own warnings (they carry the server's error) instead of letting
+    them print tracebacks; the caller turns them into one ExportError."""
+    handler = _KeepMessages()
+    loggers = [logging.getLogger(name) for name in names]
+    saved = [(lg.propagate, lg.level) for lg in loggers]
+    for lg in loggers:
+        lg.addHandler(handler)
+        lg.propagate = False
+        if lg.level == logging.NOTSET or lg.level > logging.WARNING:
+            lg.setLevel(logging.WARNING)
+    try:
+        yield handler
+    finally:
+        for lg, (propagate, level) in zip(loggers, saved, strict=True):
+            lg.removeHandler(handler)
+            lg.propagate = propagate
+            lg.setLevel(level)
+
+
+def send_batches(
+    exporter: Any,
+    spans: list[Any],
+    batch_size: int,
+    retries: int,
+    describe: str,
+    logger_names: Sequence[str],
+) -> int:
+    """Export spans in batches, each retried up to `retries` times; returns the batch count."""
+    from opentelemetry.sdk.trace.export import SpanExportResult
+
+    batches = [spans[i : i + batch_size] for i in range(0, len(spans), batch_size)] or [[]]
+    sent = 0
+    with captured_exporter_logs(logger_names) as logs:
+        for number, batch in enumerate(batches, 1):
+            delay = 0.5
+            for attempt in range(retries + 1):
+                logs.clear()
+                try:
+                    result = exporter.export(batch)
+                except Exception as error:  # transport errors some exporters raise instead
+                    logs.messages.append(f"{type(error).__name__}: {error}")
+                    result = SpanExportResult.FAILURE
+                # The legacy Jaeger exporter reports SUCCESS even when the collector answered
+                # with an HTTP error; it only logs it.
+                if result == SpanExportResult.SUCCESS and not logs.errors:
+                    break
+                if attempt < retries:
+                    time.sleep(delay)
+                    delay = min(delay * 2, 8.0)
+            else:
+                detail = logs.messages[-1] if logs.messages else "the exporter reported FAILURE"
+                raise ExportError(
+                    f"{describe}: batch {number} of {len(batches)} failed after "
+                    f"{retries + 1} attempts ({sent} of {len(spans)} spans were sent): {detail}. "
+                    "The trace itself is unchanged; check the collector and re-run the export."
+                )
+            sent += len(batch)
+    return len(batches)
+
+
+def export_otlp(
+    trace: Any,
+    endpoint: str | None = None,
+    protocol: str = "grpc",
+    service_name: str = "dnnprof",
+    span_iterations: int | None = 3,
+    iterations: str | Sequence[int] = "steady",
+    timeout_s: float = 10.0,
+    retries: int = 3,
+    batch_size: int = BATCH_SIZE,
+    headers: dict[str, str] | None = None,
+) -> ExportResult:
+    """Send the Trace's spans (run -> iteration -> layer -> primitive) to an OTLP collector.
+
+    `protocol` is "grpc" (default endpoint http://localhost:4317) or "http"
+    (http://localhost:4318, `/v1/traces` appended). By default only steady-state iterations
+    are sent, the last `span_iterations` of them (None: all), so that a trace stays within
+    what the Jaeger UI shows comfortably. `timeout_s` bounds each request, `retries` the
+    extra attempts per batch (and for the first connection). Raises ExportError with the
+    reason when the collector is unreachable or refuses the data.
+    """
+    started = time.perf_counter()
+    url, host, port = normalize_endpoint(endpoint, protocol)
+    tree = build_span_tree(trace, span_iterations, iterations, service_name)
+    wait_reachable(host, port, retries + 1, timeout_s)
+    spans = sdk_spans(tree, resource_for(tree))
+    exporter = make_exporter(protocol, url, timeout_s, headers)
+    try:
+        batches = send_batches(
+            exporter,
+            spans,
+            batch_size,
+            retries,
+            f"OTLP/{protocol} export to {url}",
+            ["opentelemetry.exporter", "opentelemetry.sdk"],
+        )
+    finally:
+        exporter.shutdown()
+    return ExportResult(
+        protocol=protocol,
+        endpoint=url,
+        service_name=service_name,
+        trace_id=tree.trace_id,
+        spans=len(spans),
+        batches=batches,
+        iterations=tree.iterations,
+        timeline=tree.timeline,
+        seconds=time.perf_counter() - started,
+        counts=tree.counts(),
+    )
