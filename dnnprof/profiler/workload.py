@@ -26,6 +26,7 @@ import shutil
 import sys
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -277,6 +278,9 @@ def quantize_fx(model: Any, example: tuple, calibration: list[tuple]) -> Any:
     from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
 
     torch.backends.quantized.engine = "onednn"
+    # torch 2.13 warns at every call that torch.ao.quantization is deprecated: say it once.
+    warnings.filterwarnings("ignore", message=r"(?s).*torch\.ao\.quantization is deprecated")
+    warnings.filterwarnings("ignore", message=r"(?s).*quantized tensor creation functions")
     mapping = get_default_qconfig_mapping("onednn")
     # Embedding tables need weight-only qparams: keep them in float.
     mapping.set_object_type(torch.nn.Embedding, None).set_object_type(torch.nn.EmbeddingBag, None)
@@ -477,7 +481,8 @@ def run(args: argparse.Namespace) -> int:
             )
             notes.append("torch.compile compiles in the first warm-up iteration")
         elif route == "jit":
-            notes.append("no C++ compiler for inductor: fused falls back to jit trace+freeze")
+            if args.route == "auto":
+                notes.append("no C++ compiler for inductor: fused falls back to jit trace+freeze")
             model = trace_jit(model, example)
     if route == "eager" and spec.family == "dlrm":
         notes.append("fp32 eager DLRM makes no oneDNN calls (Linear runs in MKL)")
