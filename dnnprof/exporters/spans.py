@@ -40,8 +40,11 @@ class ExportError(RuntimeError):
     """An export that could not be completed; the message says why and what to do next.
 
     The Trace (and any file it was loaded from) is never modified by an exporter, so after
-    this error the stored trace is intact and the export can simply be retried.
+    this error the stored trace is intact and the export can simply be retried. Command-line
+    front ends exit with `exit_code` (see docs/exporters.md).
     """
+
+    exit_code = 3
 
 
 @dataclass
@@ -106,14 +109,13 @@ def span_rows(events: pd.DataFrame) -> pd.DataFrame:
 
 
 def iteration_phases(rows: pd.DataFrame) -> dict[int, str]:
-    """The phase of each iteration (its most common non-empty phase, else "")."""
-    phases: dict[int, str] = {}
+    """The phase of each iteration: the first non-empty phase among its rows, else ""."""
     frame = pd.DataFrame(
         {"iteration": rows["iteration"].to_numpy(), "phase": rows["phase"].astype(str).to_numpy()}
     )
-    for iteration, group in frame.groupby("iteration"):
-        named = group["phase"][group["phase"] != ""]
-        phases[int(iteration)] = str(named.mode().iloc[0]) if len(named) else ""
+    phases = dict.fromkeys((int(i) for i in pd.unique(frame["iteration"])), "")
+    named = frame[frame["phase"] != ""].drop_duplicates("iteration")
+    phases.update(zip(named["iteration"].astype(int), named["phase"], strict=True))
     return phases
 
 
@@ -275,29 +277,60 @@ def primitive_name(kind: str, api: str, post_ops: str) -> str:
     return f"{kind}+{post_ops}" if post_ops else kind
 
 
-def primitive_attributes(row: Any, dims: dict[str, AttributeValue]) -> dict[str, AttributeValue]:
-    attrs: dict[str, AttributeValue] = {"dnnprof.level": "primitive"}
-    for column, key in PRIMITIVE_COLUMNS:
-        value = plain(getattr(row, column, None))
-        if value is not None:
-            attrs[key] = value
-    post_ops = str(getattr(row, "post_ops", "") or "")
-    attrs["onednn.fused"] = bool(post_ops)
-    attrs["onednn.reorder"] = str(row.kind) == "reorder"
-    attrs["onednn.has_scales"] = bool(row.has_scales)
-    attrs["onednn.has_zero_points"] = bool(row.has_zero_points)
-    duration_ms = plain(row.duration_ms)
-    if duration_ms is not None:
-        attrs["onednn.exec_time_ms"] = duration_ms
-    flops = plain(row.flops)
-    if flops is not None:
-        attrs["onednn.flops"] = flops
-        if duration_ms:
-            attrs["onednn.gflops_per_s"] = flops / (duration_ms * 1e6)
-    attrs["dnnprof.line"] = int(row.line)
-    attrs["dnnprof.iteration"] = int(row.iteration)
-    attrs.update(dims)
-    return attrs
+ROW_COLUMNS = ("layer", "layer_type", "phase")  # per call; every other column is per descriptor
+
+
+class PrimitiveAttributes:
+    """Span attributes of primitive rows. The descriptor part (kind, impl, types, formats,
+    problem, FLOPs ...) is the same for thousands of calls, so it is built once per distinct
+    descriptor and copied; only the timing, line, iteration and layer change per call."""
+
+    def __init__(self, dims: dict[int, dict[str, AttributeValue]]) -> None:
+        self.dims = dims
+        self.static_columns = [(c, k) for c, k in PRIMITIVE_COLUMNS if c not in ROW_COLUMNS]
+        self.row_columns = [(c, k) for c, k in PRIMITIVE_COLUMNS if c in ROW_COLUMNS]
+        self.cache: dict[tuple[Any, ...], dict[str, AttributeValue]] = {}
+
+    def descriptor_part(self, row: Any) -> dict[str, AttributeValue]:
+        key = tuple(getattr(row, c, None) for c, _ in self.static_columns) + (
+            row.has_scales,
+            row.has_zero_points,
+            row.flops,
+            row.desc_id,
+        )
+        cached = self.cache.get(key)
+        if cached is None:
+            cached = {"dnnprof.level": "primitive"}
+            for column, attr in self.static_columns:
+                value = plain(getattr(row, column, None))
+                if value is not None:
+                    cached[attr] = value
+            cached["onednn.fused"] = bool(str(getattr(row, "post_ops", "") or ""))
+            cached["onednn.reorder"] = str(row.kind) == "reorder"
+            cached["onednn.has_scales"] = bool(row.has_scales)
+            cached["onednn.has_zero_points"] = bool(row.has_zero_points)
+            flops = plain(row.flops)
+            if flops is not None:
+                cached["onednn.flops"] = flops
+            cached.update(self.dims.get(int(row.desc_id), {}))
+            self.cache[key] = cached
+        return cached
+
+    def __call__(self, row: Any) -> dict[str, AttributeValue]:
+        attrs = dict(self.descriptor_part(row))
+        for column, attr in self.row_columns:
+            value = plain(getattr(row, column, None))
+            if value is not None:
+                attrs[attr] = value
+        duration_ms = plain(row.duration_ms)
+        if duration_ms is not None:
+            attrs["onednn.exec_time_ms"] = duration_ms
+            flops = attrs.get("onednn.flops")
+            if flops is not None and duration_ms:
+                attrs["onednn.gflops_per_s"] = float(flops) / (duration_ms * 1e6)
+        attrs["dnnprof.line"] = int(row.line)
+        attrs["dnnprof.iteration"] = int(row.iteration)
+        return attrs
 
 
 RUN_METADATA = (
@@ -436,7 +469,7 @@ def build_span_tree(
         raise ExportError(f"no exec lines in the selected iterations {chosen}")
 
     base_ns = base_time_ns(trace, timeline, now_ns)
-    dims = _dimension_lookup(trace)
+    attributes_of = PrimitiveAttributes(_dimension_lookup(trace))
     positions = {label: pos for pos, label in enumerate(events.index)}
     # Group key per row: ("iteration", n), or for rows outside every iteration (calibration,
     # tracing, ... in an "all" export) ("outside", k) for the k-th contiguous stretch of one
@@ -453,7 +486,7 @@ def build_span_tree(
             level="primitive",
             start_ns=start_ns,
             end_ns=start_ns + max(_ns(float(row.duration_ms)), 0),
-            attributes=primitive_attributes(row, dims.get(int(row.desc_id), {})),
+            attributes=attributes_of(row),
             row=positions[row.Index],
         )
         phase = str(row.phase)
