@@ -22,13 +22,14 @@ CATEGORICAL_COLUMNS = (
     "op", "cache", "api", "engine", "kind", "impl", "isa", "prop",
     "src_dt", "wei_dt", "dst_dt", "src_fmt", "wei_fmt", "dst_fmt",
     "mds", "attrs", "post_ops", "fpmath", "alg", "aux", "problem", "message",
-    "phase", "layer", "layer_type",
+    "phase", "layer", "layer_type", "fused_layers", "reorder_class", "attribution",
 )
 EVENT_COLUMNS = (
     "line", "op", "cache", "api", "ts_ms", "start_ms", "duration_ms", "engine", "kind",
     "impl", "isa", "prop", "src_dt", "wei_dt", "dst_dt", "src_fmt", "wei_fmt", "dst_fmt",
     "mds", "attrs", "post_ops", "has_scales", "has_zero_points", "fpmath", "alg", "aux",
     "problem", "flops", "message", "desc_id", "iteration", "phase", "layer", "layer_type",
+    "fused_layers", "is_reorder", "reorder_class", "attribution",
 )
 COMPUTE_KINDS = frozenset({"convolution", "deconvolution", "inner_product", "matmul", "rnn", "gemm_api"})
 
@@ -221,6 +222,27 @@ class Trace:
             f"oneDNN {meta.get('onednn_version')}, {meta.get('dialect')}>"
         )
 
+    # ------------------------------------------------- reconstructed views --
+    # Filled by dnnprof.reconstruct; on a trace that was not reconstructed they are empty.
+
+    def by_layer(self, steady: bool = True) -> pd.DataFrame:
+        """Per layer in execution order: calls, total/mean ms, share, fused layers, reorder ms, FLOPs."""
+        from dnnprof.reconstruct.views import by_layer
+
+        return by_layer(self, steady)
+
+    def by_iteration(self) -> pd.DataFrame:
+        """Per iteration: phase, exec count, exec and reorder time, span, Python wall time."""
+        from dnnprof.reconstruct.views import by_iteration
+
+        return by_iteration(self)
+
+    def by_stage(self, steady: bool = True, stages: Any = None) -> pd.DataFrame:
+        """Per ResNet stage (conv1, conv2_x ... conv5_x, fc), or per a {layer: stage} mapping."""
+        from dnnprof.reconstruct.views import by_stage
+
+        return by_stage(self, steady, stages)
+
 
 def normalize_events(events: pd.DataFrame) -> pd.DataFrame:
     """Give an events frame every schema column with its dtype (for traces from older writers)."""
@@ -235,6 +257,9 @@ def normalize_events(events: pd.DataFrame) -> pd.DataFrame:
         "has_zero_points": np.zeros(n, dtype=bool),
         "desc_id": np.full(n, -1, dtype=np.int32),
         "line": np.zeros(n, dtype=np.int32),
+        # derived, so that an unreconstructed trace still flags its reorders
+        "is_reorder": (events["kind"].astype(str) == "reorder").to_numpy()
+        if "kind" in events else np.zeros(n, dtype=bool),
     }
     for column in EVENT_COLUMNS:
         if column not in events:
@@ -244,7 +269,10 @@ def normalize_events(events: pd.DataFrame) -> pd.DataFrame:
             events[column] = events[column].fillna("").astype(str).astype("category")
     for column in ("line", "desc_id", "iteration"):
         events[column] = events[column].astype(np.int32)
-    return events[list(EVENT_COLUMNS) + [c for c in events.columns if c not in EVENT_COLUMNS]]
+    order = list(EVENT_COLUMNS) + [c for c in events.columns if c not in EVENT_COLUMNS]
+    if list(events.columns) == order:
+        return events
+    return events[order]
 
 
 def _json_default(value: Any) -> Any:

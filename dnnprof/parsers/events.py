@@ -59,7 +59,7 @@ class Problem:
         return default if value is None else int(value)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Descriptor:
     """Everything on a primitive or graph line except its timestamp and time."""
 

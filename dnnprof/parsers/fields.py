@@ -48,6 +48,12 @@ def parse_rule(start: str, text: str) -> Tree:
         raise FieldError(f"{start}: {reason}") from None
 
 
+@cache
+def _terminal_re(name: str) -> re.Pattern[str]:
+    """A terminal of the grammar as a compiled regular expression."""
+    return re.compile(grammar_parser().get_terminal(name).pattern.to_regexp())
+
+
 def _tokens(tree: Tree) -> list[Token]:
     return [c for c in tree.children if isinstance(c, Token)]
 
@@ -57,8 +63,34 @@ def _tokens(tree: Tree) -> list[Token]:
 
 def split_line(text: str) -> dict[str, str]:
     """Header of a verbose line: marker, version, timestamp, component, operation, payload."""
-    tree = parse_rule("line", text)
+    # The header (at most five fields) repeats on every line of a log, so its parse is
+    # memoised on those fields, with a timestamp field standing for any timestamp.
+    parts = text.split(",", 5)
+    key = tuple("#" if _looks_numeric(p) else p for p in parts[:5])
+    shape = _HEADER_MEMO.get(key)
+    if shape is None:
+        shape = _header_shape(text)
+        if len(_HEADER_MEMO) < 4096:
+            _HEADER_MEMO[key] = shape
     out = {"marker": "", "version": "", "timestamp": "", "component": "", "operation": "", "payload": ""}
+    n_fields, names = shape
+    for name, value in zip(names, parts, strict=False):
+        out[name] = value
+    if len(parts) > n_fields:
+        out["payload"] = text.split(",", n_fields)[n_fields]
+    return out
+
+
+_HEADER_MEMO: dict[tuple[str, ...], tuple[int, tuple[str, ...]]] = {}
+
+
+def _looks_numeric(field: str) -> bool:
+    return field[:1].isdigit() and field.replace(".", "", 1).isdigit()
+
+
+def _header_shape(text: str) -> tuple[int, tuple[str, ...]]:
+    """How many comma fields the header takes, and their names, from the grammar."""
+    tree = parse_rule("line", text)
     names = {
         "MARKER": "marker",
         "VERSION": "version",
@@ -67,9 +99,8 @@ def split_line(text: str) -> dict[str, str]:
         "OPERATION": "operation",
         "PAYLOAD": "payload",
     }
-    for tok in _tokens(tree):
-        out[names[tok.type]] = str(tok)
-    return out
+    header = tuple(names[tok.type] for tok in _tokens(tree) if tok.type != "PAYLOAD")
+    return len(header), header
 
 
 def parse_marker(text: str) -> tuple[str, ...]:
@@ -221,23 +252,31 @@ def parse_problem(text: str) -> Problem:
     """Decode a problem descriptor into key values (`mb`, `ic`, `kh`...) or dims lists."""
     if not text.strip():
         return Problem(text)
-    tree = parse_rule("problem", text)
-    if tree.data == "prb_dims":
+    # `problem` is a choice of two single-token forms, so matching the grammar's own two
+    # terminals is the same parse without the parser's per-call set-up (a dynamic-shape
+    # run prints a new problem on nearly every line)
+    if _terminal_re("PRB_KV").fullmatch(text):
+        kv = True
+    elif _terminal_re("PRB_DIMS").fullmatch(text):
+        kv = False
+    else:
+        parse_rule("problem", text)  # raises FieldError with the grammar's own message
+        kv = True
+    if not kv:
         dims = tuple(
-            tuple(None if d == "*" else int(d) for d in str(tok).split("x"))
-            for tok in _tokens(tree)
-            if tok.type == "DIMS"
+            tuple(None if d == "*" else int(d) for d in group.split("x"))
+            for group in _DIMS_SPLIT_RE.split(text)
         )
         return Problem(text, {}, dims)
     values: dict[str, float] = {}
-    for tok in _tokens(tree):
-        if tok.type != "PRB_GROUP":
-            continue
-        for key, value in _KV_RE.findall(str(tok)):
-            if value == "*":
-                continue  # runtime dimension: unknown until execution
-            values[key] = float(value) if "." in value else int(value)
+    for key, value in _KV_RE.findall(text):
+        if value == "*":
+            continue  # runtime dimension: unknown until execution
+        values[key] = float(value) if "." in value else int(value)
     return Problem(text, values, ())
+
+
+_DIMS_SPLIT_RE = re.compile(r"[: ]")
 
 
 # -------------------------------------------------------- implementation ----

@@ -74,8 +74,8 @@ class TraceBuilder:
         self.source = source
         self.state = LineState()
         self._timed_memo: dict[str, int] = {}  # line without ts and time -> descriptor id
-        self._other_memo: dict[str, int] = {}  # whole message line -> descriptor id
-        self._descs: list[dict[str, Any]] = []
+        self._other_memo: dict[str, int] = {}  # whole raw message line -> descriptor id
+        self._descs: list[tuple[Any, ...]] = []
         self._desc_ids = array("i")  # one entry per line: descriptor id, or -1
         self._durations = array("d")  # one entry per line
         self._ts_rows = array("i")  # timestamps are rare enough to keep sparse
@@ -97,6 +97,7 @@ class TraceBuilder:
         # Every line appends exactly one descriptor id (-1: no event) and one duration,
         # so a row's line number is its position: the hot path appends nothing else.
         memo_get = self._timed_memo.get
+        other_get = self._other_memo.get
         add_desc = self._desc_ids.append
         add_dur = self._durations.append
         slow = self._slow
@@ -111,6 +112,11 @@ class TraceBuilder:
                     slow(raw)
                     continue
                 add_dur(duration)
+                add_desc(idx)
+                continue
+            idx = other_get(raw)  # repeated untimed lines (exec:check messages)
+            if idx is not None:
+                add_dur(_NAN)
                 add_desc(idx)
                 continue
             slow(raw)
@@ -129,6 +135,8 @@ class TraceBuilder:
         line_no = len(self._desc_ids) + 1
         line = raw.rstrip("\r\n")
         idx, duration, ts = self._slow_event(line_no, line)
+        if idx >= 0 and duration != duration and ts != ts and self._descs[idx][_OP] != "marker":
+            self._other_memo[raw] = idx  # an untimed message: the whole raw line is its key
         self._durations.append(duration)
         self._desc_ids.append(idx)
         if ts == ts:  # not NaN
@@ -167,9 +175,6 @@ class TraceBuilder:
                         return idx, float(tail), float(line[len(prefix) : comma])
                     except ValueError:
                         pass
-        other = self._other_memo.get(line)
-        if other is not None:
-            return other, _NAN, _NAN
         return self._record(line_no, line, classify(line_no, line, self.state))
 
     def _record(self, line_no: int, line: str, result: Classified) -> tuple[int, float, float]:
@@ -190,12 +195,7 @@ class TraceBuilder:
         elif isinstance(event, MarkerEvent):
             return self._new_desc(_marker_columns(event)), _NAN, _nan_if_none(event.ts_ms)
         elif isinstance(event, MessageEvent):
-            idx = self._other_memo.get(line)
-            if idx is None:
-                idx = self._new_desc(_message_columns(event))
-                if event.ts_ms is None:
-                    self._other_memo[line] = idx
-            return idx, _NAN, _nan_if_none(event.ts_ms)
+            return self._new_desc(_message_columns(event)), _NAN, _nan_if_none(event.ts_ms)
         return -1, _NAN, _NAN
 
     def _add_unparsed(self, line_no: int, text: str, reason: str) -> None:
@@ -204,7 +204,8 @@ class TraceBuilder:
             self.unparsed.append({"line": line_no, "reason": reason, "text": text[:300]})
 
     def _new_desc(self, columns: dict[str, Any]) -> int:
-        self._descs.append(columns)
+        # a tuple, not the dict: an all-distinct log keeps one per line
+        self._descs.append(tuple(columns.get(name, default) for name, default in _DESC_FIELDS))
         return len(self._descs) - 1
 
     # --------------------------------------------------------------- output --
@@ -229,7 +230,7 @@ class TraceBuilder:
             events[name] = pd.Categorical.from_codes(np.zeros(len(rows), np.int8), categories=[""])
         exec_count = self.counts["exec"]
         timeline = "timestamps" if exec_count and self._exec_with_ts == exec_count else "synthetic"
-        timed = np.array([d["op"] in ("exec", "create", "compile") for d in self._descs] or [False])
+        timed = np.array([d[_OP] in ("exec", "create", "compile") for d in self._descs] or [False])
         events["start_ms"] = _start_times(ts, durations, timed[desc_ids], timeline)
         events = normalize_events(events)
         if not self._last_line_complete and self.line_no:
@@ -267,9 +268,9 @@ class TraceBuilder:
         counts = {"exec": 0, "graph": 0, "create": 0, "messages": 0, "markers": 0}
         is_exec = np.zeros(max(len(self._descs), 1), dtype=bool)
         for i, (desc, count) in enumerate(zip(self._descs, per_desc, strict=True)):
-            op = desc["op"]
+            op = desc[_OP]
             if op == "exec":
-                graph = desc["api"] == "graph"
+                graph = desc[_API] == "graph"
                 counts["graph" if graph else "exec"] += int(count)
                 is_exec[i] = not graph
             elif op in ("create", "compile"):
@@ -370,20 +371,25 @@ def _marker_columns(event: MarkerEvent) -> dict[str, Any]:
 
 
 _NUMERIC_DEFAULTS = {"flops": _NAN, "has_scales": False, "has_zero_points": False}
+_TEXT_FIELDS = tuple(c for c in CATEGORICAL_COLUMNS if c not in ("phase", "layer", "layer_type"))
+_DESC_FIELDS = tuple((name, "") for name in _TEXT_FIELDS) + tuple(_NUMERIC_DEFAULTS.items())
+_OP = _TEXT_FIELDS.index("op")
+_API = _TEXT_FIELDS.index("api")
 
 
-def _expand_descriptors(descs: list[dict[str, Any]], desc_ids: np.ndarray) -> pd.DataFrame:
+def _expand_descriptors(descs: list[tuple[Any, ...]], desc_ids: np.ndarray) -> pd.DataFrame:
     """One row per event from one row per descriptor: categorical codes are gathered, not copied."""
     columns: dict[str, Any] = {}
-    names = [c for c in CATEGORICAL_COLUMNS if c not in ("phase", "layer", "layer_type")]
-    for name in names:
-        values = [d.get(name, "") for d in descs]
-        categories, codes = np.unique(np.array(values, dtype=object).astype(str), return_inverse=True)
-        gathered = codes[desc_ids] if len(desc_ids) else np.zeros(0, dtype=np.int64)
-        columns[name] = pd.Categorical.from_codes(gathered.astype(np.int32), categories=categories)
-    for name, default in _NUMERIC_DEFAULTS.items():
-        values = np.array([d.get(name, default) for d in descs] or [default])
-        columns[name] = values[desc_ids] if len(desc_ids) else values[:0]
+    for position, (name, default) in enumerate(_DESC_FIELDS):
+        values = [d[position] for d in descs]
+        if name in _NUMERIC_DEFAULTS:
+            array = np.array(values or [default])
+            columns[name] = array[desc_ids] if len(desc_ids) else array[:0]
+            continue
+        # factorize hashes the strings; np.unique would copy them into fixed-width arrays
+        codes, categories = pd.factorize(pd.Series(values, dtype=object).astype(str), sort=True)
+        gathered = codes.astype(np.int32)[desc_ids] if len(desc_ids) else np.zeros(0, np.int32)
+        columns[name] = pd.Categorical.from_codes(gathered, categories=categories)
     return pd.DataFrame(columns)
 
 
