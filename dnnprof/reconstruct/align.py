@@ -1,0 +1,188 @@
+"""Align one forward pass of primitives with a model's ordered layer table.
+
+A global sequence alignment (Needleman-Wunsch) between the pass's non-reorder primitives
+and the table's layers. A match scores by kind and dimensions; a primitive may stay without
+a layer (a framework-inserted op, a residual `sum` the table has no row for) and a layer
+may stay without a primitive (batch-norm or ReLU run by the framework, a conv ATen kept).
+Afterwards each matched compute primitive absorbs the unmatched layers its post-ops and
+folded bias account for (conv + bn + relu + add): that is fusion.
+
+Reorders are not aligned: `reorders.charge` gives them to the layer that needs them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from dnnprof.reconstruct.layers import PASSIVE_CATEGORIES, LayerSpec
+from dnnprof.reconstruct.primitives import PrimitiveShape
+
+_NEG = -1e9
+# Cost of a layer with no primitive, by category: cheap where frameworks commonly run
+# the op themselves (eager batch-norm, ReLU, pooling, Linear in MKL), dearer for convs.
+_LAYER_GAP = {"conv": -0.5, "deconv": -0.5, "linear": -0.3, "rnn": -0.5}
+_LAYER_GAP_DEFAULT = -0.1
+# A primitive with no layer: a compute primitive should have one, an element-wise op may not.
+_PRIM_GAP_COMPUTE = -2.0
+_PRIM_GAP_OTHER = -1.0
+
+# Fields compared per category (primitive dims key, layer dims key).
+_CONV_FIELDS = ("oc", "ic", "g", "kh", "kw", "sh", "sw", "ph", "pw", "oh", "ow", "ih", "iw")
+_POOL_FIELDS = ("c", "kh", "kw", "sh", "sw", "ph", "pw", "oh", "ow", "ih", "iw")
+_TENSOR_FIELDS = ("c", "oh", "ow", "numel_per_mb")
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """Result for one pass: per primitive the layer index (-1: none), quality and fused layers."""
+
+    layer_of: tuple[int, ...]
+    quality: tuple[float, ...]
+    fused: tuple[tuple[int, ...], ...]  # per primitive: indices of the layers it absorbed
+    score: float  # mean quality over matched primitives and unmatched compute ones (as 0)
+
+
+def match_quality(prim: PrimitiveShape, layer: LayerSpec) -> float | None:
+    """How well one primitive fits one layer: None if the kinds differ, else 0..1."""
+    pc, lc = prim.category, layer.category
+    if pc != lc:
+        return None
+    if pc in ("conv", "deconv"):
+        fields = _CONV_FIELDS
+    elif pc == "linear":
+        fields = ("ic", "oc")
+    elif pc == "pool":
+        fields = _POOL_FIELDS
+    else:
+        fields = _TENSOR_FIELDS
+    compared = agreed = 0
+    pdims, ldims = prim.dims, layer.dims
+    for key in fields:
+        lkey = key
+        if pc == "pool" and key == "ic":
+            lkey = "ic"
+        if key in pdims and lkey in ldims:
+            compared += 1
+            agreed += pdims[key] == ldims[lkey]
+    if layer.alg and prim.alg and pc in ("pool", "act"):
+        compared += 1
+        agreed += layer.alg in prim.alg.replace("_", "") or (
+            layer.alg == "avg" and "avg" in prim.alg)
+    if compared == 0:
+        return 0.5
+    return agreed / compared
+
+
+def _layer_gap(layer: LayerSpec) -> float:
+    if layer.category in PASSIVE_CATEGORIES:
+        return 0.0
+    return _LAYER_GAP.get(layer.category, _LAYER_GAP_DEFAULT)
+
+
+def align(prims: Sequence[PrimitiveShape], layers: Sequence[LayerSpec],
+          quality_cache: dict | None = None, prim_keys: Sequence[int] | None = None) -> Alignment:
+    """Globally align a pass's non-reorder primitives with the layer table."""
+    n, m = len(prims), len(layers)
+    if n == 0:
+        return Alignment((), (), (), 0.0)
+    cache = quality_cache if quality_cache is not None else {}
+    keys = list(prim_keys) if prim_keys is not None else list(range(n))
+    quality = np.full((n, m), np.nan)
+    for i, prim in enumerate(prims):
+        row = cache.get(keys[i])
+        if row is None:
+            row = np.array([np.nan if (q := match_quality(prim, layer)) is None else q
+                            for layer in layers])
+            cache[keys[i]] = row
+        quality[i] = row
+    match = np.where(np.isnan(quality), _NEG, 4.0 * np.nan_to_num(quality) - 1.0)
+    prim_gap = np.array([_PRIM_GAP_COMPUTE if p.is_compute else _PRIM_GAP_OTHER for p in prims])
+    layer_gap = np.array([_layer_gap(layer) for layer in layers])
+    cum_gap = np.concatenate(([0.0], np.cumsum(layer_gap)))  # C[j]: cost of skipping layers < j
+
+    table = np.empty((n + 1, m + 1))
+    table[0] = cum_gap
+    for i in range(1, n + 1):
+        prev = table[i - 1]
+        best = np.empty(m + 1)
+        best[0] = prev[0] + prim_gap[i - 1]
+        best[1:] = np.maximum(prev[:-1] + match[i - 1], prev[1:] + prim_gap[i - 1])
+        # a run of skipped layers to the left: D[j] = C[j] + max_{k<=j}(best[k] - C[k])
+        table[i] = cum_gap + np.maximum.accumulate(best - cum_gap)
+
+    layer_of = [-1] * n
+    i, j = n, m
+    while i > 0 and j > 0:
+        here = table[i, j]
+        if match[i - 1, j - 1] > _NEG / 2 and np.isclose(here, table[i - 1, j - 1] + match[i - 1, j - 1]):
+            layer_of[i - 1] = j - 1
+            i, j = i - 1, j - 1
+        elif np.isclose(here, table[i - 1, j] + prim_gap[i - 1]):
+            i -= 1
+        else:
+            j -= 1
+    qualities = tuple(float(quality[k, layer_of[k]]) if layer_of[k] >= 0 else 0.0 for k in range(n))
+    fused = absorb_fused(prims, layers, layer_of)
+    # an element-wise primitive without a layer is normal (a functional residual add in
+    # PyTorch has no table row); a compute primitive without one counts as a miss
+    counted = [q for k, q in enumerate(qualities) if layer_of[k] >= 0 or prims[k].is_compute]
+    score = float(np.mean(counted)) if counted else 0.0
+    return Alignment(tuple(layer_of), qualities, fused, score)
+
+
+def table_coverage(layers: Sequence[LayerSpec], layer_of: Sequence[int]) -> float | None:
+    """Share of the table's convolutions (else its linear layers) that a primitive matched."""
+    matched = set(layer_of)
+    for categories in (("conv", "deconv"), ("linear",)):
+        wanted = [layer.index for layer in layers if layer.category in categories]
+        if wanted:
+            return sum(j in matched for j in wanted) / len(wanted)
+    return None
+
+
+def absorb_fused(prims: Sequence[PrimitiveShape], layers: Sequence[LayerSpec],
+                 layer_of: Sequence[int]) -> tuple[tuple[int, ...], ...]:
+    """Per primitive, the unmatched layers after its own that its fusion accounts for."""
+    taken = {j for j in layer_of if j >= 0}
+    result: list[tuple[int, ...]] = []
+    for prim, j in zip(prims, layer_of, strict=True):
+        result.append(covered_layers(prim, layers, j, taken) if j >= 0 and prim.is_compute else ())
+    return tuple(result)
+
+
+def covered_layers(prim: PrimitiveShape, layers: Sequence[LayerSpec], j: int,
+                   taken: set[int]) -> tuple[int, ...]:
+    """Layers after `j` (not run by any other primitive) folded or fused into `prim`."""
+    post = [op for op in prim.post_ops.split("+") if op]
+    eltwise = [op for op in post if op.startswith("eltwise") or op.startswith("prelu")]
+    adds = [op for op in post if op == "sum" or op == "binary_add"]
+    folded_bias = prim.has_bias and layers[j].bias is False
+    bn_allowed = folded_bias or bool(post)
+    absorbed: list[int] = []
+    for k in range(j + 1, len(layers)):
+        if k in taken:
+            break
+        layer = layers[k]
+        if layer.category in PASSIVE_CATEGORIES:
+            continue
+        if layer.category == "bn" and bn_allowed and not eltwise_used(absorbed, layers):
+            absorbed.append(k)
+            bn_allowed = False
+        elif layer.category == "add" and adds:
+            adds.pop(0)
+            absorbed.append(k)
+        elif layer.category == "act" and eltwise:
+            eltwise.pop(0)
+            absorbed.append(k)
+            bn_allowed = False
+        else:
+            break
+    return tuple(absorbed)
+
+
+def eltwise_used(absorbed: list[int], layers: Sequence[LayerSpec]) -> bool:
+    """Whether an activation is already absorbed (a batch-norm after it is a new layer's)."""
+    return any(layers[k].category == "act" for k in absorbed)

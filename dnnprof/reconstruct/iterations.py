@@ -1,0 +1,255 @@
+"""Iterations: from markers, or from the periodic structure of the exec stream.
+
+Without markers, the non-reorder primitives of a run repeat one descriptor sequence per
+forward pass. The steady state is the periodic run that ends last in the log; passes
+before it are split where the iteration's first primitive (by shape) recurs. Warm-up
+iterations are the leading ones whose exec sequence differs from the last iteration's
+(one-time weight reorders, cache misses); if none differ, a first iteration 25 % slower
+than the median of the others is taken as warm-up. Passes before the steady run in
+another data type are calibration; reorder-only work between calibration and the run is
+the build (weight quantisation).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from dnnprof.reconstruct.context import Context
+from dnnprof.reconstruct.markers import MarkerInfo
+from dnnprof.reconstruct.reorders import charge
+
+MIN_REPEATS = 2
+WARMUP_SLOWDOWN = 1.25
+
+
+@dataclass
+class Pass:
+    """A contiguous span of events rows that is one forward pass (or setup work)."""
+
+    first_row: int
+    last_row: int  # inclusive
+    iteration: int = -1
+    phase: str = ""
+    wall_ms: float | None = None
+    exec_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+
+
+@dataclass
+class IterationResult:
+    """Passes in log order, and how they were found."""
+
+    passes: list[Pass]
+    source: str  # markers | periodicity | none
+    period: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _runs(eq: np.ndarray) -> list[tuple[int, int]]:
+    """[start, end) of every run of True."""
+    if not len(eq):
+        return []
+    padded = np.concatenate(([False], eq, [False])).astype(np.int8)
+    edges = np.flatnonzero(np.diff(padded))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
+
+
+def find_period(keys: np.ndarray) -> tuple[int, int, int] | None:
+    """(period, region start, region end) of the periodic run that ends last, or None."""
+    n = len(keys)
+    if n < 2:
+        return None
+    values, counts = np.unique(keys, return_counts=True)
+    repeated = values[counts >= MIN_REPEATS]
+    if not len(repeated):
+        return None
+    rare = repeated[np.argsort(counts[counts >= MIN_REPEATS], kind="stable")][:5]
+    # the rarest keys, and those that end the stream (the steady state is at the end)
+    tail = [k for k in keys[::-1][:8] if k in set(repeated.tolist())]
+    candidates: set[int] = set()
+    for key in {*rare.tolist(), *tail}:
+        where = np.flatnonzero(keys == key)
+        candidates.update(int(d) for d in np.unique(np.diff(where)) if 0 < d <= n // 2)
+    best: tuple[int, int, int] | None = None
+    best_rank: tuple[int, int, int] | None = None
+    for p in sorted(candidates)[:256]:
+        eq = keys[:-p] == keys[p:]
+        for start, end in _runs(eq):
+            length = end - start + p
+            repeats = length // p
+            if repeats < MIN_REPEATS:
+                continue
+            rank = (end + p, repeats * p, -p)
+            if best_rank is None or rank > best_rank:
+                best_rank, best = rank, (p, start, end + p)
+    return best
+
+
+def detect(ctx: Context, rows: np.ndarray | None = None, truncated: bool = False) -> IterationResult:
+    """Passes of the exec stream (all rows, or the given row positions) by periodicity."""
+    n_rows = len(ctx.events)
+    if rows is None:
+        rows = np.arange(n_rows)
+    if not len(rows):
+        return IterationResult([], "none")
+    exec_rows = rows[ctx.is_exec[rows]]
+    anchors = exec_rows[~ctx.is_reorder[exec_rows]]
+    keys = ctx.anchor_key[anchors]
+    found = find_period(keys)
+    if found is None:
+        single = Pass(int(rows[0]), int(rows[-1]), 0 if len(anchors) else -1,
+                      "" if len(anchors) else "build", exec_rows=exec_rows)
+        return IterationResult([single], "none", notes=["no repeating primitive sequence: one pass"])
+    period, start, end = found
+    repeats = (end - start) // period
+    if end == len(keys) and not truncated:
+        first = end - repeats * period  # the run finished with a whole iteration
+    else:
+        first = start
+    starts = [first + k * period for k in range(repeats)]
+    region_end = starts[-1] + period
+
+    # passes before the steady run: split where the iteration's first primitive recurs
+    first_shape = ctx.shape_key[anchors[first]]
+    pre_starts = [i for i in range(first) if ctx.shape_key[anchors[i]] == first_shape]
+    if first > 0 and (not pre_starts or pre_starts[0] != 0):
+        pre_starts.insert(0, 0)
+    segment_starts = pre_starts + starts + ([region_end] if region_end < len(anchors) else [])
+    kinds = (["pre"] * len(pre_starts) + ["steady"] * len(starts)
+             + (["post"] if region_end < len(anchors) else []))
+    anchor_spans = [(s, (segment_starts[k + 1] if k + 1 < len(segment_starts) else len(anchors)) - 1)
+                    for k, s in enumerate(segment_starts)]
+    passes = _spans_to_passes(ctx, rows, anchors, anchor_spans)
+    result = IterationResult(passes, "periodicity", period)
+    _label(ctx, passes, kinds, anchors, anchor_spans, result)
+    return result
+
+
+def _spans_to_passes(ctx: Context, rows: np.ndarray, anchors: np.ndarray,
+                     spans: list[tuple[int, int]]) -> list[Pass]:
+    """Row spans for anchor spans: rows between two passes go where their reorders are charged."""
+    passes: list[Pass] = []
+    first_row, last_row = int(rows[0]), int(rows[-1])
+    cut_after: list[int] = []  # last row of each pass except the final one
+    for k in range(len(spans) - 1):
+        prev_anchor = int(anchors[spans[k][1]])
+        next_anchor = int(anchors[spans[k + 1][0]])
+        between = np.arange(prev_anchor + 1, next_anchor)
+        between_exec = between[ctx.is_exec[between]]
+        cut = prev_anchor
+        if len(between_exec):
+            chain = [prev_anchor, *between_exec.tolist(), next_anchor]
+            targets, _ = charge([ctx.shape(r) for r in chain])
+            to_prev = [chain[i] for i in range(1, len(chain) - 1) if targets[i] == 0]
+            if to_prev:
+                cut = max(to_prev)
+        cut_after.append(cut)
+    begin = first_row
+    for k in range(len(spans)):
+        end = cut_after[k] if k < len(cut_after) else last_row
+        span_rows = np.arange(begin, end + 1)  # callers pass contiguous rows
+        passes.append(Pass(begin, end, exec_rows=span_rows[ctx.is_exec[span_rows]]))
+        begin = end + 1
+    return passes
+
+
+def _signature(ctx: Context, p: Pass) -> tuple:
+    rows = np.arange(p.first_row, p.last_row + 1)
+    return (tuple(ctx.desc_id[p.exec_rows].tolist()), int(ctx.cache_miss[rows].sum()))
+
+
+def _label(ctx: Context, passes: list[Pass], kinds: list[str], anchors: np.ndarray,
+           spans: list[tuple[int, int]], result: IterationResult) -> None:
+    steady = [p for p, kind in zip(passes, kinds, strict=True) if kind == "steady"]
+    steady_dtypes = _dtypes(ctx, steady[-1])
+    reference = _signature(ctx, steady[-1])
+    number = 0
+    warmups = 0
+    for p, kind in zip(passes, kinds, strict=True):
+        if kind == "pre":
+            has_anchor = len(p.exec_rows) and (~ctx.is_reorder[p.exec_rows]).any()
+            if not has_anchor:
+                p.phase = "build"
+            elif _dtypes(ctx, p) != steady_dtypes:
+                p.phase = "calibrate"
+            else:
+                p.phase, p.iteration = "warmup", number
+                number += 1
+                warmups += 1
+        elif kind == "steady":
+            p.iteration = number
+            number += 1
+            if warmups == number - 1 and _signature(ctx, p) != reference and p is not steady[-1]:
+                p.phase = "warmup"
+                warmups += 1
+            else:
+                p.phase = "measure"
+        else:
+            p.phase = ""
+            result.notes.append(
+                f"rows {p.first_row}-{p.last_row} after the last whole iteration are left unlabelled")
+    if warmups == 0 and len(steady) >= 2:
+        times = [float(np.nansum(ctx.duration[s.exec_rows])) for s in steady]
+        others = float(np.median(times[1:]))
+        if others > 0 and times[0] > WARMUP_SLOWDOWN * others:
+            steady[0].phase = "warmup"
+            result.notes.append(
+                f"iteration 0 taken as warm-up: same primitives as the others but "
+                f"{times[0] / others:.2f}x their median time")
+    _split_build(ctx, passes)
+
+
+def _dtypes(ctx: Context, p: Pass) -> frozenset[str]:
+    rows = p.exec_rows[~ctx.is_reorder[p.exec_rows]]
+    return frozenset(ctx.src_dt[rows].tolist())
+
+
+def _split_build(ctx: Context, passes: list[Pass]) -> None:
+    """Reorders after a calibration pass and before the run's first primitive are the build
+    (weight quantisation and prepacking between calibration and the timed loop)."""
+    k = 0
+    while k < len(passes) - 1:
+        here, nxt = passes[k], passes[k + 1]
+        if here.phase == "calibrate" and nxt.phase in ("warmup", "measure"):
+            rows = nxt.exec_rows
+            anchor_pos = np.flatnonzero(~ctx.is_reorder[rows])
+            leading = rows[: anchor_pos[0]] if len(anchor_pos) else rows
+            if len(leading):
+                build = Pass(nxt.first_row, int(leading[-1]), -1, "build", exec_rows=leading)
+                nxt.first_row = int(leading[-1]) + 1
+                nxt.exec_rows = rows[len(leading):]
+                passes.insert(k + 1, build)
+                k += 1
+        k += 1
+
+
+def from_markers(ctx: Context, info: MarkerInfo) -> IterationResult:
+    """Iteration passes from iter_begin/iter_end markers; other exec runs split by periodicity."""
+    passes: list[Pass] = []
+    n = len(ctx.events)
+    covered = np.zeros(n, dtype=bool)
+    for item in info.iterations:
+        first, last = item["first_row"], item["last_row"]
+        rows = np.arange(first, last + 1)
+        covered[rows] = True
+        passes.append(Pass(first, last, item["iteration"], item["phase"], item.get("wall_ms"),
+                           exec_rows=rows[ctx.is_exec[rows]]))
+    # runs of rows outside every iteration (calibration, build...), one per marker phase:
+    # periodicity inside each finds its passes; the marker phase stays the rows' phase
+    outside = np.flatnonzero(~covered)
+    notes: list[str] = []
+    if len(outside):
+        phase_codes = np.unique(info.phase[outside].astype(str), return_inverse=True)[1]
+        breaks = np.flatnonzero((np.diff(outside) > 1) | (np.diff(phase_codes) != 0))
+        for chunk in np.split(outside, breaks + 1):
+            if not ctx.is_exec[chunk].any():
+                continue
+            phase = str(info.phase[chunk[0]])
+            sub = detect(ctx, chunk)
+            for p in sub.passes:
+                p.iteration = -1
+                p.phase = phase or ("" if p.phase in ("warmup", "measure") else p.phase)
+            passes.extend(sub.passes)
+    passes.sort(key=lambda p: p.first_row)
+    return IterationResult(passes, "markers", notes=notes)
