@@ -247,13 +247,13 @@ def _align_pass(ctx: Context, rows: np.ndarray, shapes: list, specs: list[LayerS
         layer_idx[k] = alignment.layer_of[a]
         fused[k] = alignment.fused[a]
         how[k] = "aligned" if alignment.layer_of[a] >= 0 else ""
-    # a non-compute primitive with no layer (a residual sum the table has no row for)
-    # belongs with the layer it follows
+    # a non-compute primitive with no layer (a residual sum, an attention matmul: functional
+    # ops the table has no row for) belongs with the layer it follows
     previous = -1
     for k in anchor_pos:
         if layer_idx[k] >= 0:
             previous = layer_idx[k]
-        elif not shapes[k].is_compute and previous >= 0:
+        elif (not shapes[k].is_compute or shapes[k].category == "bmm") and previous >= 0:
             layer_idx[k], how[k] = previous, "nearest"
     for k, s in enumerate(shapes):
         if s.category == "reorder" and targets[k] >= 0 and layer_idx[targets[k]] >= 0:

@@ -58,6 +58,8 @@ def match_quality(prim: PrimitiveShape, layer: LayerSpec) -> float | None:
         fields = _POOL_FIELDS
     else:
         fields = _TENSOR_FIELDS
+    if pc == "bmm":
+        return 1.0  # a model has few of these and their shapes are not in the table
     compared = agreed = 0
     pdims, ldims = prim.dims, layer.dims
     for key in fields:
@@ -99,7 +101,8 @@ def align(prims: Sequence[PrimitiveShape], layers: Sequence[LayerSpec],
             cache[keys[i]] = row
         quality[i] = row
     match = np.where(np.isnan(quality), _NEG, 4.0 * np.nan_to_num(quality) - 1.0)
-    prim_gap = np.array([_PRIM_GAP_COMPUTE if p.is_compute else _PRIM_GAP_OTHER for p in prims])
+    prim_gap = np.array([_PRIM_GAP_COMPUTE if p.is_compute and p.category != "bmm"
+                         else _PRIM_GAP_OTHER for p in prims])
     layer_gap = np.array([_layer_gap(layer) for layer in layers])
     cum_gap = np.concatenate(([0.0], np.cumsum(layer_gap)))  # C[j]: cost of skipping layers < j
 
@@ -128,7 +131,8 @@ def align(prims: Sequence[PrimitiveShape], layers: Sequence[LayerSpec],
     fused = absorb_fused(prims, layers, layer_of)
     # an element-wise primitive without a layer is normal (a functional residual add in
     # PyTorch has no table row); a compute primitive without one counts as a miss
-    counted = [q for k, q in enumerate(qualities) if layer_of[k] >= 0 or prims[k].is_compute]
+    counted = [q for k, q in enumerate(qualities)
+               if layer_of[k] >= 0 or (prims[k].is_compute and prims[k].category != "bmm")]
     score = float(np.mean(counted)) if counted else 0.0
     return Alignment(tuple(layer_of), qualities, fused, score)
 

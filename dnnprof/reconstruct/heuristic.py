@@ -17,7 +17,8 @@ from dnnprof.reconstruct.primitives import PrimitiveShape
 # Categories that join the compute layer before them.
 JOINING = frozenset({"act", "add", "binary", "bn", "lrn", "layernorm", "groupnorm"})
 _PREFIX = {
-    "conv": "conv", "deconv": "deconv", "linear": "fc", "rnn": "rnn", "pool": "pool",
+    "conv": "conv", "deconv": "deconv", "linear": "fc", "bmm": "matmul", "rnn": "rnn",
+    "pool": "pool",
     "softmax": "softmax", "concat": "concat", "bn": "bn", "act": "eltwise", "add": "sum",
     "binary": "binary", "lrn": "lrn", "layernorm": "layernorm", "shuffle": "shuffle",
     "resample": "resampling", "reduce": "reduction",
@@ -52,6 +53,5 @@ def group(shapes: Sequence[PrimitiveShape]) -> list[Group]:
 
 
 def _prefix(shape: PrimitiveShape) -> str:
-    if shape.kind == "matmul" and len(shape.src) > 2 and shape.src[0] > 1:
-        return "matmul"  # a batched matmul (attention, DLRM interaction) is no fc layer
+    # a batched matmul (attention, DLRM's interaction) is named `matmul`, not `fc`
     return _PREFIX.get(shape.category, shape.kind or "op")

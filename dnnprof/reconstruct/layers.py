@@ -29,7 +29,8 @@ _TYPE_CATEGORY = {
     "convbnrelu": "conv", "convadd": "conv", "convaddrelu": "conv",
     "convtranspose": "deconv", "deconvolution": "deconv",
     "linear": "linear", "linearrelu": "linear", "fullyconnected": "linear",
-    "mkldnnlinear": "linear", "bmm": "linear", "matmul": "linear",
+    "mkldnnlinear": "linear", "bmm": "bmm", "matmul": "bmm", "dotinteraction": "bmm",
+    "interaction": "bmm",
     "batchnorm": "bn", "bnrelu": "bn", "syncbatchnorm": "bn",
     "layernorm": "layernorm", "groupnorm": "groupnorm",
     "localresponsenorm": "lrn", "lrn": "lrn",
@@ -46,6 +47,9 @@ _TYPE_CATEGORY = {
     "quantstub": "passive", "dequantstub": "passive", "embeddingbag": "embedding",
     "embedding": "embedding",
 }
+# Activation names as oneDNN's eltwise algorithms spell them (`eltwise_logistic`...).
+_ELTWISE_ALIASES = {"sigmoid": "logistic", "silu": "swish", "relu6": "clip",
+                    "leakyrelu": "relu", "hardswish": "hardswish", "hardsigmoid": "hardsigmoid"}
 # Layers that vanish at inference or never reach oneDNN; skipping them costs nothing.
 PASSIVE_CATEGORIES = frozenset({"passive", "embedding"})
 
@@ -173,8 +177,8 @@ def normalize_row(index: int, row: dict[str, Any]) -> LayerSpec:
         bias = _boolish(params.get("bias")) if "bias" in params else (
             None if no_bias is None else not no_bias)
     elif category == "act":
-        act = str(attrs.get("act_type", "")).lower() or lowered
-        alg = re.sub(r"[^a-z0-9]", "", act)
+        act = re.sub(r"[^a-z0-9]", "", str(attrs.get("act_type", "")).lower() or lowered)
+        alg = _ELTWISE_ALIASES.get(act, act)
     if in_shape and len(in_shape) >= 2 and category in ("conv", "deconv", "pool"):
         dims.setdefault("ic", in_shape[1])
         if len(in_shape) >= 4:

@@ -40,7 +40,7 @@ KIND_CATEGORY = {
     "reorder": "reorder",
 }
 # Categories that are a layer by themselves in every mode (the thesis' "compute" kinds).
-COMPUTE_CATEGORIES = frozenset({"conv", "deconv", "linear", "rnn"})
+COMPUTE_CATEGORIES = frozenset({"conv", "deconv", "linear", "rnn", "bmm"})
 # Plain (user) layouts: what a framework hands to oneDNN and expects back.
 _PLAIN_FORMAT = re.compile(r"^(a|ab|abc|abcd|abcde|ba|acb|acdb|acdeb|x|nc|ncw|nchw|ncdhw|nwc|nhwc|ndhwc|oi|io|oihw|hwio|any)$")
 _BINARY_ALG = {"binary_add": "add", "binary_mul": "mul", "binary_sub": "sub", "binary_div": "div"}
@@ -160,6 +160,10 @@ def describe(
             k, n = wei[-2] if len(wei) >= 2 else wei[-1], wei[-1]
             dst = (*src[:-1], n)
             dims = {"ic": k, "oc": n, "m": prod(src[:-1]) if len(src) > 1 else 1}
+            if len(wei) >= 3:
+                # activation x activation (attention scores, DLRM's interaction): no Linear
+                common["category"] = "bmm"
+                return PrimitiveShape(dims=dims, src=src, dst=dst, **common)
             return PrimitiveShape(dims=dims, src=src, dst=dst, weights=(wei, wei[::-1]), **common)
         return PrimitiveShape(**common)
     if category == "pool":
