@@ -95,7 +95,18 @@ def run_parse(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `dnnprof` console script."""
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # `dnnprof trace [opts] -- CMD ...`: everything after `--` is the wrapped command,
+    # untouched by our own option parsing
+    command: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, command = argv[:cut], argv[cut + 1 :]
     args = parser.parse_args(argv)
+    if command:
+        if getattr(args, "command", None) is None:
+            parser.error("only `dnnprof trace` takes a command after --")
+        args.command = command
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()
