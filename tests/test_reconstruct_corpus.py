@@ -154,6 +154,23 @@ def test_fusion_reported_in_marker_mode():
     assert set(matmul.loc[matmul["kind"] == "matmul", "layer"].astype(str)) == {"fc"}
 
 
+def test_functional_fc_outside_leaf_markers_found_in_the_table():
+    """With leaf-only hooks FX's fc matmul runs outside every module marker: the layer table
+    row between its neighbours that fits it takes it (not the conv before it)."""
+    import dnnprof
+    from support.truth_markers import with_markers
+
+    name = "torch_resnet50_int8_fx_b1"
+    lines = with_markers(name, leaf_only=True)
+    result = reconstruct(dnnprof.parse(list(lines)), layers=truth(name)["layer_table"])
+    assert result.metadata["reconstruction"]["mode"] == "markers"
+    ex = result.exec_events
+    matmul = ex[ex["kind"] == "matmul"]
+    assert len(matmul) == 4
+    assert set(matmul["layer"].astype(str)) == {"fc"}
+    assert set(matmul["attribution"].astype(str)) == {"aligned"}
+
+
 def test_batch_norm_outside_onednn_eager():
     """Eager PyTorch runs batch-norm, ReLU, pooling and fc in ATen: no primitives, no fusion."""
     result = mode2("torch_resnet50_fp32_eager_b1", "zoo")

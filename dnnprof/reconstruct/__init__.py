@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from dnnprof.reconstruct import reorders as reorder_classes
-from dnnprof.reconstruct.align import align, covered_layers, table_coverage
+from dnnprof.reconstruct.align import align, covered_layers, match_quality, table_coverage
 from dnnprof.reconstruct.context import Context, build_context
 from dnnprof.reconstruct.heuristic import group
 from dnnprof.reconstruct.iterations import IterationResult, Pass, detect, from_markers
@@ -98,10 +98,13 @@ def reconstruct(trace: Trace, layers: Any = None, model: str | None = None) -> T
         score = _from_markers(ctx, info, passes, out, specs)
     elif specs is not None:
         score, details = _aligned(ctx, passes, specs, out)
-        if score is None or score < MIN_ALIGNMENT_SCORE:
-            shown = "n/a" if score is None else f"{score:.2f}"
+        if score is None:
+            warnings.append(f"layer table {table_source} not used: the log has no oneDNN "
+                            "primitives other than reorders to align with it")
+            _heuristic(ctx, passes, out)
+        elif score < MIN_ALIGNMENT_SCORE:
             warnings.append(
-                f"layer table {table_source} does not fit this log: alignment score {shown} "
+                f"layer table {table_source} does not fit this log: alignment score {score:.2f} "
                 f"(1.0 = every primitive matches a layer in kind and shape; below "
                 f"{MIN_ALIGNMENT_SCORE} it is not used). Layers were grouped heuristically "
                 "instead: check the model name (--model) or pass the right table (--layers)."
@@ -310,10 +313,11 @@ def _from_markers(ctx: Context, info: MarkerInfo, passes: Sequence[Pass], out: _
         else exec_rows
     score = float(labelled[in_scope].mean()) if len(in_scope) else 0.0
     by_name = {layer.name: layer for layer in specs} if specs else {}
-    taken = set()
+    taken: set[int] = set()
+    marked_names: set[str] = set()
     if specs:
-        present = set(out.layer[exec_rows][labelled[exec_rows]].tolist())
-        taken = {layer.index for layer in specs if layer.name in present}
+        marked_names = set(out.layer[exec_rows][labelled[exec_rows]].tolist())
+        taken = {layer.index for layer in specs if layer.name in marked_names}
     unlabelled_passes: list[Pass] = []
     for p in passes:
         rows = p.exec_rows
@@ -327,15 +331,20 @@ def _from_markers(ctx: Context, info: MarkerInfo, passes: Sequence[Pass], out: _
             continue
         shapes = [ctx.shape(int(r)) for r in rows]
         targets, _ = reorder_classes.charge(shapes)
-        position = {int(r): k for k, r in enumerate(rows)}
-        for row in missing:
-            k = position[int(row)]
-            target = targets[k]
-            donor = rows[target] if target >= 0 and labelled[rows[target]] else None
-            if donor is None:  # the next labelled row of the pass, else the previous one
-                later = rows[k + 1 :][labelled[rows[k + 1 :]]]
-                earlier = rows[:k][labelled[rows[:k]]]
-                donor = later[0] if len(later) else (earlier[-1] if len(earlier) else None)
+        has_layer = labelled[rows].copy()
+        if by_name:  # a primitive outside every module (FX's functional fc): its table row
+            for k in np.flatnonzero(~has_layer):
+                if shapes[k].category != "reorder" and _outside_row(
+                        shapes, rows, k, has_layer, out, by_name, specs, marked_names):
+                    has_layer[k] = True
+        for k in np.flatnonzero(~has_layer):
+            row, target = rows[k], targets[k]
+            donor = rows[target] if target >= 0 and has_layer[target] else None
+            if donor is None:  # the next attributed row of the pass, else the previous one
+                later = np.flatnonzero(has_layer[k + 1 :])
+                earlier = np.flatnonzero(has_layer[:k])
+                donor = rows[k + 1 + later[0]] if len(later) else (
+                    rows[earlier[-1]] if len(earlier) else None)
             if donor is not None:
                 out.layer[row], out.layer_type[row] = out.layer[donor], out.layer_type[donor]
                 out.how[row] = "charged"
@@ -355,6 +364,33 @@ def _from_markers(ctx: Context, info: MarkerInfo, passes: Sequence[Pass], out: _
         if unlabelled_passes:  # e.g. calibration passes run before the hooks were installed
             _aligned(ctx, unlabelled_passes, specs, out)
     return score
+
+
+def _outside_row(shapes: list, rows: np.ndarray, k: int, has_layer: np.ndarray,
+                 out: _Attribution, by_name: dict[str, LayerSpec], specs: list[LayerSpec],
+                 marked_names: set[str]) -> bool:
+    """Give an outside-module primitive the table row between its neighbours that fits it."""
+    def table_index(positions: np.ndarray) -> list[int]:
+        return [by_name[out.layer[rows[i]]].index for i in positions
+                if out.layer[rows[i]] in by_name]
+
+    before = table_index(np.flatnonzero(has_layer[:k]))
+    after = table_index(k + 1 + np.flatnonzero(has_layer[k + 1 :]))
+    low = max(before) + 1 if before else 0
+    high = min(after) if after else len(specs)
+    best: tuple[float, int] | None = None
+    for j in range(low, high):
+        if specs[j].name in marked_names:
+            continue
+        quality = match_quality(shapes[k], specs[j])
+        if quality is not None and quality >= 0.75 and (best is None or quality > best[0]):
+            best = (quality, j)
+    if best is None:
+        return False
+    layer = specs[best[1]]
+    row = rows[k]
+    out.layer[row], out.layer_type[row], out.how[row] = layer.name, layer.type, "aligned"
+    return True
 
 
 def _reorder_classes(ctx: Context, passes: Sequence[Pass], phase: np.ndarray) -> np.ndarray:

@@ -57,8 +57,10 @@ def expected_phase(entry: dict[str, Any]) -> str:
 
 
 @cache
-def with_markers(name: str, modules: bool = True, layer_table: bool = True) -> tuple[str, ...]:
-    """The log's lines with equivalent `#DNNPROF` markers put back from its truth."""
+def with_markers(name: str, modules: bool = True, layer_table: bool = True,
+                 leaf_only: bool = False) -> tuple[str, ...]:
+    """The log's lines with equivalent `#DNNPROF` markers put back from its truth
+    (`leaf_only`: only the innermost leaf module, as the workload's default hook scope)."""
     data = truth(name)
     lines = log_path(name).read_text().splitlines()
     types = dict(data.get("runtime_module_types") or {})
@@ -85,6 +87,8 @@ def with_markers(name: str, modules: bool = True, layer_table: bool = True) -> t
         for index in sorted(labelled):
             entry = labelled[index]
             wanted = list(entry.get("stack") or [])
+            if leaf_only:
+                wanted = [entry["module"]] if entry.get("module") else []
             if entry.get("iter") != current_iter and stack:
                 # close what the previous iteration left open, before its iter_end
                 last = iterations.get(current_iter, {}).get("last_line", index - 1)
