@@ -38,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     parse.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     parse.add_argument("--top", type=int, default=10, help="how many slowest primitives to list")
     _add_reconstruction_options(parse)
+    add_export = _optional("dnnprof.exporters.cli_support", "add_export_options")
+    if add_export is not None:
+        add_export(parse)
     parse.set_defaults(handler=run_parse)
     for module_name, function_name in _PLUGINS:
         register = _optional(module_name, function_name)

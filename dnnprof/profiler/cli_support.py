@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from dnnprof.exporters.cli_support import add_export_options, export_from_args
 from dnnprof.profiler.runner import RunConfig, RunError, child_env, resolve_python, run
 
 VARIANT_FLAGS = ("fp32", "fused", "int8", "bf16")
@@ -43,6 +44,7 @@ def add_trace_commands(subparsers: argparse._SubParsersAction) -> None:
     trace.add_argument("--json", action="store_true", help="print the summary as JSON")
     trace.add_argument("--no-report", action="store_true", help="skip the HTML report")
     trace.add_argument("--top", type=int, default=10)
+    add_export_options(trace)
     trace.set_defaults(command=[])
     trace.set_defaults(handler=run_trace)
     models = subparsers.add_parser("models", help="list the model zoo")
@@ -132,8 +134,12 @@ def run_trace(args: argparse.Namespace) -> int:
         err.print(result.stderr_tail, markup=False, highlight=False)
     for problem in result.problems:
         err.print(f"[red]problem:[/] {problem}", highlight=False)
+    export_status = 0
+    if not result.interrupted:  # Ctrl-C means stop now; `dnnprof export` can send it later
+        # The run folder is already saved, so a failed export costs nothing but its exit status.
+        export_status = export_from_args(trace, args)
     err.print(f"run folder: {result.run_dir}" + (f"  (report: {report})" if report else ""))
-    return result.exit_code
+    return result.exit_code or export_status
 
 
 def _print_run_facts(trace, console) -> None:
