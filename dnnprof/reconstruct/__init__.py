@@ -25,7 +25,13 @@ import numpy as np
 import pandas as pd
 
 from dnnprof.reconstruct import reorders as reorder_classes
-from dnnprof.reconstruct.align import align, covered_layers, match_quality, table_coverage
+from dnnprof.reconstruct.align import (
+    align,
+    covered_layers,
+    match_quality,
+    table_coverage,
+    weight_layers,
+)
 from dnnprof.reconstruct.context import Context, build_context
 from dnnprof.reconstruct.heuristic import group
 from dnnprof.reconstruct.iterations import IterationResult, Pass, detect, from_markers
@@ -243,6 +249,10 @@ def _align_pass(ctx: Context, rows: np.ndarray, shapes: list, specs: list[LayerS
     anchor_shapes = [shapes[k] for k in anchor_pos]
     keys = [int(ctx.desc_id[rows[k]]) for k in anchor_pos]
     alignment = align(anchor_shapes, specs, qcache, keys)
+    if not anchor_pos:  # reorders only (weight quantisation in the build): by weight shape
+        layer_idx = weight_layers(shapes, specs)
+        how = ["charged" if j >= 0 else "" for j in layer_idx]
+        return layer_idx, [()] * len(rows), how, alignment, 0, Counter()
     layer_idx = [-1] * len(rows)
     fused: list[tuple[int, ...]] = [()] * len(rows)
     how = [""] * len(rows)

@@ -190,3 +190,48 @@ def covered_layers(prim: PrimitiveShape, layers: Sequence[LayerSpec], j: int,
 def eltwise_used(absorbed: list[int], layers: Sequence[LayerSpec]) -> bool:
     """Whether an activation is already absorbed (a batch-norm after it is a new layer's)."""
     return any(layers[k].category == "act" for k in absorbed)
+
+
+def layer_weights(layer: LayerSpec) -> tuple[tuple[int, ...], ...]:
+    """Weight dims a reorder of this layer's weights may print (conv OIHW, Linear OI / IO)."""
+    d = layer.dims
+    if layer.category in ("conv", "deconv") and "oc" in d and "ic" in d and "kh" in d:
+        groups = d.get("g", 1) or 1
+        oc, ic, kh, kw = d["oc"], d["ic"], d["kh"], d.get("kw", d["kh"])
+        shapes = [(oc, ic // groups, kh, kw), (ic, oc // groups, kh, kw)]
+        if groups > 1:
+            shapes.append((groups, oc // groups, ic // groups, kh, kw))
+        return tuple(shapes)
+    if layer.category == "linear" and "oc" in d and "ic" in d:
+        return ((d["oc"], d["ic"]), (d["ic"], d["oc"]))
+    return ()
+
+
+def _squeeze(dims: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(d for d in dims if d != 1)
+
+
+def weight_layers(reorders: Sequence[PrimitiveShape], layers: Sequence[LayerSpec]) -> list[int]:
+    """Table layer of each weight reorder in a pass without other primitives, in order.
+
+    Walks the table once: each reorder goes to the next layer whose weights it converts; a
+    run of reorders of the same tensor (quantise, then prepack) stays with one layer.
+    """
+    candidates = [(layer.index, {_squeeze(w) for w in layer_weights(layer)}) for layer in layers]
+    candidates = [(j, shapes) for j, shapes in candidates if shapes]
+    result: list[int] = []
+    cursor = 0  # position in candidates
+    previous: tuple[tuple[int, ...], int] | None = None
+    for reorder in reorders:
+        dims = _squeeze(reorder.src or reorder.dst)
+        if previous is not None and previous[0] == dims:
+            result.append(previous[1])
+            continue
+        found = -1
+        for pos in range(cursor, len(candidates)):
+            if dims in candidates[pos][1]:
+                found, cursor = candidates[pos][0], pos + 1
+                break
+        result.append(found)
+        previous = (dims, found) if found >= 0 else None
+    return result
