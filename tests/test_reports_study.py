@@ -1,0 +1,79 @@
+"""The study: the thesis' chapter-4 findings next to numbers measured from runs."""
+
+from __future__ import annotations
+
+import pytest
+from support.corpus_traces import REPORT_LOGS, labelled_trace
+
+from dnnprof.reports.compare import Comparison
+from dnnprof.reports.study import (
+    AGREES,
+    DISAGREES,
+    NOT_MEASURED,
+    describe,
+    findings_markdown,
+    study_findings,
+    write_study,
+)
+
+
+def test_describe_reads_metadata_and_names():
+    comp = Comparison.from_traces([labelled_trace(name) for name in REPORT_LOGS])
+    infos = {v.name: describe(v) for v in comp.variants}
+    assert infos["resnet50 int8_fx"].precision == "int8"
+    assert infos["resnet50 compile_freezing"].precision == "fused"
+    assert infos["resnet50_v1 mxnet_fp32"].framework == "mxnet"
+    trace = labelled_trace("torch_resnet50_fp32_eager_b1")
+    trace.metadata.update(model="mobilenet_v1", variant="fp32", width=0.25)
+    info = describe(Comparison.from_traces([trace]).variants[0])
+    assert info.width == 0.25 and info.model == "mobilenet_v1"
+    trace.metadata.update(model="resnet50", variant="pruned,int8",
+                          prune={"mode": "structured", "sparsity": 0.5})
+    info = describe(Comparison.from_traces([trace]).variants[0])
+    assert (info.precision, info.pruned) == ("int8", "structured")
+
+
+def test_study_findings_on_the_corpus():
+    comp = Comparison.from_traces([labelled_trace(name) for name in REPORT_LOGS])
+    ordered = study_findings(comp.variants)
+    findings = {f.claim.split(" (")[0]: f for f in ordered}
+    thesis, compressor = ordered[0], ordered[1]
+    assert "thesis" in thesis.claim and "Neural Compressor" in compressor.claim
+    assert thesis.numbers["speedup"] == pytest.approx(60.414 / 15.595)
+    assert thesis.verdict == AGREES  # 3.87x lies in the thesis' 3-4x
+    assert compressor.verdict == f"{DISAGREES} (higher)"  # not near 2.53x
+    share = findings["Convolution's share of INT8 ResNet-50 oneDNN time"]
+    assert share.verdict == AGREES and share.numbers["share"] > 0.95
+    layers = findings["Average INT8 layer latency as a share of FP32's"]
+    assert layers.verdict.startswith(DISAGREES) and layers.numbers["ratio"] < 0.4
+    assert findings["MobileNet v1 α=0.25/0.75 run more reorders than α=0.5/1.0"].verdict \
+        == NOT_MEASURED
+    text = findings_markdown(ordered, comp.variants, "the command")
+    assert "| 1 | INT8 ResNet-50 speedup over FP32" in text
+    assert "Command: `the command`" in text
+
+
+def test_study_mobilenet_reorders_rule():
+    traces = []
+    # Stand-ins: the eager ResNet log has 158 reorders/iter, the int8 one none.
+    for width, name in ((0.25, "torch_resnet50_fp32_eager_b1"),
+                        (0.5, "torch_resnet50_compile_freezing_b1"),
+                        (0.75, "torch_resnet50_fp32_eager_b1"),
+                        (1.0, "torch_resnet50_compile_freezing_b1")):
+        trace = labelled_trace(name)
+        trace.metadata.update(model="mobilenet_v1", variant="fp32", width=width)
+        traces.append(trace)
+    comp = Comparison.from_traces(traces, names=["a25", "a50", "a75", "a100"])
+    finding = next(f for f in study_findings(comp.variants) if "MobileNet" in f.claim)
+    assert finding.verdict == AGREES
+    assert finding.numbers["reorders"] == {0.25: 158.0, 0.5: 0.0, 0.75: 158.0, 1.0: 0.0}
+
+
+def test_write_study(tmp_path):
+    runs = []
+    for name in REPORT_LOGS:
+        labelled_trace(name).save(tmp_path / "runs" / name / "trace.parquet")
+        runs.append(tmp_path / "runs" / name)
+    markdown, report = write_study(runs, tmp_path / "out", command="dnnprof study")
+    assert "| # | Claim |" in markdown.read_text()
+    assert report.exists() and "plotly" in report.read_text()[:6_000_000]
