@@ -61,7 +61,11 @@ def test_heuristic_names_repeat_per_detected_iteration():
     ex = result.exec_events
     assert list(ex["iteration"]) == [0] * 20 + [1] * 20 + [2] * 20
     assert list(ex["layer"].astype(str))[40:] == [n or "fc1" for n in _figure_names()]
-    assert result.metadata["reconstruction"]["iterations"]["period"] == 18  # non-reorders
+    info = result.metadata["reconstruction"]
+    assert info["iterations"]["period"] == 18  # non-reorders
+    # identical iterations, identical times: the first is the warm-up only by convention
+    assert info["iterations"]["warmup"] == [0] and info["iterations"]["measure"] == [1, 2]
+    assert any("by convention" in w for w in info["warnings"])
 
 
 def test_model_table_aligns_the_figure_log():

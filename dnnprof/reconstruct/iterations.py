@@ -5,7 +5,8 @@ forward pass. The steady state is the periodic run that ends last in the log; pa
 before it are split where the iteration's first primitive (by shape) recurs. Warm-up
 iterations are the leading ones whose exec sequence differs from the last iteration's
 (one-time weight reorders, cache misses); if none differ, a first iteration 25 % slower
-than the median of the others is taken as warm-up. Passes before the steady run in
+than the median of the others is taken as warm-up, and failing that (a contended machine)
+the first of three or more by convention. Passes before the steady run in
 another data type are calibration; reorder-only work between calibration and the run is
 the build (weight quantisation).
 """
@@ -22,6 +23,7 @@ from dnnprof.reconstruct.reorders import charge
 
 MIN_REPEATS = 2
 WARMUP_SLOWDOWN = 1.25
+CONVENTIONAL_WARMUP_MIN = 3  # iterations needed before the first is assumed a warm-up
 
 
 @dataclass
@@ -197,6 +199,13 @@ def _label(ctx: Context, passes: list[Pass], kinds: list[str], anchors: np.ndarr
             result.notes.append(
                 f"iteration 0 taken as warm-up: same primitives as the others but "
                 f"{times[0] / others:.2f}x their median time")
+        elif len(steady) >= CONVENTIONAL_WARMUP_MIN:
+            # nothing tells it apart (a contended machine hides the slow first call), but
+            # benchmarks warm up: excluding one iteration costs less than averaging one in
+            steady[0].phase = "warmup"
+            result.notes.append(
+                "iteration 0 taken as warm-up by convention: no structural or timing "
+                "difference (run with dnnprof markers to know)")
     _split_build(ctx, passes)
 
 
