@@ -6,7 +6,8 @@ it under any interpreter that has torch (no pandas, no dnnprof analyzer modules)
 =================  ==========================================================  ================
 name               what                                                        default input
 =================  ==========================================================  ================
-resnet18/34        ResNet v1, BasicBlock (``layer1.0.conv1`` ...)              1x3x224x224
+resnet10/18/34     ResNet v1, BasicBlock (``layer1.0.conv1`` ...); resnet10    1x3x224x224
+                   (one block per stage) is not in the paper: a quick test model
 resnet50/101/152   ResNet v1, Bottleneck, stride on the FIRST 1x1 conv of      1x3x224x224
                    down-sampling blocks (matches the corpus ResNet-50)
 alexnet            torchvision AlexNet (``features.N``, ``classifier.N``)       1x3x224x224

@@ -88,6 +88,22 @@ def _on_device(model: nn.Module, device: str) -> bool:
     return bool(tensors) and all(t.device.type == device for t in tensors)
 
 
+def _copy_to(model: nn.Module, device: str) -> nn.Module:
+    """A deep copy whose parameters and buffers are created on ``device`` directly.
+
+    Pre-filling deepcopy's memo means the weights are never copied on the CPU first
+    (VGG-16 would otherwise duplicate 550 MB just to be thrown away).
+    """
+    memo: dict[int, Any] = {}
+    for param in model.parameters():
+        memo[id(param)] = nn.Parameter(
+            torch.empty_like(param, device=device), requires_grad=param.requires_grad
+        )
+    for buffer in model.buffers():
+        memo[id(buffer)] = torch.empty_like(buffer, device=device)
+    return copy.deepcopy(model, memo)
+
+
 @torch.no_grad()
 def layer_table(model: nn.Module, example_input: Any, device: str | None = "meta") -> list[dict]:
     """Ordered leaf-module calls of one forward pass.
@@ -103,7 +119,7 @@ def layer_table(model: nn.Module, example_input: Any, device: str | None = "meta
     """
     args = example_input if isinstance(example_input, tuple) else (example_input,)
     if device is not None and not _on_device(model, device):
-        model = copy.deepcopy(model).to(device)
+        model = _copy_to(model, device)
         args = _to_device(args, device)
     rows: list[dict] = []
     handles = []

@@ -90,7 +90,7 @@ def _bert(config: bert.BertConfig) -> Callable[..., nn.Module]:
     return lambda width=None, mlp_reduced=False: bert.BertModel(config, mlp_reduced=mlp_reduced)
 
 
-_RESNET_PARAMS = {18: "11.7M", 34: "21.8M", 50: "25.6M", 101: "44.5M", 152: "60.2M"}
+_RESNET_PARAMS = {10: "5.4M", 18: "11.7M", 34: "21.8M", 50: "25.6M", 101: "44.5M", 152: "60.2M"}
 _DLRM_REDUCED = "bottom MLP 13-128-64, top MLP 415-128-64-1"
 
 MODELS: dict[str, ModelSpec] = {
@@ -108,7 +108,7 @@ MODELS: dict[str, ModelSpec] = {
             224,
             _resnet(depth),
         )
-        for depth in (18, 34, 50, 101, 152)
+        for depth in (10, 18, 34, 50, 101, 152)
     },
     "alexnet": ModelSpec(
         "alexnet",

@@ -1,4 +1,4 @@
-"""ResNet v1 (He et al. 2015), 18/34/50/101/152, in plain PyTorch.
+"""ResNet v1 (He et al. 2015), 18/34/50/101/152 (and a 10-layer one for tests), plain PyTorch.
 
 Module names follow torchvision (``conv1``, ``layer1.0.conv1``, ``layer1.0.downsample.0``,
 ``avgpool``, ``fc``), with two differences that make every call a leaf module so that
@@ -128,6 +128,7 @@ def _init_like_torchvision(model: nn.Module) -> None:
 
 
 _DEPTHS: dict[int, tuple[type[BasicBlock | Bottleneck], list[int]]] = {
+    10: (BasicBlock, [1, 1, 1, 1]),  # not in the paper: a small model for quick tests
     18: (BasicBlock, [2, 2, 2, 2]),
     34: (BasicBlock, [3, 4, 6, 3]),
     50: (Bottleneck, [3, 4, 6, 3]),
