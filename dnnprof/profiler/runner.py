@@ -290,6 +290,7 @@ def _annotate(
             "wall_ms": meta.get("wall_ms"),
             "layer_table": meta.get("layer_table"),
             "notes": meta.get("notes", []),
+            "bf16_supported": meta.get("bf16_supported"),
             "command": shlex.join(argv),
             "run_dir": str(run_dir),
             "child_returncode": returncode,
@@ -340,6 +341,12 @@ def check_evidence(trace: Trace, config: RunConfig) -> list[str]:
     """What the log must show for the variants asked for; each miss is one sentence."""
     ex = trace.exec_events
     problems: list[str] = []
+    if "bf16" in config.variants and trace.metadata.get("bf16_supported") is False:
+        problems.append(
+            "BF16 was asked for, but this CPU has no oneDNN bf16 support (it needs AVX512BW/VL/DQ "
+            "or AVX-NE-CONVERT): ATen ran bf16 itself, so there is nothing of oneDNN to profile"
+        )
+        return problems
     if ex.empty:
         problems.append(
             "oneDNN executed nothing: no primitive exec line in the log "

@@ -1,0 +1,232 @@
+"""`dnnprof trace`: real runs of every PyTorch variant, evidence read from the parsed log."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from support.ci import missing_dependency
+
+from dnnprof.profiler.runner import RunConfig, RunError, run
+
+try:
+    import torch  # noqa: F401  (only to know whether the workload can run here)
+except ImportError:  # pragma: no cover
+    torch = None
+
+SMALL = {"model": "resnet18", "input_size": 64, "warmup": 1, "iters": 2}
+
+
+@pytest.fixture(autouse=True)
+def _needs_torch():
+    if torch is None:
+        missing_dependency("PyTorch is not installed in this interpreter")
+
+
+def _run(tmp_path_factory, **overrides):
+    params = {**SMALL, **overrides}
+    config = RunConfig(runs_dir=tmp_path_factory.mktemp("runs"), **params)
+    return run(config)
+
+
+# At 64x64 ATen keeps most ResNet-18 convs out of oneDNN (its size heuristics), so the
+# shape comparisons run at the model's own 224x224.
+FULL_SIZE = {"input_size": 224, "iters": 1}
+
+
+@pytest.fixture(scope="module")
+def fp32(tmp_path_factory):
+    return _run(tmp_path_factory, **FULL_SIZE)
+
+
+@pytest.fixture(scope="module")
+def int8(tmp_path_factory):
+    return _run(tmp_path_factory, variants=["int8"])
+
+
+def _steady(result):
+    return result.trace.steady_exec()
+
+
+def _conv_problems(result):
+    ex = _steady(result)
+    return ex.loc[ex["kind"] == "convolution", "problem"].astype(str).tolist()
+
+
+def test_fp32_run_folder_and_layers(fp32):
+    assert fp32.exit_code == 0, fp32.problems
+    for name in ("verbose.log", "stderr.log", "trace.parquet", "summary.json"):
+        assert (fp32.run_dir / name).exists(), name
+    md = fp32.trace.metadata
+    assert md["model"] == "resnet18" and md["variant"] == "fp32" and md["framework"] == "pytorch"
+    assert md["timeline"] == "timestamps"  # ONEDNN_VERBOSE_TIMESTAMP was set for the child
+    assert len(md["wall_ms"]) == 2
+    ex = _steady(fp32)
+    assert set(ex["prop"].astype(str)) >= {"forward_training"}  # eager convs, even in no_grad
+    assert (ex["iteration"] >= 1).all()
+    convs = ex[ex["kind"] == "convolution"]
+    assert convs["layer"].astype(str).str.contains(r"conv|downsample").all()
+    summary = json.loads((fp32.run_dir / "summary.json").read_text())
+    assert summary["exec"] == md["counts"]["exec"] and summary["unparsed"] == 0
+    assert 0 < md["coverage"]["median_share"] <= 1.5
+
+
+def test_int8_evidence(int8):
+    assert int8.exit_code == 0, int8.problems
+    ex = _steady(int8)
+    conv = ex[ex["kind"] == "convolution"]
+    assert set(conv["src_dt"].astype(str)) <= {"u8", "s8"} and set(conv["wei_dt"].astype(str)) == {"s8"}
+    assert conv["has_scales"].all()
+    assert (conv["post_ops"].astype(str) == "eltwise_relu").any()
+    assert set(conv["prop"].astype(str)) == {"forward_inference"}
+    phases = set(int8.trace.events["phase"].astype(str))
+    assert "calibrate" in phases or int8.trace.metadata.get("route") == "fx_int8"
+
+
+def test_bf16_evidence(tmp_path_factory):
+    result = _run(tmp_path_factory, variants=["bf16"])
+    if result.trace.metadata["bf16_supported"] is False:
+        # a CPU without oneDNN bf16 (no AVX-512 here): the runner must say so and fail,
+        # never report an fp32 run as bf16
+        assert result.exit_code == 1
+        assert "no oneDNN bf16 support" in result.problems[0]
+        assert "bf16" not in set(result.trace.exec_events["src_dt"].astype(str))
+        return
+    assert result.exit_code == 0, result.problems
+    assert "bf16" in set(_steady(result)["src_dt"].astype(str))
+
+
+def test_fused_evidence(tmp_path_factory):
+    result = _run(tmp_path_factory, variants=["fused"], iters=1)
+    assert result.exit_code == 0, result.problems
+    ex = _steady(result)
+    assert (ex["post_ops"].astype(str) != "").any()
+    assert set(ex.loc[ex["kind"] == "convolution", "prop"].astype(str)) == {"forward_inference"}
+
+
+def test_pruning_structured_narrows_shapes_unstructured_does_not(fp32, tmp_path_factory):
+    structured = _run(
+        tmp_path_factory, pruned=0.5, prune_mode="structured", variants=["pruned"], **FULL_SIZE
+    )
+    unstructured = _run(
+        tmp_path_factory, pruned=0.5, prune_mode="unstructured", variants=["pruned"], **FULL_SIZE
+    )
+    assert structured.exit_code == 0 and unstructured.exit_code == 0
+
+    def oc_total(result):
+        ex = _steady(result)
+        conv = ex[(ex["kind"] == "convolution") & (ex["iteration"] == ex["iteration"].max())]
+        return sum(int(p.split("oc")[1].split("_")[0]) for p in conv["problem"].astype(str))
+
+    assert oc_total(structured) < oc_total(fp32)
+    # unstructured pruning keeps every shape: the log cannot tell it from the dense model
+    assert sorted(set(_conv_problems(unstructured))) == sorted(set(_conv_problems(fp32)))
+
+
+def test_dlrm_versus_mlp_reduced(tmp_path_factory):
+    full = _run(tmp_path_factory, model="dlrm", input_size=None)
+    reduced = _run(tmp_path_factory, model="dlrm", input_size=None, variants=["mlp_reduced"])
+    assert full.exit_code == 0 and reduced.exit_code == 0, (full.problems, reduced.problems)
+
+    def ip(result):
+        ex = _steady(result)
+        return ex.loc[ex["kind"] == "inner_product", "problem"].astype(str)
+
+    assert len(ip(full)) and len(ip(reduced))
+    assert set(ip(full)) != set(ip(reduced))
+    assert "oc512" in " ".join(ip(full)) and "oc512" not in " ".join(ip(reduced))
+    assert full.trace.metadata["route"] == "mkldnn"
+
+
+def test_unknown_model_lists_the_zoo(tmp_path):
+    result = run(RunConfig(model="resnet9000", runs_dir=tmp_path))
+    assert result.exit_code == 3 or result.exit_code == 1
+    log = (result.run_dir / "stderr.log").read_text()
+    assert "resnet50" in log and "mobilenet" in log
+
+
+def test_missing_framework_says_how_to_install(tmp_path):
+    bare = tmp_path / "bare"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True)
+    result = run(RunConfig(model="resnet18", python=str(bare / "bin" / "python"), runs_dir=tmp_path))
+    assert result.exit_code != 0
+    assert "pip install" in result.problems[0] and "torch" in result.problems[0]
+
+
+def test_missing_backend_virtualenv(tmp_path, monkeypatch):
+    monkeypatch.setenv("DNNPROF_CACHE", str(tmp_path))
+    monkeypatch.delenv("DNNPROF_MXNET_PYTHON", raising=False)
+    with pytest.raises(RunError, match="backends.sh") as info:
+        run(RunConfig(model="resnet18", framework="mxnet", runs_dir=tmp_path))
+    assert info.value.exit_code == 2
+
+
+def test_crash_mid_run_keeps_the_partial_trace(tmp_path):
+    config = RunConfig(**SMALL, runs_dir=tmp_path, extra_args=["--crash-after", "1"])
+    result = run(config)
+    assert result.exit_code == 3 and result.child_returncode != 0
+    assert "Traceback" in result.stderr_tail or "Error" in result.stderr_tail
+    assert result.trace.metadata["counts"]["exec"] > 0  # iteration 0 was measured and kept
+    assert (result.run_dir / "trace.parquet").exists()
+    assert "failed" in result.problems[0]
+
+
+def test_command_that_runs_no_onednn(tmp_path):
+    result = run(RunConfig(command=[sys.executable, "-c", "print('hello')"], runs_dir=tmp_path))
+    assert result.exit_code == 1
+    assert "oneDNN executed nothing" in result.problems[0]
+    assert result.trace.metadata["counts"]["foreign"] == 1
+
+
+def test_wrapping_any_command_through_the_cli(tmp_path):
+    script = (
+        "import torch; c = torch.nn.Conv2d(3, 8, 5);"
+        "[c(torch.randn(2, 3, 32, 32)) for _ in range(3)]"
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "dnnprof", "trace", "--runs-dir", str(tmp_path), "--json",
+         "--no-report", "--", sys.executable, "-c", script],
+        capture_output=True, text=True, check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    summary = json.loads(out.stdout)
+    assert summary["kinds"]["convolution"]["calls"] == 3
+
+
+def test_cli_int8_runs_as_in_the_readme(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "dnnprof", "trace", "resnet18", "--int8", "--input-size", "64",
+         "--iters", "1", "--runs-dir", str(tmp_path)],
+        capture_output=True, text=True, check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "convolution" in out.stdout and "int8" in out.stdout
+    assert "run folder" in out.stderr
+
+
+def test_ctrl_c_keeps_what_was_captured(tmp_path):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dnnprof", "trace", "resnet18", "--input-size", "64",
+         "--iters", "500", "--runs-dir", str(tmp_path), "--no-report"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.time() + 120
+    log = None
+    while time.time() < deadline:
+        logs = list(Path(tmp_path).glob("*/verbose.log"))
+        if logs and "iter_end" in logs[0].read_text():
+            log = logs[0]
+            break
+        time.sleep(0.5)
+    assert log is not None, "the run never got to its first iteration"
+    os.kill(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    assert (log.parent / "trace.parquet").exists()
