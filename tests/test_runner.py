@@ -103,7 +103,7 @@ def test_bf16_evidence(tmp_path_factory):
 
 
 def test_fused_evidence(tmp_path_factory):
-    result = _run(tmp_path_factory, variants=["fused"], iters=1)
+    result = _run(tmp_path_factory, model="resnet10", variants=["fused"], iters=1)
     assert result.exit_code == 0, result.problems
     ex = _steady(result)
     assert (ex["post_ops"].astype(str) != "").any()
