@@ -25,6 +25,7 @@ from plotly.subplots import make_subplots
 
 from dnnprof import __version__
 from dnnprof.reports.compare import ROLES, UNATTRIBUTED, Comparison
+from dnnprof.trace import Trace
 
 # Chart key -> title. Tests look the titles up in the rendered page.
 CHART_TITLES = {
@@ -85,8 +86,11 @@ def _layout(fig: go.Figure, key: str, x_title: str, y_title: str, height: int = 
         font={"family": "system-ui, sans-serif", "size": 12},
         plot_bgcolor="#ffffff",
         height=height,
-        margin={"l": 70, "r": 30, "t": 60, "b": 60},
-        legend={"orientation": "h", "y": -0.2},
+        title_x=0.01,
+        margin={"l": 70, "r": 30, "t": 80, "b": 60},
+        # Above the plot: below it the legend collides with rotated layer names.
+        legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1.02,
+                "yanchor": "bottom"},
         hoverlabel={"align": "left"},
     )
     fig.update_xaxes(title_text=x_title, gridcolor="#e8ebf0", zerolinecolor="#c9ced8",
@@ -801,6 +805,11 @@ def render_html(comp: Comparison, title: str | None = None) -> str:
         f"latency from {esc(comp.latency_source)} time</p></header>"
         f"<nav>{nav}</nav><main>{''.join(parts)}</main></body></html>\n"
     )
+
+
+def write_report(trace: Trace, path: str | Path, title: str | None = None) -> Path:
+    """The one-run report of a Trace (what `dnnprof trace` leaves in its run folder)."""
+    return write_html(Comparison.from_traces([trace]), path, title)
 
 
 def write_html(comp: Comparison, path: str | Path, title: str | None = None) -> Path:
