@@ -66,6 +66,16 @@ def test_coverage_is_onednn_time_over_wall_time(four):
     assert (overview["coverage"] <= 1.0).all()
 
 
+def test_coverage_agrees_with_the_runner(four):
+    from dnnprof.profiler.runner import coverage
+
+    for variant in four.variants:
+        variant.trace.metadata["warmup"] = 1
+        runner = coverage(variant.trace)["median_share"]
+        mine = four.overview.set_index("variant").loc[variant.name, "coverage"]
+        assert mine == pytest.approx(runner), variant.name
+
+
 def test_bootstrap_edge_cases():
     assert bootstrap_speedup([10, 10, 10], [5, 5, 5]) == (2.0, 2.0, 2.0)
     point, low, high = bootstrap_speedup([10.0], [5.0])

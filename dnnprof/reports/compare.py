@@ -894,6 +894,14 @@ class Comparison:
                     f"{v.name}: no wall times in the metadata (a parsed log, not a `dnnprof "
                     "trace` run), so oneDNN coverage of wall time is unknown"
                 )
+        for v in self.variants:
+            samples = self.latency_samples(v)
+            if len(samples) >= 2 and samples.min() > 0 and samples.max() / samples.min() > 1.5:
+                overview.append(
+                    f"{v.name}: iterations range from {samples.min():.1f} to {samples.max():.1f} "
+                    "ms; timings this uneven usually mean other processes shared the CPU, so "
+                    "read its speedup interval, not the point estimate"
+                )
         if self.latency_source != "wall":
             overview.append(
                 "latency = oneDNN exec time per iteration (not every variant has wall times); "
