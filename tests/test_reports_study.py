@@ -27,6 +27,9 @@ def test_describe_reads_metadata_and_names():
     trace.metadata.update(model="mobilenet_v1", variant="fp32", width=0.25)
     info = describe(Comparison.from_traces([trace]).variants[0])
     assert info.width == 0.25 and info.model == "mobilenet_v1"
+    del trace.metadata["width"]
+    trace.metadata["command"] = "python workload.py --model mobilenet_v1 --width 0.75"
+    assert describe(Comparison.from_traces([trace]).variants[0]).width == 0.75
     trace.metadata.update(model="resnet50", variant="pruned,int8",
                           prune={"mode": "structured", "sparsity": 0.5})
     info = describe(Comparison.from_traces([trace]).variants[0])

@@ -88,6 +88,9 @@ def describe(variant: Variant) -> RunInfo:
         else:  # the workload's default mode
             pruned = "unstructured"
     width = meta.get("width", meta.get("alpha"))
+    if not isinstance(width, (int, float)):  # the runner keeps the child's --width in `command`
+        match = re.search(r"--width[= ]([0-9.]+)", str(meta.get("command") or ""))
+        width = float(match.group(1)) if match else None
     if not isinstance(width, (int, float)):
         match = re.search(r"(?:alpha|width|_|-)(0\.25|0\.5|0\.75|1\.0)\b", text)
         width = float(match.group(1)) if match else None
