@@ -25,19 +25,24 @@ def print_trace_summary(trace: Trace, top: int = 10, console: Console | None = N
         f"foreign {s['foreign']}, unparsed {s['unparsed']}",
         highlight=False,
     )
-    kinds = Table(title="Time by primitive kind", title_justify="left")
+    steady = s["steady"]
+    scope = "all exec lines"
+    if steady:
+        its = steady["iterations"]
+        scope = f"steady state: iterations {its[0]}-{its[-1]}" if its else "steady state"
+    kinds = Table(title=f"Time by primitive kind ({scope})", title_justify="left")
     for column in ("kind", "calls", "total ms", "share", "mean ms"):
         kinds.add_column(column, justify="left" if column == "kind" else "right")
-    for kind, row in s["kinds"].items():
+    for kind, row in (steady or s)["kinds"].items():
         kinds.add_row(
             kind, str(row["calls"]), f"{row['total_ms']:.3f}", f"{row['share']:.1%}",
             f"{row['mean_ms']:.4f}",
         )
     console.print(kinds)
-    slow = trace.top(top, steady=False)
-    table = Table(title=f"Slowest {len(slow)} primitives", title_justify="left")
+    slow = trace.top(top, steady=True)
+    table = Table(title=f"Slowest {len(slow)} primitives ({scope})", title_justify="left")
     for column in ("kind", "impl", "types", "post-ops", "problem", "calls", "total ms", "GFLOP/s"):
-        table.add_column(column, overflow="fold")
+        table.add_column(column, overflow="fold", no_wrap=column == "kind")
     for row in slow.itertuples():
         gflops = "" if row.gflops != row.gflops else f"{row.gflops:.1f}"
         table.add_row(
@@ -46,8 +51,13 @@ def print_trace_summary(trace: Trace, top: int = 10, console: Console | None = N
         )
     console.print(table)
     types = ", ".join(f"{k}: {v}" for k, v in s["data_types"].items())
+    reorder_share = (steady or s)["reorder_share"]
+    if steady and steady["per_iteration_ms"] is not None:
+        console.print(
+            f"oneDNN time per steady iteration: {steady['per_iteration_ms']:.3f} ms", highlight=False
+        )
     console.print(
-        f"reorders: {s['reorder_share']:.1%} of oneDNN time ({s['reorder_ms']:.3f} ms); "
+        f"reorders: {reorder_share:.1%} of oneDNN time ({scope}); "
         f"primitives with post-ops: {s['with_post_ops']}; source data types: {types}",
         highlight=False,
     )

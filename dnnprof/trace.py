@@ -138,16 +138,26 @@ class Trace:
             "graph_exec_ms": float(graph["duration_ms"].sum()),
             "with_post_ops": int((ex["post_ops"].astype(str) != "").sum()),
             "data_types": {str(k): int(v) for k, v in dtypes.items()},
-            "kinds": {
-                str(kind): {
-                    "calls": int(row.calls),
-                    "total_ms": float(row.total_ms),
-                    "mean_ms": float(row.mean_ms),
-                    "share": float(row.share),
-                }
-                for kind, row in by_kind.iterrows()
-            },
+            "kinds": _kinds_dict(by_kind),
+            # steady state (measured iterations) when the reconstructor found them
+            "steady": self._steady_summary(),
             "warnings": list(meta.get("warnings", [])),
+        }
+
+    def _steady_summary(self) -> dict[str, Any] | None:
+        steady = self.steady_exec()
+        if len(steady) == len(self.exec_events):
+            return None
+        iterations = sorted(int(i) for i in steady["iteration"].unique() if i >= 0)
+        total = float(steady["duration_ms"].sum())
+        reorder = float(steady.loc[steady["kind"] == "reorder", "duration_ms"].sum())
+        return {
+            "iterations": iterations,
+            "exec": len(steady),
+            "total_exec_ms": total,
+            "per_iteration_ms": total / len(iterations) if iterations else None,
+            "reorder_share": reorder / total if total > 0 else 0.0,
+            "kinds": _kinds_dict(self.by_kind(steady=True)),
         }
 
     # --------------------------------------------------------------- storage --
@@ -242,6 +252,18 @@ class Trace:
         from dnnprof.reconstruct.views import by_stage
 
         return by_stage(self, steady, stages)
+
+
+def _kinds_dict(by_kind: pd.DataFrame) -> dict[str, dict[str, float]]:
+    return {
+        str(kind): {
+            "calls": int(row.calls),
+            "total_ms": float(row.total_ms),
+            "mean_ms": float(row.mean_ms),
+            "share": float(row.share),
+        }
+        for kind, row in by_kind.iterrows()
+    }
 
 
 def normalize_events(events: pd.DataFrame) -> pd.DataFrame:
