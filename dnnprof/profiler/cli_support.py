@@ -47,6 +47,16 @@ def add_trace_commands(subparsers: argparse._SubParsersAction) -> None:
     add_export_options(trace)
     trace.set_defaults(command=[])
     trace.set_defaults(handler=run_trace)
+    study = subparsers.add_parser(
+        "study",
+        help="run the thesis' chapter-4 experiments here and write findings.md + report.html",
+    )
+    study.add_argument("-o", "--output", type=Path, default=Path("study"), help="output folder")
+    study.add_argument("--runs-dir", type=Path, help="where the run folders go (default OUTPUT/runs)")
+    study.add_argument("--warmup", type=int, default=1)
+    study.add_argument("--iters", type=int, default=5)
+    study.add_argument("--only", nargs="*", help="run only experiments whose name contains a word")
+    study.set_defaults(handler=run_study_command)
     models = subparsers.add_parser("models", help="list the model zoo")
     models.add_argument("--python", help="interpreter with torch")
     models.set_defaults(handler=run_models)
@@ -170,6 +180,24 @@ def _write_report(trace, run_dir: Path, err) -> Path | None:
     except Exception as exc:  # the run itself is saved; a report failure is only reported
         err.print(f"[yellow]report not written:[/] {exc}", highlight=False)
         return None
+
+
+def run_study_command(args: argparse.Namespace) -> int:
+    """`dnnprof study`: run the experiments one by one, then write the findings."""
+    from dnnprof.profiler.study import run_study
+
+    def progress(name: str, result) -> None:
+        status = "ok" if result.exit_code == 0 else "; ".join(result.problems) or "failed"
+        print(f"{name}: {status}  ({result.run_dir})", file=sys.stderr)
+
+    command = "dnnprof study " + " ".join(sys.argv[2:])
+    runs_dir = args.runs_dir or args.output / "runs"
+    markdown, report = run_study(
+        runs_dir, args.output, args.warmup, args.iters, args.only, command, progress
+    )
+    print(markdown.read_text())
+    print(f"wrote {markdown}" + (f" and {report}" if report else ""), file=sys.stderr)
+    return 0
 
 
 def run_models(args: argparse.Namespace) -> int:
