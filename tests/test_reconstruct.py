@@ -260,3 +260,26 @@ def test_cli_unknown_model_says_what_to_do(capsys):
         main(["parse", str(FIGURE), "--model", "nosuchnet"])
     assert exc.value.code == 2
     assert "--layers table.json" in capsys.readouterr().err
+
+
+def test_trace_pass_and_freeze_burst_are_the_build():
+    """jit trace + freeze without markers: an unfused forward (the trace), a burst of weight
+    conversions (the freeze), then identical fused iterations."""
+    lines = MARKERS.read_text().splitlines()
+    weight, conv, act, ip = (next(line for line in lines if f",{kind}," in line and key in line)
+                             for kind, key in (("reorder", "16x3x3x3"), ("convolution", ""),
+                                               ("reorder", "1x16x8x8"), ("inner_product", "")))
+    conv = conv.replace(" attr-post-ops:eltwise_relu", "")
+    relu = ("onednn_verbose,v1,primitive,exec,cpu,eltwise,jit:avx2,forward_inference,"
+            "src:f32::blocked:acdb::f0 dst:f32::blocked:acdb::f0,attr-scratchpad:user,"
+            "alg:eltwise_relu alpha:0 beta:0,1x16x8x8,0.001")
+    trace_pass = [weight, conv, act, ip]  # eager-like: ReLU ran in ATen
+    freeze = [weight] * 10
+    iteration = [conv, relu, act, ip]  # optimized graph: ReLU is a oneDNN primitive
+    result = reconstruct(dnnprof.parse(trace_pass + freeze + iteration * 4))
+    ex = result.exec_events
+    phases = list(ex["phase"].astype(str))
+    assert phases[:14] == ["build"] * 14
+    assert list(ex["iteration"])[14:] == [0] * 4 + [1] * 4 + [2] * 4 + [3] * 4
+    assert phases[14:18] == ["warmup"] * 4 and set(phases[18:]) == {"measure"}
+    assert any("build's own forward" in w for w in result.metadata["reconstruction"]["warnings"])

@@ -24,6 +24,7 @@ from dnnprof.reconstruct.reorders import charge
 MIN_REPEATS = 2
 WARMUP_SLOWDOWN = 1.25
 CONVENTIONAL_WARMUP_MIN = 3  # iterations needed before the first is assumed a warm-up
+BUILD_BURST_MIN = 8  # leading weight conversions that mark a conversion step (jit freeze)
 
 
 @dataclass
@@ -105,10 +106,7 @@ def detect(ctx: Context, rows: np.ndarray | None = None, truncated: bool = False
         return IterationResult([single], "none", notes=["no repeating primitive sequence: one pass"])
     period, start, end = found
     repeats = (end - start) // period
-    if end == len(keys) and not truncated:
-        first = end - repeats * period  # the run finished with a whole iteration
-    else:
-        first = start
+    first = _rotation(ctx.shape_key[anchors], start, end, period, truncated)
     starts = [first + k * period for k in range(repeats)]
     region_end = starts[-1] + period
 
@@ -126,6 +124,24 @@ def detect(ctx: Context, rows: np.ndarray | None = None, truncated: bool = False
     result = IterationResult(passes, "periodicity", period)
     _label(ctx, passes, kinds, anchors, anchor_spans, result)
     return result
+
+
+def _rotation(shape_keys: np.ndarray, start: int, end: int, period: int, truncated: bool) -> int:
+    """Where the first whole iteration of a periodic run [start, end) begins.
+
+    A run that is not a whole number of periods has a partial block at one end: the tail
+    of an earlier pass that happens to match (start it at end - k*period), or a log cut
+    mid-iteration (start it at `start`). An iteration begins with the model's first layer,
+    which a log shows early, so the rotation whose first primitive appears first wins.
+    """
+    aligned_end = end - ((end - start) // period) * period
+    if aligned_end == start:
+        return start
+    first_seen = {int(k): i for i, k in reversed(list(enumerate(shape_keys.tolist())))}
+    at_start, at_end = first_seen[int(shape_keys[start])], first_seen[int(shape_keys[aligned_end])]
+    if at_start != at_end:
+        return start if at_start < at_end else aligned_end
+    return start if truncated or end != len(shape_keys) else aligned_end
 
 
 def _spans_to_passes(ctx: Context, rows: np.ndarray, anchors: np.ndarray,
@@ -163,35 +179,37 @@ def _signature(ctx: Context, p: Pass) -> tuple:
 
 def _label(ctx: Context, passes: list[Pass], kinds: list[str], anchors: np.ndarray,
            spans: list[tuple[int, int]], result: IterationResult) -> None:
-    steady = [p for p, kind in zip(passes, kinds, strict=True) if kind == "steady"]
+    roles = dict(zip((id(p) for p in passes), kinds, strict=True))
+    steady = [p for p in passes if roles[id(p)] == "steady"]
     steady_dtypes = _dtypes(ctx, steady[-1])
-    reference = _signature(ctx, steady[-1])
-    number = 0
-    warmups = 0
-    for p, kind in zip(passes, kinds, strict=True):
-        if kind == "pre":
+    for p in passes:
+        role = roles[id(p)]
+        if role == "pre":
             has_anchor = len(p.exec_rows) and (~ctx.is_reorder[p.exec_rows]).any()
             if not has_anchor:
                 p.phase = "build"
             elif _dtypes(ctx, p) != steady_dtypes:
                 p.phase = "calibrate"
             else:
-                p.phase, p.iteration = "warmup", number
-                number += 1
-                warmups += 1
-        elif kind == "steady":
-            p.iteration = number
-            number += 1
-            if warmups == number - 1 and _signature(ctx, p) != reference and p is not steady[-1]:
                 p.phase = "warmup"
-                warmups += 1
-            else:
-                p.phase = "measure"
-        else:
-            p.phase = ""
+        elif role == "post":
             result.notes.append(
                 f"rows {p.first_row}-{p.last_row} after the last whole iteration are left unlabelled")
-    if warmups == 0 and len(steady) >= 2:
+    computes = int(sum(ctx.shape(int(r)).is_compute for r in steady[-1].exec_rows))
+    for build in _split_build(ctx, passes, computes, result):
+        roles[id(build)] = "build"
+    reference = _signature(ctx, steady[-1])
+    leading = all(p.phase != "warmup" for p in passes if roles[id(p)] == "pre")
+    warmups = 0
+    for p in steady:  # leading iterations unlike the last one are warm-up
+        if leading and p is not steady[-1] and _signature(ctx, p) != reference:
+            p.phase = "warmup"
+            warmups += 1
+        else:
+            leading = False
+            p.phase = "measure"
+    pre_warmups = sum(p.phase == "warmup" for p in passes if roles[id(p)] == "pre")
+    if warmups == 0 and pre_warmups == 0 and len(steady) >= 2:
         times = [float(np.nansum(ctx.duration[s.exec_rows])) for s in steady]
         others = float(np.median(times[1:]))
         if others > 0 and times[0] > WARMUP_SLOWDOWN * others:
@@ -206,7 +224,12 @@ def _label(ctx: Context, passes: list[Pass], kinds: list[str], anchors: np.ndarr
             result.notes.append(
                 "iteration 0 taken as warm-up by convention: no structural or timing "
                 "difference (run with dnnprof markers to know)")
-    _split_build(ctx, passes)
+    number = 0
+    for p in passes:
+        if p.phase in ("warmup", "measure"):
+            p.iteration, number = number, number + 1
+        else:
+            p.iteration = -1
 
 
 def _dtypes(ctx: Context, p: Pass) -> frozenset[str]:
@@ -214,23 +237,34 @@ def _dtypes(ctx: Context, p: Pass) -> frozenset[str]:
     return frozenset(ctx.src_dt[rows].tolist())
 
 
-def _split_build(ctx: Context, passes: list[Pass]) -> None:
-    """Reorders after a calibration pass and before the run's first primitive are the build
-    (weight quantisation and prepacking between calibration and the timed loop)."""
+def _split_build(ctx: Context, passes: list[Pass], computes: int,
+                 result: IterationResult) -> list[Pass]:
+    """Weight conversion between a pre-run pass and the run is the build (quantisation after
+    calibration, jit freezing after tracing); the pass before a burst of it was the build's
+    own forward (a trace), not a warm-up iteration."""
+    builds: list[Pass] = []
     k = 0
     while k < len(passes) - 1:
         here, nxt = passes[k], passes[k + 1]
-        if here.phase == "calibrate" and nxt.phase in ("warmup", "measure"):
-            rows = nxt.exec_rows
-            anchor_pos = np.flatnonzero(~ctx.is_reorder[rows])
-            leading = rows[: anchor_pos[0]] if len(anchor_pos) else rows
-            if len(leading):
-                build = Pass(nxt.first_row, int(leading[-1]), -1, "build", exec_rows=leading)
-                nxt.first_row = int(leading[-1]) + 1
-                nxt.exec_rows = rows[len(leading):]
-                passes.insert(k + 1, build)
-                k += 1
+        rows = nxt.exec_rows
+        anchor_pos = np.flatnonzero(~ctx.is_reorder[rows])
+        leading = rows[: anchor_pos[0]] if len(anchor_pos) else rows
+        burst = len(leading) >= max(BUILD_BURST_MIN, computes // 2)
+        into_run = nxt.phase not in ("calibrate", "build")
+        if len(leading) and into_run and (here.phase == "calibrate" or (here.phase == "warmup" and burst)):
+            if here.phase == "warmup":
+                here.phase = "build"
+                result.notes.append(
+                    f"the pass before {len(leading)} weight conversions is taken as the "
+                    "build's own forward (jit trace / conversion), not a warm-up iteration")
+            build = Pass(nxt.first_row, int(leading[-1]), -1, "build", exec_rows=leading)
+            nxt.first_row = int(leading[-1]) + 1
+            nxt.exec_rows = rows[len(leading):]
+            passes.insert(k + 1, build)
+            builds.append(build)
+            k += 1
         k += 1
+    return builds
 
 
 def from_markers(ctx: Context, info: MarkerInfo) -> IterationResult:

@@ -140,6 +140,9 @@ def charge(shapes: Sequence[PrimitiveShape]) -> tuple[list[int], list[str]]:
             same_layout(shapes[prv].dst_fmt, first.src_fmt)
         consumed = nxt >= 0 and _same(chain_last.dst, shapes[nxt].src) and \
             same_layout(chain_last.dst_fmt, shapes[nxt].src_fmt)
+        if (j + 1 < n and is_reorder[j + 1] and weight_target[j + 1] < 0
+                and _round_trip(chain_last, shapes[j + 1])):
+            consumed = False  # converted back right away: the framework works on it first
         if consumed or (not produced and nxt >= 0):
             owner = nxt
         else:
