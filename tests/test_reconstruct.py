@@ -283,3 +283,23 @@ def test_trace_pass_and_freeze_burst_are_the_build():
     assert list(ex["iteration"])[14:] == [0] * 4 + [1] * 4 + [2] * 4 + [3] * 4
     assert phases[14:18] == ["warmup"] * 4 and set(phases[18:]) == {"measure"}
     assert any("build's own forward" in w for w in result.metadata["reconstruction"]["warnings"])
+
+
+def test_reordered_branches_are_swapped_and_fusion_reaches_the_add():
+    """MXNet's fused graph runs a block's shortcut conv before its expand conv; the expand
+    conv then carries `sum+eltwise_relu` for the add and ReLU after both branches."""
+    table = normalize_table(model_table("mxnet_resnet50_v1"))
+    names = [layer.name for layer in table]
+    start = names.index("resnetv10_stage2_conv2_fwd")  # expand, bn, shortcut, bn, add, relu
+    block = table[start : start + 6]
+    shortcut = describe("convolution", "mb1_ic256oc512_ih56oh28kh1sh2dh0ph0_iw56ow28kw1sw2dw0pw0",
+                        mds="bia:f32::blocked:a:f0")
+    expand = describe("convolution", "mb1_ic128oc512_ih28oh28kh1sh1dh0ph0_iw28ow28kw1sw1dw0pw0",
+                      post_ops="sum+eltwise_relu", mds="bia:f32::blocked:a:f0")
+    result = align([shortcut, expand], block)
+    assert [block[j].name for j in result.layer_of] == [
+        "resnetv10_stage2_conv3_fwd", "resnetv10_stage2_conv2_fwd"]
+    assert result.score == 1.0
+    covered = [[block[j].name.removeprefix("resnetv10_stage2_") for j in fused]
+               for fused in result.fused]
+    assert covered == [["batchnorm3_fwd"], ["batchnorm2_fwd", "_plus0", "activation0"]]

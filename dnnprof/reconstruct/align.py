@@ -4,6 +4,7 @@ A global sequence alignment (Needleman-Wunsch) between the pass's non-reorder pr
 and the table's layers. A match scores by kind and dimensions; a primitive may stay without
 a layer (a framework-inserted op, a residual `sum` the table has no row for) and a layer
 may stay without a primitive (batch-norm or ReLU run by the framework, a conv ATen kept).
+Matches that fit better crossed are swapped (graph optimisers reorder independent branches).
 Afterwards each matched compute primitive absorbs the unmatched layers its post-ops and
 folded bias account for (conv + bn + relu + add): that is fusion.
 
@@ -127,6 +128,7 @@ def align(prims: Sequence[PrimitiveShape], layers: Sequence[LayerSpec],
             i -= 1
         else:
             j -= 1
+    fix_swaps(prims, quality, layer_of)
     qualities = tuple(float(quality[k, layer_of[k]]) if layer_of[k] >= 0 else 0.0 for k in range(n))
     fused = absorb_fused(prims, layers, layer_of)
     # an element-wise primitive without a layer is normal (a functional residual add in
@@ -149,47 +151,94 @@ def table_coverage(layers: Sequence[LayerSpec], layer_of: Sequence[int]) -> floa
 
 def absorb_fused(prims: Sequence[PrimitiveShape], layers: Sequence[LayerSpec],
                  layer_of: Sequence[int]) -> tuple[tuple[int, ...], ...]:
-    """Per primitive, the unmatched layers after its own that its fusion accounts for."""
+    """Per primitive, the unmatched layers its fusion accounts for (see `covered_layers`)."""
     taken = {j for j in layer_of if j >= 0}
-    result: list[tuple[int, ...]] = []
-    for prim, j in zip(prims, layer_of, strict=True):
-        result.append(covered_layers(prim, layers, j, taken) if j >= 0 and prim.is_compute else ())
+    computes = [k for k, (prim, j) in enumerate(zip(prims, layer_of, strict=True))
+                if j >= 0 and prim.is_compute]
+    folded: dict[int, tuple[int, ...]] = {k: folded_norm(prims[k], layers, layer_of[k], taken)
+                                          for k in computes}
+    absorbed = taken | {j for js in folded.values() for j in js}
+    result: list[tuple[int, ...]] = [()] * len(prims)
+    for k in computes:
+        result[k] = folded[k] + post_op_layers(prims[k], layers, layer_of[k], absorbed,
+                                               folded[k])
+        absorbed.update(result[k])
     return tuple(result)
 
 
 def covered_layers(prim: PrimitiveShape, layers: Sequence[LayerSpec], j: int,
                    taken: set[int]) -> tuple[int, ...]:
-    """Layers after `j` (not run by any other primitive) folded or fused into `prim`."""
+    """Layers one primitive covers on its own: its folded batch-norm, then its post-ops."""
+    folded = folded_norm(prim, layers, j, taken)
+    return folded + post_op_layers(prim, layers, j, taken | set(folded), folded)
+
+
+def folded_norm(prim: PrimitiveShape, layers: Sequence[LayerSpec], j: int,
+                taken: set[int]) -> tuple[int, ...]:
+    """The batch-norm right after layer `j`, if the primitive absorbed it: a bias the layer
+    does not have (folded at freezing/quantisation), or post-ops (a fused graph)."""
+    folded_bias = prim.has_bias and layers[j].bias is False
+    if not (folded_bias or prim.post_ops):
+        return ()
+    for k in range(j + 1, len(layers)):
+        if k in taken:
+            return ()
+        if layers[k].category in PASSIVE_CATEGORIES:
+            continue
+        return (k,) if layers[k].category == "bn" else ()
+    return ()
+
+
+def post_op_layers(prim: PrimitiveShape, layers: Sequence[LayerSpec], j: int,
+                   absorbed: set[int], folded: tuple[int, ...]) -> tuple[int, ...]:
+    """The add and activation layers a primitive's `sum`/`eltwise` post-ops stand for.
+
+    Walking on from layer `j`, a pending `sum` lets the walk pass the other branch of a
+    residual block (layers other primitives ran or folded) to reach the add."""
     post = [op for op in prim.post_ops.split("+") if op]
     eltwise = [op for op in post if op.startswith("eltwise") or op.startswith("prelu")]
     adds = [op for op in post if op == "sum" or op == "binary_add"]
-    folded_bias = prim.has_bias and layers[j].bias is False
-    bn_allowed = folded_bias or bool(post)
-    absorbed: list[int] = []
+    found: list[int] = []
     for k in range(j + 1, len(layers)):
-        if k in taken:
-            break
         layer = layers[k]
-        if layer.category in PASSIVE_CATEGORIES:
+        if k in folded or layer.category in PASSIVE_CATEGORIES:
             continue
-        if layer.category == "bn" and bn_allowed and not eltwise_used(absorbed, layers):
-            absorbed.append(k)
-            bn_allowed = False
-        elif layer.category == "add" and adds:
+        if k in absorbed:
+            if adds:
+                continue  # the residual branch, run by its own primitives
+            break
+        if layer.category == "add" and adds:
             adds.pop(0)
-            absorbed.append(k)
+            found.append(k)
         elif layer.category == "act" and eltwise:
             eltwise.pop(0)
-            absorbed.append(k)
-            bn_allowed = False
+            found.append(k)
+            adds.clear()  # an activation closes the block
         else:
             break
-    return tuple(absorbed)
+        if not eltwise and not adds:
+            break
+    return tuple(found)
 
 
-def eltwise_used(absorbed: list[int], layers: Sequence[LayerSpec]) -> bool:
-    """Whether an activation is already absorbed (a batch-norm after it is a new layer's)."""
-    return any(layers[k].category == "act" for k in absorbed)
+def fix_swaps(prims: Sequence[PrimitiveShape], quality: np.ndarray, layer_of: list[int],
+              window: int = 4) -> None:
+    """Swap nearby matches that fit better crossed: graph optimisers reorder independent
+    branches (MXNet runs a block's shortcut conv before its expand conv), which an
+    order-keeping alignment cannot follow."""
+    n = len(layer_of)
+    for a in range(n):
+        ja = layer_of[a]
+        if ja < 0 or quality[a, ja] >= 1.0:
+            continue
+        for b in range(a + 1, min(n, a + 1 + window)):
+            jb = layer_of[b]
+            if jb < 0 or prims[b].category != prims[a].category:
+                continue
+            crossed = np.nan_to_num(quality[a, jb]) + np.nan_to_num(quality[b, ja])
+            if crossed > quality[a, ja] + quality[b, jb] + 1e-9:
+                layer_of[a], layer_of[b] = jb, ja
+                break
 
 
 def layer_weights(layer: LayerSpec) -> tuple[tuple[int, ...], ...]:
