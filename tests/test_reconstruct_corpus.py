@@ -157,8 +157,9 @@ def test_fusion_reported_in_marker_mode():
 def test_functional_fc_outside_leaf_markers_found_in_the_table():
     """With leaf-only hooks FX's fc matmul runs outside every module marker: the layer table
     row between its neighbours that fits it takes it (not the conv before it)."""
-    import dnnprof
     from support.truth_markers import with_markers
+
+    import dnnprof
 
     name = "torch_resnet50_int8_fx_b1"
     lines = with_markers(name, leaf_only=True)
