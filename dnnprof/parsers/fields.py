@@ -105,7 +105,9 @@ def _header_shape(text: str) -> tuple[int, tuple[str, ...]]:
 
 def parse_marker(text: str) -> tuple[str, ...]:
     """Fields of a `#DNNPROF,...` marker line (empty fields kept as '')."""
-    parse_rule("marker", text)  # validates the shape; fields themselves are plain text
+    tree = parse_rule("marker", text)
+    if tree.data == "marker_meta":
+        return tuple(str(t) for t in _tokens(tree))
     return tuple(text.split(",")[1:])
 
 
