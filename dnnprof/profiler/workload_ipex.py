@@ -1,0 +1,269 @@
+"""The IPEX workload child: a zoo model through Intel Extension for PyTorch, with markers.
+
+Run it under the IPEX virtualenv (IPEX 2.8 needs torch 2.8, so it lives apart from the
+project's torch)::
+
+    ONEDNN_VERBOSE=1 ONEDNN_VERBOSE_TIMESTAMP=1 \\
+        ~/.cache/dnnprof/venvs/ipex/bin/python dnnprof/profiler/workload_ipex.py \\
+        --model resnet50 --variant int8
+
+It is workload.py with IPEX routes: the same command line, argument checks, marker helpers,
+module hooks and zoo (``dnnprof.profiler.models``, torch + stdlib only), imported from there
+rather than copied. Only the precision routes differ; see docs/workload.md, section "IPEX
+back-end". Exit status: 0 ok, 2 bad arguments, 3 the workload raised.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import time
+import traceback
+import warnings
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    # Run as a script: the repository root must be importable (see workload.py, which
+    # cannot share this: nothing of dnnprof is importable before it has run).
+    _HERE = Path(__file__).resolve().parent
+    if sys.path and Path(sys.path[0] or ".").resolve() == _HERE:
+        sys.path.pop(0)
+    sys.path.insert(0, str(_HERE.parents[1]))
+
+from dnnprof.profiler import workload as base  # noqa: E402  (needs the path set above)
+from dnnprof.profiler.workload import (  # noqa: E402
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    UsageError,
+    emit,
+    emit_meta,
+    emit_phase,
+    epoch_ms,
+)
+
+# variant -> route (meta,route): eager routes keep module hooks, jit routes do not
+ROUTES = {"fp32": "ipex_eager", "bf16": "ipex_bf16", "fused": "ipex_jit", "int8": "ipex_int8"}
+HOOKABLE = ("ipex_eager", "ipex_bf16")
+# The TorchScript profiling executor specializes and fuses on the 2nd call: make these
+# calls while building, so that every --warmup/--iters iteration runs the fused graph.
+JIT_PROFILING_CALLS = 2
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """workload.py's command line; --route is workload.py's torch routes, so only auto here."""
+    args = base.parse_args(argv)
+    if args.route != "auto":
+        raise UsageError(
+            f"--route {args.route} is a torch route; IPEX picks its own from the variant "
+            f"({', '.join(f'{v}: {r}' for v, r in ROUTES.items())})"
+        )
+    return args
+
+
+def ipex_facts(torch: Any, ipex: Any) -> dict[str, Any]:
+    """workload.py's torch facts, relabelled: the framework is IPEX on top of that torch."""
+    facts = base._torch_facts(torch)
+    facts.update(
+        framework="ipex", framework_version=ipex.__version__, ipex_version=ipex.__version__
+    )
+    # IPEX brings its own oneDNN: its answer is the one that decides bf16 prepacking
+    with contextlib.suppress(Exception):
+        facts["bf16_supported"] = bool(ipex._C.onednn_has_bf16_support())
+    return facts
+
+
+def trace_freeze(model: Any, example: tuple) -> Any:
+    """torch.jit.trace + freeze, then the profiling calls after which the fused graph runs.
+
+    IPEX's JIT passes, registered at import, fuse conv/linear with their post-ops here.
+    """
+    import torch
+
+    traced = torch.jit.freeze(torch.jit.trace(model, example, check_trace=False).eval())
+    for _ in range(JIT_PROFILING_CALLS):
+        traced(*example)
+    return traced
+
+
+def quantize_static(model: Any, example: tuple, calibration: list[tuple]) -> Any:
+    """IPEX post-training static quantization: prepare, calibrate, convert, trace + freeze.
+
+    Emits ``phase,calibrate`` around the calibration passes (fp32 lines) and ``phase,build``
+    again for convert and the trace.
+    """
+    import intel_extension_for_pytorch as ipex
+    from intel_extension_for_pytorch.quantization import convert, prepare
+
+    prepared = prepare(
+        model, ipex.quantization.default_static_qconfig_mapping, example_inputs=example,
+        inplace=False,
+    )  # fmt: skip
+    emit_phase("calibrate")
+    for batch in calibration:
+        prepared(*batch)
+    emit_phase("build")
+    return trace_freeze(convert(prepared), example)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build, optimize and run the model, printing markers; returns the exit status."""
+    emit_phase("setup")
+    import intel_extension_for_pytorch as ipex
+    import torch
+
+    # said at every traced call; the JIT route is still the one that fuses through oneDNN
+    warnings.filterwarnings("ignore", message="JIT pass will be deprecated")
+
+    from dnnprof.profiler.models import (
+        build_model,
+        count_flops,
+        count_params,
+        describe_call,
+        get_spec,
+        layer_table,
+        prune_model,
+    )
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        spec = get_spec(args.model)
+    except KeyError as exc:
+        raise UsageError(exc.args[0]) from None
+    route = ROUTES[args.precision]
+    notes: list[str] = []
+
+    facts = ipex_facts(torch, ipex)
+    for key, value in facts.items():
+        emit_meta(key, value)
+    emit_meta("model", spec.name)
+    emit_meta("model_description", spec.description)
+    emit_meta("variant", args.variant)
+    emit_meta("variants", args.modifiers + [args.precision])
+    emit_meta("batch", args.batch)
+    emit_meta("threads", torch.get_num_threads())
+    emit_meta("input_shape", spec.input_shapes(args.batch, args.input_size))
+    emit_meta("warmup", args.warmup)
+    emit_meta("iters", args.iters)
+    emit_meta("argv", sys.argv)
+    emit_meta("pid", os.getpid())
+    if route == "ipex_bf16" and facts.get("bf16_supported") is False:
+        # ipex.optimize(dtype=bfloat16) asserts here; without its prepacking ATen would run
+        # bf16 itself and the log would hold nothing of the bf16 variant to profile
+        raise UsageError(
+            "bf16 is not available on this CPU: IPEX's oneDNN runs bf16 only with AVX512BW/VL/DQ "
+            "or AVX-NE-CONVERT, which this CPU lacks. Run fp32, fused or int8 instead"
+        )
+
+    emit_phase("build")
+    started = time.perf_counter()
+    with torch.no_grad():
+        try:
+            model = build_model(
+                spec.name,
+                width=args.width,
+                mlp_reduced="mlp_reduced" in args.modifiers,
+                seed=args.seed,
+            )
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        if "mlp_reduced" in args.modifiers:
+            emit_meta("mlp_reduced", spec.mlp_reduced_note or None)
+        if "pruned" in args.modifiers:
+            emit_meta("prune", prune_model(model, args.pruned, args.prune_mode))
+        example = spec.make_input(args.batch, args.input_size, seed=args.seed)
+        emit_meta("params", count_params(model))
+        # the float model on the meta device: no kernel runs, nothing added to the log
+        table = layer_table(model, example)
+        emit_meta("flops", count_flops(table))
+        if args.layer_table:
+            emit_meta("layer_table", table)
+
+        if route == "ipex_int8":
+            calibration = [
+                spec.make_input(args.batch, args.input_size, seed=args.seed + 1 + index)
+                for index in range(args.calib)
+            ]
+            model = quantize_static(model, example, calibration)
+        else:
+            dtype = torch.bfloat16 if route == "ipex_bf16" else torch.float32
+            # weight pre-packing for oneDNN; the modules stay modules (hooks still fire)
+            # sample_input: pack the weights in the layout the kernels choose for this input
+            # shape; without it IPEX guesses, and on AVX2 it guesses Acdb16a where the
+            # kernel wants Acdb24a, so every conv reorders its weights on every call
+            model = ipex.optimize(model, dtype=dtype, inplace=True, sample_input=example)
+            if route == "ipex_jit":
+                model = trace_freeze(model, example)
+        if route in ("ipex_jit", "ipex_int8"):
+            notes.append(
+                f"jit: {JIT_PROFILING_CALLS} profiling calls in phase build, so every "
+                "iteration runs the fused graph"
+            )
+    emit_meta("route", route)
+    emit_meta("build_seconds", round(time.perf_counter() - started, 4))
+
+    hookable = route in HOOKABLE
+    emit_meta("hookable", hookable)
+    markers = (
+        base.ModuleMarkers(model, args.marker_scope, describe_call)
+        if args.markers and hookable
+        else None
+    )
+    if args.markers and not hookable:
+        notes.append(f"route {route}: hooks do not fire in TorchScript, iteration markers only")
+    if notes:
+        emit_meta("notes", notes)
+
+    emit_phase("run")
+    precision = (
+        torch.autocast("cpu", dtype=torch.bfloat16)
+        if route == "ipex_bf16"
+        else contextlib.nullcontext()
+    )
+    wall_ms: list[float] = []
+    with torch.no_grad(), precision:
+        for index, kind in base._iterations(args.warmup, args.iters):
+            emit("iter_begin", index, kind, epoch_ms())
+            started = time.perf_counter()
+            model(*example)
+            elapsed = (time.perf_counter() - started) * 1000.0
+            if args.crash_after is not None and index == args.crash_after:
+                raise RuntimeError(
+                    f"--crash-after {args.crash_after}: deliberate crash in iteration {index}"
+                )
+            emit("iter_end", index, kind, epoch_ms(), f"{elapsed:.3f}")
+            wall_ms.append(round(elapsed, 3))
+    if markers is not None:
+        markers.remove()
+    emit_meta("wall_ms", wall_ms)
+    emit_phase("done")
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: exit 0 ok, 2 usage, 3 the workload raised."""
+    try:
+        args = parse_args(argv)
+        if args.list_models:
+            return base._list_models()
+        return run(args)
+    except UsageError as exc:
+        sys.stdout.flush()
+        print(f"workload_ipex.py: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # report anything, then exit 3
+        sys.stdout.flush()
+        traceback.print_exc(file=sys.stderr)
+        with contextlib.suppress(Exception):
+            emit_meta("error", f"{type(exc).__name__}: {exc}")
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
