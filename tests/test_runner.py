@@ -146,7 +146,8 @@ def test_dlrm_versus_mlp_reduced(tmp_path_factory):
 
 def test_unknown_model_lists_the_zoo(tmp_path):
     result = run(RunConfig(model="resnet9000", runs_dir=tmp_path))
-    assert result.exit_code == 3 or result.exit_code == 1
+    assert result.exit_code == 2
+    assert "refused" in result.problems[0]
     log = (result.run_dir / "stderr.log").read_text()
     assert "resnet50" in log and "mobilenet" in log
 

@@ -214,6 +214,12 @@ def run(
     exit_code = 0
     if interrupted:
         exit_code = 130
+    elif returncode == 2:
+        # the workload refused before running (unknown model, impossible variant mix,
+        # no bf16 on this CPU): a usage error, and its own words say why
+        exit_code = 2
+        reason = stderr_tail.strip().splitlines()[-1] if stderr_tail.strip() else "no reason given"
+        problems.insert(0, f"the workload refused to run: {reason}")
     elif returncode != 0:
         exit_code = 3
         problems.insert(0, _crash_message(returncode, stderr_tail))
