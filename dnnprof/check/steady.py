@@ -1,0 +1,219 @@
+"""Steady-state iterations of a trace, and which layer (unit) each primitive belongs to.
+
+Uses the reconstructor's `iteration`/`phase`/`layer` columns (running the reconstructor
+first on a bare parse). Where there are no trustworthy layer names (none, or the
+heuristic mode's positional `conv7`), each primitive is named by a stable identity:
+kind, problem descriptor and occurrence index, with reorders attached to the primitive
+they feed or come from.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from dnnprof.trace import Trace
+
+NOT_STEADY_PHASES = frozenset({"warmup", "calibrate", "build", "setup", "done", "compile"})
+_PLAIN_TAG = re.compile(r"^[a-z]+$")  # abcd, acdb, ab: no blocking letters or digits
+
+
+class SteadyStateError(ValueError):
+    """A trace without any steady-state primitive execution to compare."""
+
+
+@dataclass
+class Primitive:
+    """The structure-relevant fields of one primitive execution."""
+
+    kind: str
+    problem: str
+    impl: str
+    isa: str
+    prop: str
+    src_dt: str
+    wei_dt: str
+    dst_dt: str
+    post_ops: str
+
+
+@dataclass
+class Unit:
+    """One layer in one representative iteration: its primitives and attached reorders."""
+
+    name: str
+    labeled: bool
+    layer_type: str
+    position: int
+    primitives: list[Primitive] = field(default_factory=list)  # non-reorder, in order
+    reorders: int = 0
+    reorder_problem: str = ""
+
+    @property
+    def anchor(self) -> tuple[str, str]:
+        """(kind, problem) of the first primitive: what aligns units of unlabeled traces."""
+        if self.primitives:
+            return self.primitives[0].kind, self.primitives[0].problem
+        return "reorder", self.reorder_problem
+
+    @property
+    def kinds(self) -> Counter[str]:
+        """Non-reorder primitive kinds of the unit, counted."""
+        return Counter(p.kind for p in self.primitives)
+
+
+@dataclass
+class SteadyState:
+    """Steady exec rows (with `iter`, `unit`) plus the units of a representative iteration."""
+
+    rows: pd.DataFrame  # columns: iter, unit, kind, duration_ms (+ the events columns)
+    units: list[Unit]
+    iterations: list[int]
+    method: str  # "labels" (stored with the trace) or "reconstructed" (found here)
+    notes: list[str]
+    trace: Trace  # the trace the rows come from (reconstructed when it was not)
+
+    @property
+    def labeled(self) -> bool:
+        """True when most units carry a layer name (markers or a layer table)."""
+        return bool(self.units) and sum(u.labeled for u in self.units) * 2 > len(self.units)
+
+
+def steady_state(trace: Trace) -> SteadyState:
+    """Select the steady-state iterations and attribute every primitive to a unit."""
+    notes: list[str] = []
+    method = "labels"
+    if trace.exec_events.empty:
+        raise SteadyStateError("the trace has no primitive exec lines: nothing to compare")
+    if not (trace.exec_events["iteration"] >= 0).any():
+        # not reconstructed yet (the Python API on a bare parse): find the iterations the
+        # same way `dnnprof parse` does, so both paths agree
+        from dnnprof.reconstruct import reconstruct
+
+        trace = reconstruct(trace)
+        method = "reconstructed"
+    ex = trace.exec_events
+    if (ex["iteration"] >= 0).any():
+        rows = _labelled_iterations(ex, notes)
+    else:
+        notes.append("no repeating iteration found: the whole log is one sample")
+        rows = ex.assign(iter=0)
+    if rows.empty:
+        raise SteadyStateError("the trace has no steady-state iterations to compare")
+    mode = (trace.metadata.get("reconstruction") or {}).get("mode")
+    trust_layers = mode != "heuristic"
+    if not trust_layers and (rows["layer"].astype(str) != "").any():
+        notes.append(
+            "layer names come from the heuristic grouping (numbered in order, so they shift "
+            "when a layer appears or disappears): layers are identified by kind and shape "
+            "instead; a model layer table (--model) or module markers give stable names"
+        )
+    rows = rows.copy()
+    rows["unit"] = _attribute_units(rows, trust_layers)
+    iterations = sorted(int(i) for i in rows["iter"].unique())
+    units = _representative_units(rows, notes, trust_layers)
+    return SteadyState(rows, units, iterations, method, notes, trace)
+
+
+# -------------------------------------------------------------- iterations --
+
+def _labelled_iterations(ex: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
+    rows = ex[ex["iteration"] >= 0]
+    phase = rows["phase"].astype(str)
+    if (phase == "measure").any():
+        rows = rows[phase == "measure"]
+    else:
+        rows = rows[~phase.isin(NOT_STEADY_PHASES)]
+        if (phase == "").all():
+            notes.append("iterations are labelled but no phase is: every iteration is used")
+    return rows.assign(iter=rows["iteration"].astype(int))
+
+
+# ----------------------------------------------------------------- units --
+
+def _attribute_units(rows: pd.DataFrame, trust_layers: bool) -> list[str]:
+    """Unit name of every row: its layer, or an identity; unlabeled reorders join a neighbour."""
+    kinds = rows["kind"].astype(str).to_numpy()
+    layers = rows["layer"].astype(str).to_numpy()
+    if not trust_layers:
+        layers = np.full(len(rows), "", dtype=object)
+    problems = rows["problem"].astype(str).to_numpy()
+    src_fmt = rows["src_fmt"].astype(str).to_numpy()
+    dst_fmt = rows["dst_fmt"].astype(str).to_numpy()
+    iters = rows["iter"].to_numpy()
+    names: list[str] = [""] * len(rows)
+    boundaries = np.flatnonzero(np.diff(iters) != 0) + 1
+    for lo, hi in zip(np.r_[0, boundaries], np.r_[boundaries, len(rows)], strict=True):
+        occurrences: Counter[tuple[str, str]] = Counter()
+        pending: list[int] = []  # unlabeled reorders waiting for the next primitive
+        previous = ""
+        for i in range(lo, hi):
+            if kinds[i] == "reorder" and not layers[i]:
+                if previous and _is_output_reorder(src_fmt[i], dst_fmt[i]):
+                    names[i] = previous
+                else:
+                    pending.append(i)
+                continue
+            if layers[i]:
+                name = layers[i]
+            else:
+                key = (kinds[i], problems[i])
+                name = f"{kinds[i]}[{problems[i]}]#{occurrences[key]}"
+                occurrences[key] += 1
+            names[i] = name
+            for j in pending:
+                names[j] = name
+            pending.clear()
+            previous = name
+        for j in pending:
+            if previous:
+                names[j] = previous
+            else:
+                key = ("reorder", problems[j])
+                names[j] = f"reorder[{problems[j]}]#{occurrences[key]}"
+                occurrences[key] += 1
+    return names
+
+
+def _is_output_reorder(src_fmt: str, dst_fmt: str) -> bool:
+    """Blocked -> plain: a primitive's result converted back for the framework."""
+    return bool(_PLAIN_TAG.match(dst_fmt)) and bool(src_fmt) and not _PLAIN_TAG.match(src_fmt)
+
+
+def _representative_units(
+    rows: pd.DataFrame, notes: list[str], trust_layers: bool
+) -> list[Unit]:
+    """Units of the most common iteration structure (the last such iteration on ties)."""
+    signature = rows["kind"].astype(str) + "|" + rows["problem"].astype(str) + "|" + rows["unit"]
+    signature = signature + "|" + rows["impl"].astype(str) + "|" + rows["post_ops"].astype(str)
+    per_iter = signature.groupby(rows["iter"].to_numpy()).agg(tuple)
+    counts = Counter(per_iter.tolist())
+    if len(counts) > 1:
+        notes.append(
+            f"steady iterations differ in structure ({len(counts)} variants); "
+            "structure is compared on the most common one"
+        )
+    best = max(counts.values())
+    chosen = [it for it, sig in per_iter.items() if counts[sig] == best][-1]
+    selected = rows[rows["iter"].to_numpy() == chosen]
+    units: dict[str, Unit] = {}
+    for row in selected.itertuples(index=False):
+        name = row.unit
+        unit = units.get(name)
+        if unit is None:
+            labeled = trust_layers and bool(str(row.layer))
+            unit = Unit(name, labeled, str(row.layer_type) if labeled else "", len(units))
+            units[name] = unit
+        if row.kind == "reorder":
+            unit.reorders += 1
+            unit.reorder_problem = unit.reorder_problem or str(row.problem)
+        else:
+            unit.primitives.append(Primitive(
+                str(row.kind), str(row.problem), str(row.impl), str(row.isa), str(row.prop),
+                str(row.src_dt), str(row.wei_dt), str(row.dst_dt), str(row.post_ops),
+            ))
+    return list(units.values())

@@ -1,0 +1,252 @@
+"""Exact structural differences per layer: fusion, reorders, kinds, data types, impl, shapes."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+
+from dnnprof.check.config import SEVERITIES, CheckConfig
+from dnnprof.check.report import Finding
+from dnnprof.check.steady import Primitive, Unit
+
+# x64 then aarch64 ISAs, weakest first. `uni`/`any`/"" mean "whatever the machine has"
+# and are not ranked: a change to or from them is an impl change, not a downgrade.
+ISA_ORDER = (
+    "sse41", "avx", "avx2", "avx2_vnni", "avx2_vnni_2",
+    "avx512_core", "avx512_core_vnni", "avx512_core_bf16", "avx512_core_fp16",
+    "avx512_core_amx", "avx512_core_amx_fp16",
+)
+AARCH64_ISA_ORDER = ("asimd", "sve_128", "sve_256", "sve_512")
+_ISA_RANK = {isa: i for order in (ISA_ORDER, AARCH64_ISA_ORDER) for i, isa in enumerate(order)}
+_ISA_FAMILY = {isa: order[0] for order in (ISA_ORDER, AARCH64_ISA_ORDER) for isa in order}
+_REF_IMPL = re.compile(r"(^|[^a-z])ref([^a-z]|$)")
+DTYPE_BITS = {
+    "f64": 64, "f32": 32, "tf32": 32, "s32": 32, "bf16": 16, "f16": 16,
+    "s8": 8, "u8": 8, "f8_e5m2": 8, "f8_e4m3": 8, "s4": 4, "u4": 4,
+}
+
+
+@dataclass
+class UnitPair:
+    """A layer as seen in the baseline and in the new trace (either may be missing)."""
+
+    name: str
+    base: Unit | None
+    new: Unit | None
+
+    @property
+    def layer_type(self) -> str:
+        """Layer type from whichever side knows it."""
+        return (self.base.layer_type if self.base else "") or (
+            self.new.layer_type if self.new else ""
+        )
+
+    @property
+    def order(self) -> tuple[int, int]:
+        """Sort key: model order, added layers after the layer they follow."""
+        if self.base is not None:
+            return self.base.position, 0
+        assert self.new is not None
+        return self.new.position, 1
+
+
+def match_units(base: list[Unit], new: list[Unit]) -> list[UnitPair]:
+    """Pair layers by name, then align the rest by (kind, problem) sequence."""
+    new_by_name = {unit.name: unit for unit in new}
+    pairs: list[UnitPair] = []
+    used_new: set[str] = set()
+    left_base: list[Unit] = []
+    for unit in base:
+        partner = new_by_name.get(unit.name)
+        if partner is not None:
+            pairs.append(UnitPair(unit.name, unit, partner))
+            used_new.add(partner.name)
+        else:
+            left_base.append(unit)
+    left_new = [unit for unit in new if unit.name not in used_new]
+    # Names cannot match when one side has layer labels and the other only identities,
+    # or when a shape changed the identity: align the leftovers in model order instead.
+    matcher = SequenceMatcher(
+        None, [u.anchor for u in left_base], [u.anchor for u in left_new], autojunk=False
+    )
+    paired_new: set[int] = set()
+    paired_base: set[int] = set()
+    for tag, b_lo, b_hi, n_lo, n_hi in matcher.get_opcodes():
+        if tag == "equal":
+            for b, n in zip(range(b_lo, b_hi), range(n_lo, n_hi), strict=True):
+                pairs.append(_pair(left_base[b], left_new[n]))
+                paired_base.add(b)
+                paired_new.add(n)
+        elif tag == "replace":
+            for b in range(b_lo, b_hi):
+                unit = left_base[b]
+                for n in range(n_lo, n_hi):
+                    other = left_new[n]
+                    if n in paired_new or other.anchor[0] != unit.anchor[0]:
+                        continue
+                    if unit.labeled and other.labeled:
+                        continue  # two differently named layers are two layers
+                    pairs.append(_pair(unit, other))
+                    paired_base.add(b)
+                    paired_new.add(n)
+                    break
+    pairs += [UnitPair(u.name, u, None) for i, u in enumerate(left_base) if i not in paired_base]
+    pairs += [UnitPair(u.name, None, u) for i, u in enumerate(left_new) if i not in paired_new]
+    return sorted(pairs, key=lambda p: p.order)
+
+
+def _pair(base: Unit, new: Unit) -> UnitPair:
+    if base.labeled or not new.labeled:
+        return UnitPair(base.name, base, new)
+    return UnitPair(new.name, base, new)
+
+
+def structural_findings(pairs: list[UnitPair], config: CheckConfig) -> list[Finding]:
+    """Every structural difference, at most one finding per (check, layer)."""
+    findings: list[Finding] = []
+    for pair in pairs:
+        if config.ignores(pair.name):
+            continue
+        raw: list[tuple[str, str, str]] = []  # (check, code, detail)
+        if pair.base is None or pair.new is None:
+            raw += _one_sided(pair)
+        else:
+            raw += _compare_units(pair.base, pair.new)
+        for check, codes_details in _merge_per_check(raw, config).items():
+            code, detail = codes_details
+            findings.append(Finding(check, code, pair.name, detail, config.severity_of(code),
+                                    pair.layer_type))
+    return findings
+
+
+def _one_sided(pair: UnitPair) -> list[tuple[str, str, str]]:
+    unit = pair.base or pair.new
+    assert unit is not None
+    removed = pair.new is None
+    out: list[tuple[str, str, str]] = []
+    if unit.primitives:
+        listed = ", ".join(f"{p.kind} [{p.problem}]" for p in unit.primitives)
+        if removed:
+            out.append(("kinds", "kind_removed", f"no longer runs in oneDNN: {listed}"))
+        else:
+            out.append(("kinds", "kind_added", f"new in oneDNN: {listed}"))
+    if unit.reorders:
+        if removed:
+            out.append(("reorders", "reorders_removed", f"{unit.reorders} → 0 reorders per iteration"))
+        else:
+            out.append(("reorders", "reorders_added", f"0 → {unit.reorders} reorders per iteration"))
+    return out
+
+
+def _compare_units(base: Unit, new: Unit) -> list[tuple[str, str, str]]:
+    out: list[tuple[str, str, str]] = []
+    if base.reorders != new.reorders:
+        code = "reorders_added" if new.reorders > base.reorders else "reorders_removed"
+        out.append(("reorders", code, f"{base.reorders} → {new.reorders} reorders per iteration"))
+    added = new.kinds - base.kinds
+    removed = base.kinds - new.kinds
+    if removed:
+        out.append(("kinds", "kind_removed", "no longer runs in oneDNN: " + _counted(removed)))
+    if added:
+        out.append(("kinds", "kind_added", "new in oneDNN: " + _counted(added)))
+    for old, now in _pair_primitives(base.primitives, new.primitives):
+        out += _compare_primitives(old, now)
+    return out
+
+
+def _counted(kinds: Counter[str]) -> str:
+    return ", ".join(kind if n == 1 else f"{n}x {kind}" for kind, n in sorted(kinds.items()))
+
+
+def _pair_primitives(
+    base: list[Primitive], new: list[Primitive]
+) -> list[tuple[Primitive, Primitive]]:
+    """Same-kind primitives of a layer, paired in order (extra ones are kind findings)."""
+    pairs = []
+    for kind in dict.fromkeys(p.kind for p in base):
+        olds = [p for p in base if p.kind == kind]
+        news = [p for p in new if p.kind == kind]
+        pairs += list(zip(olds, news, strict=False))
+    return pairs
+
+
+def _compare_primitives(old: Primitive, new: Primitive) -> list[tuple[str, str, str]]:
+    out: list[tuple[str, str, str]] = []
+    lost, gained = _post_op_changes(old.post_ops, new.post_ops)
+    if lost or gained:
+        change = f"post-ops {old.post_ops or 'none'} → {new.post_ops or 'none'}"
+        if lost:
+            out.append(("fusion", "fusion_lost", f"{change} (lost {', '.join(lost)})"))
+        else:
+            out.append(("fusion", "fusion_gained", f"{change} (gained {', '.join(gained)})"))
+    old_types = (old.src_dt, old.wei_dt, old.dst_dt)
+    new_types = (new.src_dt, new.wei_dt, new.dst_dt)
+    if old_types != new_types:
+        out.append(("dtype", _dtype_code(old_types, new_types),
+                    f"{old.kind} {_types(old_types)} → {_types(new_types)}"))
+    if old.impl != new.impl:
+        out.append(("impl", _impl_code(old, new), f"{old.kind} {old.impl} → {new.impl}"))
+    if old.prop != new.prop:
+        out.append(("impl", "prop_changed", f"{old.kind} {old.prop} → {new.prop}"))
+    if old.problem != new.problem:
+        out.append(("shape", "shape_changed", f"{old.kind} {old.problem} → {new.problem}"))
+    return out
+
+
+def _post_op_changes(old: str, new: str) -> tuple[list[str], list[str]]:
+    before = Counter(op for op in old.split("+") if op)
+    after = Counter(op for op in new.split("+") if op)
+    return sorted((before - after).elements()), sorted((after - before).elements())
+
+
+def _types(types: tuple[str, str, str]) -> str:
+    return "/".join(t or "-" for t in types)
+
+
+def _dtype_code(old: tuple[str, str, str], new: tuple[str, str, str]) -> str:
+    """Wider compute inputs (src or weights) than before is a fallback; narrower is intended."""
+    wider = narrower = False
+    for before, after in zip(old[:2], new[:2], strict=True):
+        bits_before, bits_after = DTYPE_BITS.get(before), DTYPE_BITS.get(after)
+        if bits_before is None or bits_after is None:
+            continue
+        wider |= bits_after > bits_before
+        narrower |= bits_after < bits_before
+    if wider:
+        return "dtype_fallback"
+    if narrower:
+        return "dtype_narrowed"
+    return "dtype_changed"
+
+
+def _impl_code(old: Primitive, new: Primitive) -> str:
+    if _REF_IMPL.search(new.impl.lower()) and not _REF_IMPL.search(old.impl.lower()):
+        return "impl_ref_fallback"
+    rank_old, rank_new = _ISA_RANK.get(old.isa), _ISA_RANK.get(new.isa)
+    same_family = _ISA_FAMILY.get(old.isa) == _ISA_FAMILY.get(new.isa)
+    if rank_old is not None and rank_new is not None and same_family and rank_old != rank_new:
+        return "isa_downgrade" if rank_new < rank_old else "isa_upgrade"
+    return "impl_changed"
+
+
+def _merge_per_check(
+    raw: list[tuple[str, str, str]], config: CheckConfig
+) -> dict[str, tuple[str, str]]:
+    """One finding per check: the most severe code, with every detail joined."""
+    merged: dict[str, tuple[str, list[str]]] = {}
+    for check, code, detail in raw:
+        if check not in merged:
+            merged[check] = (code, [detail])
+            continue
+        current, details = merged[check]
+        if detail not in details:
+            details.append(detail)
+        if _rank(config.severity_of(code)) < _rank(config.severity_of(current)):
+            merged[check] = (code, details)
+    return {check: (code, "; ".join(details)) for check, (code, details) in merged.items()}
+
+
+def _rank(severity: str) -> int:
+    return SEVERITIES.index(severity)
