@@ -109,6 +109,7 @@ def _pool(name: str) -> tuple[SteadyState, list[tuple[np.ndarray, np.ndarray, np
     state = steady_state(dnnprof.parse(CORPUS / f"{name}.log"))
     iterations = [
         (group["unit"].to_numpy(dtype=object), group["kind"].astype(str).to_numpy(dtype=object),
+         group["signature"].astype(str).to_numpy(dtype=object),
          group["duration_ms"].to_numpy(dtype=float))
         for _, group in state.rows.groupby("iter", sort=True)
     ]
@@ -120,8 +121,9 @@ def _resampled(state: SteadyState, iterations: list, picks: np.ndarray, factor: 
     rows = pd.DataFrame({
         "unit": np.concatenate([c[0] for c in chosen]),
         "kind": np.concatenate([c[1] for c in chosen]),
-        "duration_ms": np.concatenate([c[2] for c in chosen]) * factor,
-        "iter": np.repeat(np.arange(len(chosen)), [len(c[2]) for c in chosen]),
+        "signature": np.concatenate([c[2] for c in chosen]),
+        "duration_ms": np.concatenate([c[3] for c in chosen]) * factor,
+        "iter": np.repeat(np.arange(len(chosen)), [len(c[3]) for c in chosen]),
     })
     return SteadyState(rows, state.units, list(range(len(chosen))), "labels", [], state.trace)
 
@@ -165,3 +167,44 @@ def test_resampled_real_iterations_false_alarms_and_detection(iterations: int) -
     judged = POOLS if iterations >= 10 else POOLS[1:]
     for name in judged:
         assert rates[name]["detected"] >= 0.95, name
+
+
+# ------------------------------------------ timing verdicts on real runs --
+
+def _run(name: str, iterations: int, path, edit=None, start: int = 0):
+    from support.check_logs import replicated_log
+
+    return dnnprof.parse(replicated_log(name, iterations, path, edit=edit, start=start))
+
+
+def test_a_structural_improvement_is_not_called_slower(tmp_path) -> None:
+    from dnnprof.check import check_traces
+
+    # eager (reorders, no fusion) replaced by torch.compile (fused, no reorders): no
+    # primitive runs the same way in both, so only the total speaks
+    report = check_traces(_run("torch_resnet50_fp32_eager_b1", 6, tmp_path / "e.log"),
+                          _run("torch_resnet50_compile_freezing_b1", 6, tmp_path / "c.log"))
+    assert report.speed.verdict == "skipped"
+    assert "structure changed" in report.speed.reason
+    assert report.total.verdict == "faster"
+    assert report.exit_code == 0
+
+
+def test_one_layer_slower_fails_even_when_the_rest_is_unchanged(tmp_path) -> None:
+    from support.check_logs import slower
+
+    from dnnprof.check import check_traces
+
+    layer = "mb1_ic3oc64_ih224oh112kh7sh2dh0ph3_iw224ow112kw7sw2dw0pw3"  # the stem, ~4 %
+
+    def stem_slower(line: str) -> str:
+        return slower(3.0)(line) if layer in line else line
+
+    report = check_traces(_run("torch_resnet50_int8_fx_b1", 6, tmp_path / "b.log"),
+                          _run("torch_resnet50_int8_fx_b1", 6, tmp_path / "n.log",
+                               edit=stem_slower, start=1))
+    assert report.speed.verdict == "unchanged"  # the typical primitive did not move
+    errors = [(f.code, f.layer) for f in report.errors]
+    # +8 % of the iteration: the total catches it, and the layer alone exceeds the tolerance
+    assert ("timing_regression", "(total)") in errors
+    assert ("timing_regression", f"convolution[{layer}]#0") in errors

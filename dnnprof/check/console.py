@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -13,7 +15,7 @@ _STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 NOTABLE_LAYERS = 15  # layers listed in the timing table; --json has them all
 _VERDICT_STYLE = {
     "slower": "bold red", "faster": "green", "unchanged": "", "unclear": "yellow",
-    "insufficient": "yellow",
+    "insufficient": "yellow", "skipped": "dim",
 }
 
 
@@ -83,12 +85,14 @@ def _run_line(label: str, info: RunInfo) -> str:
 
 
 def _timing_cells(comparison: Comparison) -> tuple[str, ...]:
-    if comparison.name == "(typical speed)":
-        base, new = f"{comparison.median_base_ms:.3f}x", f"{comparison.median_new_ms:.3f}x"
-    else:
-        base, new = f"{comparison.median_base_ms:.3f} ms", f"{comparison.median_new_ms:.3f} ms"
-    change = f"{comparison.ratio - 1:+.1%}" if comparison.ratio == comparison.ratio else "-"
+    unit = "x" if comparison.name == "(typical speed)" else " ms"
+    base, new = _value(comparison.median_base_ms, unit), _value(comparison.median_new_ms, unit)
+    change = f"{comparison.ratio - 1:+.1%}" if math.isfinite(comparison.ratio) else "-"
     p_text = "-" if comparison.p_value is None else f"{comparison.p_value:.3g}"
     style = _VERDICT_STYLE.get(comparison.verdict, "")
     verdict = f"[{style}]{comparison.verdict}[/]" if style else comparison.verdict
     return escape(comparison.name), base, new, change, p_text, verdict
+
+
+def _value(value: float, unit: str) -> str:
+    return f"{value:.3f}{unit}" if math.isfinite(value) else "-"

@@ -72,7 +72,7 @@ def _steady(trace: Trace, role: str, path: str) -> SteadyState:
 
 def _timing_findings(timing: TimingResult, config: CheckConfig) -> list[Finding]:
     findings: list[Finding] = []
-    whole = [timing.total, timing.speed]
+    whole = [c for c in (timing.total, timing.speed) if c.verdict != "skipped"]
     if all(c.verdict == "insufficient" for c in whole):
         findings.append(Finding("timing", "timing_insufficient", timing.total.name,
                                 timing.total.reason, config.severity_of("timing_insufficient")))

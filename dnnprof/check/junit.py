@@ -2,7 +2,7 @@
 
 CI systems render JUnit natively (GitHub via test-reporter actions, GitLab, Jenkins).
 Errors become <failure>, warnings pass with the text in <system-out>, and a timing
-verdict that needs more iterations is <skipped>.
+verdict that needs more iterations (or cannot apply) is <skipped>.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def _timing_cases(report: CheckReport, findings: list[Finding]) -> list[ET.Eleme
         by_layer.setdefault(finding.layer, []).append(finding)
     cases = []
     for comparison in [report.total, report.speed, *report.layers]:
-        skipped = comparison.reason if comparison.verdict == "insufficient" else ""
+        skipped = comparison.reason if comparison.verdict in ("insufficient", "skipped") else ""
         case = _case("timing", comparison.name, by_layer.get(comparison.name, []), skipped)
         if not len(case):  # a passing case still says what was measured
             ET.SubElement(case, "system-out").text = _measured(comparison)

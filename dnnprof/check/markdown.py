@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from dnnprof.check.console import NOTABLE_LAYERS
 from dnnprof.check.report import CHECK_TITLES, CheckReport, Finding, RunInfo
 from dnnprof.check.stats import Comparison
@@ -34,8 +36,9 @@ def markdown_summary(report: CheckReport) -> str:
     lines += [_timing_row(c) for c in (report.total, report.speed, *notable[:NOTABLE_LAYERS])]
     if len(notable) > NOTABLE_LAYERS:
         lines.append(f"| ... {len(notable) - NOTABLE_LAYERS} more layers | | | | | |")
-    if report.total.verdict == "insufficient":
-        lines += ["", f"> {report.total.reason}"]
+    for comparison in (report.total, report.speed):
+        if comparison.verdict in ("insufficient", "skipped"):
+            lines += ["", f"> {comparison.name}: {comparison.reason}"]
     lines += ["", "| primitive calls per iteration | baseline | new |", "| --- | ---: | ---: |"]
     lines += [f"| {kind} | {base} | {new} |" for kind, base, new in report.calls_per_iteration()]
     lines += ["", "### Structure", ""]
@@ -65,14 +68,14 @@ def _run_row(label: str, info: RunInfo) -> str:
 
 def _timing_row(comparison: Comparison) -> str:
     unit = "x" if comparison.name == "(typical speed)" else " ms"
-    change = f"{comparison.ratio - 1:+.1%}" if comparison.ratio == comparison.ratio else "-"
+    base, new = _value(comparison.median_base_ms, unit), _value(comparison.median_new_ms, unit)
+    change = f"{comparison.ratio - 1:+.1%}" if math.isfinite(comparison.ratio) else "-"
     p_text = "-" if comparison.p_value is None else f"{comparison.p_value:.3g}"
     verdict = {"slower": "❌ slower", "faster": "✅ faster"}.get(
         comparison.verdict, comparison.verdict
     )
     return (
-        f"| {_escape(comparison.name)} | {comparison.median_base_ms:.3f}{unit} | "
-        f"{comparison.median_new_ms:.3f}{unit} | {change} | {p_text} | {verdict} |"
+        f"| {_escape(comparison.name)} | {base} | {new} | {change} | {p_text} | {verdict} |"
     )
 
 
@@ -91,3 +94,7 @@ def _finding_section(title: str, findings: list[Finding]) -> list[str]:
 
 def _escape(text: str) -> str:
     return text.replace("|", "\\|")
+
+
+def _value(value: float, unit: str) -> str:
+    return f"{value:.3f}{unit}" if math.isfinite(value) else "-"

@@ -130,7 +130,7 @@ class Comparison:
     ratio: float  # median(new) / median(base)
     p_slower: float
     p_faster: float
-    verdict: str  # slower | faster | unchanged | unclear | insufficient
+    verdict: str  # slower | faster | unchanged | unclear | insufficient | skipped
     reason: str
 
     @property

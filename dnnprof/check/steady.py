@@ -70,7 +70,7 @@ class Unit:
 class SteadyState:
     """Steady exec rows (with `iter`, `unit`) plus the units of a representative iteration."""
 
-    rows: pd.DataFrame  # columns: iter, unit, kind, duration_ms (+ the events columns)
+    rows: pd.DataFrame  # columns: iter, unit, signature, kind, duration_ms (+ events columns)
     units: list[Unit]
     iterations: list[int]
     method: str  # "labels" (stored with the trace) or "reconstructed" (found here)
@@ -114,6 +114,7 @@ def steady_state(trace: Trace) -> SteadyState:
         )
     rows = rows.copy()
     rows["unit"] = _attribute_units(rows, trust_layers)
+    rows["signature"] = _signatures(rows)
     iterations = sorted(int(i) for i in rows["iter"].unique())
     units = _representative_units(rows, notes, trust_layers)
     return SteadyState(rows, units, iterations, method, notes, trace)
@@ -184,12 +185,19 @@ def _is_output_reorder(src_fmt: str, dst_fmt: str) -> bool:
     return bool(_PLAIN_TAG.match(dst_fmt)) and bool(src_fmt) and not _PLAIN_TAG.match(src_fmt)
 
 
+def _signatures(rows: pd.DataFrame) -> pd.Series:
+    """What a primitive computes and how: equal signatures are comparable timings."""
+    signature = rows["kind"].astype(str)
+    for column in ("impl", "prop", "problem", "post_ops", "src_dt", "wei_dt", "dst_dt"):
+        signature = signature + "|" + rows[column].astype(str)
+    return signature.astype("category")
+
+
 def _representative_units(
     rows: pd.DataFrame, notes: list[str], trust_layers: bool
 ) -> list[Unit]:
     """Units of the most common iteration structure (the last such iteration on ties)."""
-    signature = rows["kind"].astype(str) + "|" + rows["problem"].astype(str) + "|" + rows["unit"]
-    signature = signature + "|" + rows["impl"].astype(str) + "|" + rows["post_ops"].astype(str)
+    signature = rows["signature"].astype(str) + "|" + rows["unit"]
     per_iter = signature.groupby(rows["iter"].to_numpy()).agg(tuple)
     counts = Counter(per_iter.tolist())
     if len(counts) > 1:

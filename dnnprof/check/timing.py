@@ -20,6 +20,7 @@ remains exact.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +33,8 @@ from dnnprof.check.structure import UnitPair
 
 TOTAL = "(total)"
 SPEED = "(typical speed)"
+# Below this share of time in identical primitives, "typical speed" compares too little.
+MIN_SPEED_COVERAGE = 0.5
 
 
 @dataclass
@@ -45,6 +48,7 @@ class Samples:
     layers: dict[str, tuple[np.ndarray, np.ndarray]]
     clipped_base: int
     clipped_new: int
+    speed_coverage: float  # share of each run's time in primitives both run identically
 
 
 @dataclass
@@ -62,20 +66,24 @@ def iteration_samples(
     """Spike-clipped per-iteration totals, typical speeds and per-layer times of both runs."""
     base_names = {p.base.name: p.name for p in pairs if p.base is not None}
     new_names = {p.new.name: p.name for p in pairs if p.new is not None}
-    layer_b, kind_b, iter_b, dur_b = _row_arrays(base.rows, base_names)
-    layer_n, kind_n, iter_n, dur_n = _row_arrays(new.rows, new_names)
+    layer_b, kind_b, sig_b, iter_b, dur_b = _row_arrays(base.rows, base_names)
+    layer_n, kind_n, sig_n, iter_n, dur_n = _row_arrays(new.rows, new_names)
     side = np.r_[np.zeros(len(dur_b), dtype=np.int64), np.ones(len(dur_n), dtype=np.int64)]
     layer_codes, layer_names = pd.factorize(np.r_[layer_b, layer_n])
     kind_codes = pd.factorize(np.r_[kind_b, kind_n])[0]
+    signature_codes = pd.factorize(np.r_[sig_b, sig_n])[0]
     duration = np.r_[dur_b, dur_n]
     # one sample per (run, iteration), numbered densely
     sample, sample_keys = _dense(side, np.r_[iter_b, iter_n])
     sample_side = sample_keys[0]
     # the k-th primitive of a kind within a layer is the same slot in every iteration of
-    # both runs
+    # both runs, as long as it computes the same thing the same way (a conv that gained a
+    # fused post-op does more work: its time is a different quantity)
     nth = _occurrence(sample, layer_codes, kind_codes)
-    slot = _dense(layer_codes, kind_codes, nth)[0]
+    slot = _dense(layer_codes, kind_codes, nth, signature_codes)[0]
     pooled = _group_median(slot, duration)
+    on_both_sides = np.bincount(slot * 2 + side, minlength=2 * (slot.max() + 1)).reshape(-1, 2)
+    shared = (on_both_sides > 0).all(axis=1)[slot]
     clipped = np.zeros(len(duration), dtype=bool)
     time = duration
     if spike_clip > 0:
@@ -84,7 +92,12 @@ def iteration_samples(
         time = np.where(clipped, cap, duration)
     n_samples = len(sample_side)
     totals = np.bincount(sample, weights=time, minlength=n_samples)
-    speeds = _weighted_median(sample, duration, pooled, n_samples)
+    # typical speed compares like with like: only primitives both runs execute identically
+    speeds = _weighted_median(sample[shared], duration[shared], pooled[shared], n_samples)
+    coverage = min(
+        float(time[shared & (side == s)].sum() / max(time[side == s].sum(), 1e-300))
+        for s in (0, 1)
+    )
     per_layer = np.bincount(layer_codes * n_samples + sample, weights=time,
                             minlength=len(layer_names) * n_samples).reshape(-1, n_samples)
     present = np.bincount(layer_codes * n_samples + sample,
@@ -96,18 +109,19 @@ def iteration_samples(
     }
     return Samples(
         totals[~is_new], totals[is_new], speeds[~is_new], speeds[is_new], layers,
-        int(clipped[side == 0].sum()), int(clipped[side == 1].sum()),
+        int(clipped[side == 0].sum()), int(clipped[side == 1].sum()), coverage,
     )
 
 
 def _row_arrays(
     rows: pd.DataFrame, names: dict[str, str]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     units = rows["unit"].to_numpy(dtype=object)
     layer = np.array([names.get(u, u) for u in units], dtype=object)
     return (
         layer,
         rows["kind"].astype(str).to_numpy(dtype=object),
+        rows["signature"].astype(str).to_numpy(dtype=object),
         rows["iter"].to_numpy(dtype=np.int64),
         rows["duration_ms"].to_numpy(dtype=float),
     )
@@ -178,12 +192,7 @@ def compare_timing(samples: Samples, pairs: list[UnitPair], config: CheckConfig)
     half_alpha = config.alpha / 2.0
     total = compare_samples(TOTAL, samples.total_base, samples.total_new,
                             config.tolerance, half_alpha)
-    # expressed relative to the baseline's median, so the baseline reads 1.00x (a constant
-    # factor does not change any rank)
-    scale = float(np.median(samples.speed_base)) if len(samples.speed_base) else 1.0
-    scale = scale if scale > 0 else 1.0
-    speed = compare_samples(SPEED, samples.speed_base / scale, samples.speed_new / scale,
-                            config.tolerance, half_alpha)
+    speed = _compare_speed(samples, config.tolerance, half_alpha)
     layers: list[Comparison] = []
     if not config.layer_timing:
         return TimingResult(total, speed, layers)
@@ -199,6 +208,22 @@ def compare_timing(samples: Samples, pairs: list[UnitPair], config: CheckConfig)
         layers.append(compare_samples(pair.name, base_times, new_times,
                                       config.layer_tolerance, config.alpha))
     return TimingResult(total, speed, layers)
+
+
+def _compare_speed(samples: Samples, tolerance: float, alpha: float) -> Comparison:
+    if samples.speed_coverage < MIN_SPEED_COVERAGE:
+        return Comparison(
+            SPEED, len(samples.speed_base), len(samples.speed_new), math.nan, math.nan,
+            math.nan, math.nan, math.nan, "skipped",
+            f"only {samples.speed_coverage:.0%} of the time is in primitives both runs execute "
+            "the same way: the structure changed, so only the total is compared",
+        )
+    # relative to the baseline's median, so that the baseline reads 1.00x (a constant
+    # factor changes no rank)
+    scale = float(np.median(samples.speed_base))
+    scale = scale if scale > 0 else 1.0
+    return compare_samples(SPEED, samples.speed_base / scale, samples.speed_new / scale,
+                           tolerance, alpha)
 
 
 def spread(totals: np.ndarray) -> float | None:
