@@ -37,8 +37,6 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))  # the Jaeger launcher lives with the test fixtures
 
-from support.jaeger import JaegerServer, find_jaeger_binary, start_jaeger  # noqa: E402
-
 import dnnprof  # noqa: E402
 from dnnprof.exporters import (  # noqa: E402
     ExportError,
@@ -53,6 +51,7 @@ from dnnprof.exporters.benchdnn import distinct_primitives  # noqa: E402
 from dnnprof.exporters.otlp import resource_for, sdk_spans  # noqa: E402
 from dnnprof.reconstruct import reconstruct  # noqa: E402
 from dnnprof.trace import Trace, normalize_events  # noqa: E402
+from support.jaeger import JaegerServer, find_jaeger_binary, start_jaeger  # noqa: E402
 
 CORPUS = Path(os.environ.get("DNNPROF_CORPUS", REPO.parent / "shared" / "corpus"))
 SOURCE_LOG = CORPUS / "torch_resnet50_int8_fx_b1.log"

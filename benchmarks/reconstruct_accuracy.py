@@ -27,6 +27,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))  # the truth helpers live with the tests
 
+from dnnprof.reconstruct import reconstruct  # noqa: E402
 from support.truth_markers import (  # noqa: E402
     TRUTH_LOGS,
     grouping_agreement,
@@ -35,8 +36,6 @@ from support.truth_markers import (  # noqa: E402
     parsed_with_markers,
     truth,
 )
-
-from dnnprof.reconstruct import reconstruct  # noqa: E402
 
 
 def measure(name: str) -> list[dict]:

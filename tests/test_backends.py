@@ -13,9 +13,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from support.ci import missing_dependency
 
 from dnnprof.profiler.runner import FRAMEWORK_WORKLOAD, RunConfig, RunError, resolve_python, run
+from support.ci import missing_dependency
 
 pytestmark = pytest.mark.slow
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from support.check_logs import replicated_log, slower, without_post_op
 
 import dnnprof
 from dnnprof.cli import main
+from support.check_logs import replicated_log, slower, without_post_op
 
 INT8 = "torch_resnet50_int8_fx_b1"
 

@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
-from support.corpus import CORPUS
 
 import dnnprof
 from dnnprof.check.config import CheckConfig
@@ -22,6 +21,7 @@ from dnnprof.check.gate import judge_timing
 from dnnprof.check.stats import compare_samples, mann_whitney, min_iterations, min_p_value
 from dnnprof.check.steady import SteadyState, steady_state
 from dnnprof.check.structure import match_units
+from support.corpus import CORPUS
 
 POOLS = (
     "torch_resnet50_fp32_eager_b1",  # one of its 3 iterations ran 2x slower for 80 primitives
@@ -191,9 +191,8 @@ def test_a_structural_improvement_is_not_called_slower(tmp_path) -> None:
 
 
 def test_one_layer_slower_fails_even_when_the_rest_is_unchanged(tmp_path) -> None:
-    from support.check_logs import slower
-
     from dnnprof.check import check_traces
+    from support.check_logs import slower
 
     layer = "mb1_ic3oc64_ih224oh112kh7sh2dh0ph3_iw224ow112kw7sw2dw0pw3"  # the stem, ~4 %
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from support.check_logs import replicated_log
 
 import dnnprof
 from dnnprof.check import baseline_trace, check_traces
 from dnnprof.reconstruct import reconstruct
+from support.check_logs import replicated_log
 
 LIMIT = 200 * 1024
 EAGER = "torch_resnet50_fp32_eager_b1"  # the biggest per iteration: 211 exec lines

@@ -14,14 +14,14 @@ from __future__ import annotations
 from functools import cache
 
 import pytest
-from support.corpus import CORPUS
-from support.truth_markers import META_TABLE_LOGS, with_markers
 
 import dnnprof
 from dnnprof.check import CheckConfig, check_traces
 from dnnprof.check.report import CheckReport
 from dnnprof.reconstruct import reconstruct
 from dnnprof.trace import Trace
+from support.corpus import CORPUS
+from support.truth_markers import META_TABLE_LOGS, with_markers
 
 EAGER = "torch_resnet50_fp32_eager_b1"
 EAGER_ALL = "torch_resnet50_fp32_eager_b1_verbose_all"

@@ -13,7 +13,6 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from support.traces import labelled_corpus_trace, make_trace, small_run, with_timestamps
 
 import dnnprof
 from dnnprof.exporters import (
@@ -27,6 +26,7 @@ from dnnprof.exporters import (
     write_jaeger_json,
 )
 from dnnprof.trace import Trace
+from support.traces import labelled_corpus_trace, make_trace, small_run, with_timestamps
 
 INT8 = "torch_resnet50_int8_fx_b1"
 

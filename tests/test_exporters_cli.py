@@ -17,8 +17,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-from support.ci import missing_dependency
-from support.corpus import CORPUS
 
 from dnnprof.cli import main
 from dnnprof.exporters import (
@@ -32,6 +30,8 @@ from dnnprof.exporters import (
 from dnnprof.exporters.cli_support import export_from_args
 from dnnprof.exporters.jaeger_legacy import _exporter_class
 from dnnprof.trace import Trace
+from support.ci import missing_dependency
+from support.corpus import CORPUS
 
 INT8_LOG = CORPUS / "torch_resnet50_int8_fx_b1.log"
 

@@ -7,8 +7,6 @@ binary is missing (build it with .ci/jaeger.sh)."""
 from __future__ import annotations
 
 import pytest
-from support.ci import missing_dependency
-from support.traces import labelled_corpus_trace, with_timestamps
 
 from dnnprof.exporters import (
     ExportError,
@@ -18,6 +16,8 @@ from dnnprof.exporters import (
     read_jaeger_json,
 )
 from dnnprof.exporters.jaeger_legacy import _exporter_class
+from support.ci import missing_dependency
+from support.traces import labelled_corpus_trace, with_timestamps
 
 pytestmark = pytest.mark.slow
 

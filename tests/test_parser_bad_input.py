@@ -9,10 +9,10 @@ import sys
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support.corpus import CORPUS
 
 import dnnprof
 from dnnprof.parsers.stream import parse_to_trace
+from support.corpus import CORPUS
 
 EAGER = CORPUS / "torch_resnet50_fp32_eager_b1.log"
 CONV = (

@@ -6,9 +6,9 @@ import json
 from collections import Counter
 
 import pytest
-from support.corpus import CORPUS, CORPUS_LOGS
 
 import dnnprof
+from support.corpus import CORPUS, CORPUS_LOGS
 
 
 def test_corpus_is_present():

@@ -5,13 +5,13 @@ from __future__ import annotations
 import math
 
 import pytest
-from support.corpus import DATA
 
 import dnnprof
 from dnnprof.parsers import fields
 from dnnprof.parsers.events import ExecEvent, InfoEvent, MessageEvent
 from dnnprof.parsers.flops import conv_flops
 from dnnprof.parsers.stream import iter_events
+from support.corpus import DATA
 
 V3_CONV = (
     "onednn_verbose,v1,primitive,exec,cpu,convolution,jit:avx512_core,forward_training,"

@@ -12,6 +12,8 @@ from functools import cache
 
 import numpy as np
 import pytest
+
+from dnnprof.reconstruct import reconstruct
 from support.corpus import CORPUS
 from support.truth_markers import (
     TRUTH_LOGS,
@@ -20,8 +22,6 @@ from support.truth_markers import (
     parsed_with_markers,
     truth,
 )
-
-from dnnprof.reconstruct import reconstruct
 
 pytestmark = pytest.mark.skipif(not (CORPUS / f"{TRUTH_LOGS[0]}.truth.json").exists(),
                                 reason="shared corpus not available")
@@ -157,9 +157,8 @@ def test_fusion_reported_in_marker_mode():
 def test_functional_fc_outside_leaf_markers_found_in_the_table():
     """With leaf-only hooks FX's fc matmul runs outside every module marker: the layer table
     row between its neighbours that fits it takes it (not the conv before it)."""
-    from support.truth_markers import with_markers
-
     import dnnprof
+    from support.truth_markers import with_markers
 
     name = "torch_resnet50_int8_fx_b1"
     lines = with_markers(name, leaf_only=True)

@@ -7,7 +7,6 @@ import math
 
 import pandas as pd
 import pytest
-from support.corpus_traces import REPORT_LOGS, corpus_log, labelled_trace
 
 import dnnprof.reports.compare as compare
 from dnnprof.reports.compare import (
@@ -17,6 +16,7 @@ from dnnprof.reports.compare import (
     bootstrap_speedup,
 )
 from dnnprof.trace import Trace
+from support.corpus_traces import REPORT_LOGS, corpus_log, labelled_trace
 
 FP32, INT8, COMPILE, MXNET = (f"{m} {v}" for m, v in (
     ("resnet50", "fp32_eager"), ("resnet50", "int8_fx"), ("resnet50", "compile_freezing"),

@@ -6,11 +6,11 @@ import json
 
 import pytest
 from rich.console import Console
-from support.corpus_traces import corpus_log, labelled_trace
 
 from dnnprof.cli import main
 from dnnprof.reports.compare import Comparison
 from dnnprof.reports.console import comparison_json, print_comparison
+from support.corpus_traces import corpus_log, labelled_trace
 
 
 @pytest.fixture(scope="module")

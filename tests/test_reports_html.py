@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from support.corpus_traces import REPORT_LOGS, corpus_log, labelled_trace
 
 import dnnprof
 import dnnprof.reports.compare as compare
 from dnnprof.reports.compare import Comparison
 from dnnprof.reports.html import CHART_TITLES, render_html, write_html
+from support.corpus_traces import REPORT_LOGS, corpus_log, labelled_trace
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "reports"
 HOSTILE_LAYER = "<script>alert(1)</script>"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from support.corpus_traces import REPORT_LOGS, labelled_trace
 
 from dnnprof.reports.compare import Comparison
 from dnnprof.reports.study import (
@@ -15,6 +14,7 @@ from dnnprof.reports.study import (
     study_findings,
     write_study,
 )
+from support.corpus_traces import REPORT_LOGS, labelled_trace
 
 
 def test_describe_reads_metadata_and_names():

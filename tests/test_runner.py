@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
-from support.ci import missing_dependency
 
 from dnnprof.profiler.runner import RunConfig, RunError, run
+from support.ci import missing_dependency
 
 try:
     import torch  # noqa: F401  (only to know whether the workload can run here)
