@@ -19,15 +19,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import re
 import shutil
 import sys
 import time
-import traceback
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +37,16 @@ if __package__ in (None, ""):
         sys.path.pop(0)
     sys.path.insert(0, str(_HERE.parents[1]))
 
-EXIT_OK, EXIT_USAGE, EXIT_FAILED = 0, 2, 3
+from dnnprof.profiler.child import (  # noqa: E402  (needs the path set above)
+    EXIT_OK,
+    UsageError,
+    emit,
+    emit_meta,
+    emit_phase,
+    epoch_ms,
+    guarded_main,
+    timed_iterations,
+)
 
 PRECISIONS = ("fp32", "fused", "int8", "bf16")  # at most one of these
 MODIFIERS = ("pruned", "mlp_reduced")  # combine with any precision
@@ -60,35 +67,6 @@ _ALIASES = {
     "prune": "pruned",
     "mlp-reduced": "mlp_reduced",
 }
-
-
-class UsageError(Exception):
-    """Bad arguments found after parsing (unknown model, impossible variant mix): exit 2."""
-
-
-# ---------------------------------------------------------------------------- markers
-
-
-def epoch_ms() -> str:
-    """Unix-epoch milliseconds: the clock of ONEDNN_VERBOSE_TIMESTAMP."""
-    return f"{time.time() * 1000.0:.3f}"
-
-
-def emit(*fields: object) -> None:
-    """Write one ``#DNNPROF,...`` line straight to fd 1, after anything Python buffered."""
-    sys.stdout.flush()
-    data = ("#DNNPROF," + ",".join(str(field) for field in fields) + "\n").encode()
-    while data:
-        data = data[os.write(1, data) :]
-
-
-def emit_meta(key: str, value: Any) -> None:
-    """``#DNNPROF,meta,<key>,<json>``: the value is everything after the third comma."""
-    emit("meta", key, json.dumps(value, separators=(",", ":"), default=str))
-
-
-def emit_phase(name: str) -> None:
-    emit("phase", name, epoch_ms())
 
 
 # ---------------------------------------------------------------------------- arguments
@@ -517,56 +495,35 @@ def run(args: argparse.Namespace) -> int:
         if route == "autocast"
         else contextlib.nullcontext()
     )
-    wall_ms: list[float] = []
     leaf_calls: list[dict] = []
+
+    def start_recording(index: int) -> None:
+        if markers is not None and index == 0:
+            markers.recorded = []
+
+    def stop_recording(index: int) -> None:
+        nonlocal leaf_calls
+        if markers is not None and markers.recorded is not None and index == 0:
+            leaf_calls, markers.recorded = markers.recorded, None
+
     with torch.no_grad(), precision:
-        for index, kind in _iterations(args.warmup, args.iters):
-            if markers is not None and index == 0:
-                markers.recorded = []
-            emit("iter_begin", index, kind, epoch_ms())
-            started = time.perf_counter()
-            model(*example)
-            elapsed = (time.perf_counter() - started) * 1000.0
-            if args.crash_after is not None and index == args.crash_after:
-                raise RuntimeError(
-                    f"--crash-after {args.crash_after}: deliberate crash in iteration {index}"
-                )
-            emit("iter_end", index, kind, epoch_ms(), f"{elapsed:.3f}")
-            wall_ms.append(round(elapsed, 3))
-            if markers is not None and markers.recorded is not None and index == 0:
-                recorded, markers.recorded = markers.recorded, None
-                leaf_calls = recorded
+        timed_iterations(
+            args.warmup, args.iters, lambda: model(*example), args.crash_after,
+            before=start_recording, after=stop_recording,
+        )
     if markers is not None:
         markers.remove()
         emit_meta("leaf_modules", leaf_calls)
-    emit_meta("wall_ms", wall_ms)
     emit_phase("done")
     return EXIT_OK
 
 
-def _iterations(warmup: int, iters: int) -> Iterator[tuple[int, str]]:
-    for index in range(warmup + iters):
-        yield index, ("warmup" if index < warmup else "measure")
-
-
 def main(argv: list[str] | None = None) -> int:
+    """Entry point: exit 0 ok, 2 usage, 3 the workload raised."""
     args = parse_args(argv)
     if args.list_models:
         return _list_models()
-    try:
-        return run(args)
-    except UsageError as exc:
-        sys.stdout.flush()
-        print(f"workload.py: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        return 130
-    except Exception as exc:  # report anything, then exit 3
-        sys.stdout.flush()
-        traceback.print_exc(file=sys.stderr)
-        with contextlib.suppress(Exception):
-            emit_meta("error", f"{type(exc).__name__}: {exc}")
-        return EXIT_FAILED
+    return guarded_main("workload.py", lambda: run(args))
 
 
 if __name__ == "__main__":

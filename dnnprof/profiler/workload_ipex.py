@@ -20,7 +20,6 @@ import contextlib
 import os
 import sys
 import time
-import traceback
 import warnings
 from pathlib import Path
 from typing import Any
@@ -34,15 +33,13 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(_HERE.parents[1]))
 
 from dnnprof.profiler import workload as base  # noqa: E402  (needs the path set above)
-from dnnprof.profiler.workload import (  # noqa: E402
-    EXIT_FAILED,
+from dnnprof.profiler.child import (  # noqa: E402
     EXIT_OK,
-    EXIT_USAGE,
     UsageError,
-    emit,
     emit_meta,
     emit_phase,
-    epoch_ms,
+    guarded_main,
+    timed_iterations,
 )
 
 # variant -> route (meta,route): eager routes keep module hooks, jit routes do not
@@ -224,45 +221,24 @@ def run(args: argparse.Namespace) -> int:
         if route == "ipex_bf16"
         else contextlib.nullcontext()
     )
-    wall_ms: list[float] = []
     with torch.no_grad(), precision:
-        for index, kind in base._iterations(args.warmup, args.iters):
-            emit("iter_begin", index, kind, epoch_ms())
-            started = time.perf_counter()
-            model(*example)
-            elapsed = (time.perf_counter() - started) * 1000.0
-            if args.crash_after is not None and index == args.crash_after:
-                raise RuntimeError(
-                    f"--crash-after {args.crash_after}: deliberate crash in iteration {index}"
-                )
-            emit("iter_end", index, kind, epoch_ms(), f"{elapsed:.3f}")
-            wall_ms.append(round(elapsed, 3))
+        timed_iterations(args.warmup, args.iters, lambda: model(*example), args.crash_after)
     if markers is not None:
         markers.remove()
-    emit_meta("wall_ms", wall_ms)
     emit_phase("done")
     return EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: exit 0 ok, 2 usage, 3 the workload raised."""
-    try:
+
+    def body() -> int:
         args = parse_args(argv)
         if args.list_models:
             return base._list_models()
         return run(args)
-    except UsageError as exc:
-        sys.stdout.flush()
-        print(f"workload_ipex.py: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        return 130
-    except Exception as exc:  # report anything, then exit 3
-        sys.stdout.flush()
-        traceback.print_exc(file=sys.stderr)
-        with contextlib.suppress(Exception):
-            emit_meta("error", f"{type(exc).__name__}: {exc}")
-        return EXIT_FAILED
+
+    return guarded_main("workload_ipex.py", body)
 
 
 if __name__ == "__main__":

@@ -8,9 +8,9 @@ numpy<1.24)::
         --model resnet50 --variant int8
 
 Same command line, marker syntax and exit status as ``workload.py`` (the torch child); see
-docs/workload.md, section "MXNet back-end". It imports only the standard library, numpy and
-mxnet: never dnnprof (whose package may pull in pandas), so the few marker helpers below are
-a copy of workload.py's and must keep printing the same syntax.
+docs/workload.md, section "MXNet back-end". It imports only the standard library, numpy,
+mxnet and the stdlib-only `dnnprof.profiler.child` (the marker writers every child shares);
+never the analyzer, which needs pandas.
 
 MXNet 1.9's oneDNN (v2.4.4) reads ``DNNL_VERBOSE``, not ``ONEDNN_VERBOSE``; the runner sets
 both. Exit status: 0 ok, 2 bad arguments / unknown model / variant this build or CPU cannot
@@ -26,12 +26,29 @@ import os
 import re
 import sys
 import time
-import traceback
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
-EXIT_OK, EXIT_USAGE, EXIT_FAILED = 0, 2, 3
+if __package__ in (None, ""):
+    # Run as a script under the MXNet virtualenv: make the repository importable for the
+    # stdlib-only marker helpers (dnnprof/__init__.py imports nothing heavy)
+    _HERE = Path(__file__).resolve().parent
+    if sys.path and Path(sys.path[0] or ".").resolve() == _HERE:
+        sys.path.pop(0)
+    sys.path.insert(0, str(_HERE.parents[1]))
+
+from dnnprof.profiler.child import (  # noqa: E402  (needs the path set above)
+    EXIT_OK,
+    UsageError,
+    emit,
+    emit_meta,
+    emit_phase,
+    epoch_ms,
+    guarded_main,
+    timed_iterations,
+)
 
 PRECISIONS = ("fp32", "fused", "int8", "bf16")
 _ALIASES = {
@@ -64,37 +81,6 @@ _MODEL_ALIASES = {
 }
 MOBILENET_WIDTHS = (1.0, 0.75, 0.5, 0.25)
 DEFAULT_INPUT_SIZE = 224
-
-
-class UsageError(Exception):
-    """Bad arguments found after parsing, or a variant this build/CPU cannot run: exit 2."""
-
-
-# ---------------------------------------------------------------------------- markers
-# Copies of workload.py's helpers (this script may not import dnnprof): same syntax.
-
-
-def epoch_ms() -> str:
-    """Unix-epoch milliseconds: the clock of DNNL_VERBOSE_TIMESTAMP."""
-    return f"{time.time() * 1000.0:.3f}"
-
-
-def emit(*fields: object) -> None:
-    """Write one ``#DNNPROF,...`` line straight to fd 1, after anything Python buffered."""
-    sys.stdout.flush()
-    data = ("#DNNPROF," + ",".join(str(field) for field in fields) + "\n").encode()
-    while data:
-        data = data[os.write(1, data) :]
-
-
-def emit_meta(key: str, value: Any) -> None:
-    """``#DNNPROF,meta,<key>,<json>``: the value is everything after the third comma."""
-    emit("meta", key, json.dumps(value, separators=(",", ":"), default=str))
-
-
-def emit_phase(name: str) -> None:
-    """``#DNNPROF,phase,<name>,<epoch_ms>``: the phase lasts until the next one."""
-    emit("phase", name, epoch_ms())
 
 
 # ---------------------------------------------------------------------------- arguments
@@ -468,33 +454,20 @@ def run(args: argparse.Namespace) -> int:
         emit_meta("notes", notes)
 
     emit_phase("run")
-    wall_ms: list[float] = []
-    for index, kind in _iterations(args.warmup, args.iters):
-        emit("iter_begin", index, kind, epoch_ms())
-        started = time.perf_counter()
+
+    def forward() -> None:
         net(example)
         # MXNet runs asynchronously: the iteration ends when its work does, not its push
         mx.nd.waitall()
-        elapsed = (time.perf_counter() - started) * 1000.0
-        if args.crash_after is not None and index == args.crash_after:
-            raise RuntimeError(
-                f"--crash-after {args.crash_after}: deliberate crash in iteration {index}"
-            )
-        emit("iter_end", index, kind, epoch_ms(), f"{elapsed:.3f}")
-        wall_ms.append(round(elapsed, 3))
+
+    timed_iterations(args.warmup, args.iters, forward, args.crash_after)
     if markers is not None:
         markers.remove()
     if args.layer_table and route != "imperative":
         with contextlib.suppress(Exception):  # a private attribute: best effort
             emit_meta("executed_graph", executed_graph(net))
-    emit_meta("wall_ms", wall_ms)
     emit_phase("done")
     return EXIT_OK
-
-
-def _iterations(warmup: int, iters: int) -> Iterator[tuple[int, str]]:
-    for index in range(warmup + iters):
-        yield index, ("warmup" if index < warmup else "measure")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -502,20 +475,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.list_models:
         return _list_models()
-    try:
-        return run(args)
-    except UsageError as exc:
-        sys.stdout.flush()
-        print(f"workload_mxnet.py: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        return 130
-    except Exception as exc:  # report anything, then exit 3
-        sys.stdout.flush()
-        traceback.print_exc(file=sys.stderr)
-        with contextlib.suppress(Exception):
-            emit_meta("error", f"{type(exc).__name__}: {exc}")
-        return EXIT_FAILED
+    return guarded_main("workload_mxnet.py", lambda: run(args))
 
 
 if __name__ == "__main__":
