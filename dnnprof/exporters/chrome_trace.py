@@ -14,14 +14,13 @@ without nesting, so two things are guaranteed here:
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dnnprof.exporters.spans import Span, SpanTree, build_span_tree
+from dnnprof.exporters.spans import Span, SpanTree, build_span_tree, write_json_atomic
 
 GRID_NS = 125  # 1/8 us
 PID = 1
@@ -132,10 +131,4 @@ def write_chrome_trace(
     iteration by default (warm-up included): Perfetto handles hundreds of thousands of events."""
     tree = build_span_tree(trace, span_iterations, iterations)
     document = tree_to_chrome(tree)
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    # dumps, not dump: only the one-shot encoder is the C one (several times faster).
-    tmp.write_text(json.dumps(document, separators=(",", ":")) + "\n", encoding="utf-8")
-    os.replace(tmp, target)
-    return target
+    return write_json_atomic(path, document)

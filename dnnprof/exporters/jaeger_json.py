@@ -22,7 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from dnnprof import __version__
-from dnnprof.exporters.spans import AttributeValue, Span, SpanTree, build_span_tree, span_ids
+from dnnprof.exporters.spans import (
+    AttributeValue,
+    Span,
+    SpanTree,
+    build_span_tree,
+    span_ids,
+    write_json_atomic,
+)
 
 INGESTION_TAGS = (
     "otel.library.name",
@@ -95,13 +102,7 @@ def write_jaeger_json(
     """Write the Trace's span tree as a Jaeger JSON file (same selection as the OTLP export)."""
     tree = build_span_tree(trace, span_iterations, iterations, service_name)
     document = {"data": [tree_to_jaeger(tree)], "total": 0, "limit": 0, "offset": 0, "errors": None}
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    # dumps, not dump: only the one-shot encoder is the C one (several times faster).
-    tmp.write_text(json.dumps(document, separators=(",", ":")) + "\n", encoding="utf-8")
-    os.replace(tmp, target)
-    return target
+    return write_json_atomic(path, document)
 
 
 # ---------------------------------------------------------------------- reader --

@@ -134,15 +134,6 @@ def export_jaeger_legacy(
         )
     finally:
         exporter.shutdown()
-    return ExportResult(
-        protocol=f"jaeger-thrift-{transport}",
-        endpoint=url,
-        service_name=service_name,
-        trace_id=tree.trace_id,
-        spans=len(spans),
-        batches=batches,
-        iterations=tree.iterations,
-        timeline=tree.timeline,
-        seconds=time.perf_counter() - started,
-        counts=tree.counts(),
+    return ExportResult.of_tree(
+        tree, f"jaeger-thrift-{transport}", url, service_name, len(spans), batches, started
     )

@@ -48,6 +48,25 @@ class ExportResult:
     def spans_per_second(self) -> float:
         return self.spans / self.seconds if self.seconds > 0 else float("inf")
 
+    @classmethod
+    def of_tree(
+        cls, tree: Any, protocol: str, endpoint: str, service_name: str, spans: int,
+        batches: int, started: float,
+    ) -> ExportResult:
+        """The result of sending `spans` spans of `tree` in `batches` since `started`."""
+        return cls(
+            protocol=protocol,
+            endpoint=endpoint,
+            service_name=service_name,
+            trace_id=tree.trace_id,
+            spans=spans,
+            batches=batches,
+            iterations=tree.iterations,
+            timeline=tree.timeline,
+            seconds=time.perf_counter() - started,
+            counts=tree.counts(),
+        )
+
 
 # ------------------------------------------------------------------ SDK spans --
 
@@ -304,15 +323,4 @@ def export_otlp(
         )
     finally:
         exporter.shutdown()
-    return ExportResult(
-        protocol=protocol,
-        endpoint=url,
-        service_name=service_name,
-        trace_id=tree.trace_id,
-        spans=len(spans),
-        batches=batches,
-        iterations=tree.iterations,
-        timeline=tree.timeline,
-        seconds=time.perf_counter() - started,
-        counts=tree.counts(),
-    )
+    return ExportResult.of_tree(tree, protocol, url, service_name, len(spans), batches, started)

@@ -15,9 +15,11 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -573,3 +575,14 @@ def span_ids(tree: SpanTree) -> dict[int, str]:
         digest = hashlib.sha256(f"{tree.trace_id}:{index}".encode()).hexdigest()[:16]
         ids[id(span)] = digest if digest != "0" * 16 else "0" * 15 + "1"
     return ids
+
+
+def write_json_atomic(path: Any, document: Any) -> Path:
+    """Write a JSON document to `path` via a temp file and a rename; returns the path."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    # dumps, not dump: only the one-shot encoder is the C one (several times faster).
+    tmp.write_text(json.dumps(document, separators=(",", ":")) + "\n", encoding="utf-8")
+    os.replace(tmp, target)
+    return target
