@@ -341,6 +341,13 @@ def other_variants(runs: Sequence[RunInfo]) -> list[Finding]:
             findings.append(Finding(claim, published or "–", "runs missing", NOT_MEASURED))
             continue
         base, new = pair
+        refused = [p for r in (base, new) for p in (r.variant.meta.get("problems") or [])]
+        if refused:
+            # the runner said the run did not show its variant (bf16 on a CPU without it):
+            # a speedup of whatever ran instead would be a wrong answer to this claim
+            findings.append(Finding(claim, published or "–", f"not measured: {refused[0]}",
+                                    NOT_MEASURED, _names(base, new)))
+            continue
         point, low, high, source, samples = _speedup(base.variant, new.variant)
         verdict = INFO
         if expect == ">1":
