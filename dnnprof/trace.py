@@ -269,28 +269,34 @@ def _kinds_dict(by_kind: pd.DataFrame) -> dict[str, dict[str, float]]:
 def normalize_events(events: pd.DataFrame) -> pd.DataFrame:
     """Give an events frame every schema column with its dtype (for traces from older writers)."""
     n = len(events)
+    # made only for the columns that are missing (a million-row trace has most of them)
     defaults: dict[str, Any] = {
-        "iteration": np.full(n, -1, dtype=np.int32),
-        "ts_ms": np.full(n, np.nan),
-        "start_ms": np.full(n, np.nan),
-        "duration_ms": np.full(n, np.nan),
-        "flops": np.full(n, np.nan),
-        "has_scales": np.zeros(n, dtype=bool),
-        "has_zero_points": np.zeros(n, dtype=bool),
-        "desc_id": np.full(n, -1, dtype=np.int32),
-        "line": np.zeros(n, dtype=np.int32),
+        "iteration": lambda: np.full(n, -1, dtype=np.int32),
+        "ts_ms": lambda: np.full(n, np.nan),
+        "start_ms": lambda: np.full(n, np.nan),
+        "duration_ms": lambda: np.full(n, np.nan),
+        "flops": lambda: np.full(n, np.nan),
+        "has_scales": lambda: np.zeros(n, dtype=bool),
+        "has_zero_points": lambda: np.zeros(n, dtype=bool),
+        "desc_id": lambda: np.full(n, -1, dtype=np.int32),
+        "line": lambda: np.zeros(n, dtype=np.int32),
         # derived, so that an unreconstructed trace still flags its reorders
-        "is_reorder": (events["kind"].astype(str) == "reorder").to_numpy()
+        "is_reorder": lambda: (events["kind"] == "reorder").to_numpy(dtype=bool)
         if "kind" in events else np.zeros(n, dtype=bool),
     }
     for column in EVENT_COLUMNS:
-        if column not in events:
-            events[column] = defaults.get(column, "")
+        if column in events:
+            continue
+        if column in defaults:
+            events[column] = defaults[column]()
+        else:  # an empty text column: one category, one byte per row
+            events[column] = pd.Categorical.from_codes(np.zeros(n, np.int8), categories=[""])
     for column in CATEGORICAL_COLUMNS:
         if not isinstance(events[column].dtype, pd.CategoricalDtype):
             events[column] = events[column].fillna("").astype(str).astype("category")
     for column in ("line", "desc_id", "iteration"):
-        events[column] = events[column].astype(np.int32)
+        if events[column].dtype != np.int32:
+            events[column] = events[column].astype(np.int32)
     order = list(EVENT_COLUMNS) + [c for c in events.columns if c not in EVENT_COLUMNS]
     if list(events.columns) == order:
         return events

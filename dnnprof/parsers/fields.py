@@ -66,8 +66,10 @@ def split_line(text: str) -> dict[str, str]:
     # The header (at most five fields) repeats on every line of a log, so its parse is
     # memoised on those fields, with a timestamp field standing for any timestamp.
     parts = text.split(",", 5)
-    key = tuple("#" if _looks_numeric(p) else p for p in parts[:5])
-    shape = _HEADER_MEMO.get(key)
+    shape = _HEADER_MEMO.get(tuple(parts[:5]))
+    if shape is None:
+        key = tuple("#" if _looks_numeric(p) else p for p in parts[:5])
+        shape = _HEADER_MEMO.get(key)
     if shape is None:
         shape = _header_shape(text)
         if len(_HEADER_MEMO) < 4096:
@@ -249,7 +251,7 @@ def parse_aux(text: str) -> tuple[tuple[str, str], ...]:
 _KV_RE = re.compile(r"([a-z]+)(-?[0-9]+(?:\.[0-9]+)?|\*)")
 
 
-@lru_cache(maxsize=_FIELD_MEMO)
+@lru_cache(maxsize=4096)  # shapes repeat within a run; a dynamic-shape run needs no hoard
 def parse_problem(text: str) -> Problem:
     """Decode a problem descriptor into key values (`mb`, `ic`, `kh`...) or dims lists."""
     if not text.strip():
@@ -270,11 +272,12 @@ def parse_problem(text: str) -> Problem:
             for group in _DIMS_SPLIT_RE.split(text)
         )
         return Problem(text, {}, dims)
-    values: dict[str, float] = {}
-    for key, value in _KV_RE.findall(text):
-        if value == "*":
-            continue  # runtime dimension: unknown until execution
-        values[key] = float(value) if "." in value else int(value)
+    # a runtime dimension (`*`) is unknown until execution: left out
+    values: dict[str, float] = {
+        key: float(value) if "." in value else int(value)
+        for key, value in _KV_RE.findall(text)
+        if value != "*"
+    }
     return Problem(text, values, ())
 
 

@@ -11,6 +11,7 @@ Other primitives have no FLOPs (NaN): they are memory-bound and measured in time
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 from dnnprof.parsers.events import Problem
 
@@ -24,6 +25,7 @@ _RNN_GATES = {
 }
 
 
+@lru_cache(maxsize=4096)  # a model has few distinct (size, kernel, stride, pad) per dimension
 def _taps_inside(out_size: int, in_size: int, kernel: int, stride: int, dilation: int, pad: int) -> int:
     """Count (output position, kernel tap) pairs whose input index is inside [0, in_size)."""
     step = dilation + 1  # verbose dilation is 0-based
@@ -47,17 +49,20 @@ def conv_flops(problem: Problem, deconv: bool = False) -> float | None:
         return None
     groups = v.get("g", 1)
     spatial = 1
-    for d in ("d", "h", "w"):
-        if f"k{d}" not in v and f"i{d}" not in v:
+    for i_key, o_key, k_key, s_key, d_key, p_key in _SPATIAL_KEYS:
+        if k_key not in v and i_key not in v:
             continue
-        i_size, o_size = v.get(f"i{d}", 1), v.get(f"o{d}", 1)
+        i_size, o_size = v.get(i_key, 1), v.get(o_key, 1)
         if deconv:  # a deconvolution is the transposed convolution: swap in and out
             i_size, o_size = o_size, i_size
         spatial *= _taps_inside(
-            int(o_size), int(i_size), int(v.get(f"k{d}", 1)), int(v.get(f"s{d}", 1)) or 1,
-            int(v.get(f"d{d}", 0)), int(v.get(f"p{d}", 0)),
+            int(o_size), int(i_size), int(v.get(k_key, 1)), int(v.get(s_key, 1)) or 1,
+            int(v.get(d_key, 0)), int(v.get(p_key, 0)),
         )
     return 2.0 * mb * oc * (ic / groups) * spatial
+
+
+_SPATIAL_KEYS = tuple(tuple(f"{key}{d}" for key in "ioksdp") for d in "dhw")
 
 
 def ip_flops(problem: Problem) -> float | None:
@@ -95,7 +100,9 @@ def rnn_flops(problem: Problem, alg: str, direction: str, prop: str) -> float | 
     return float(ops * (2 if prop.startswith("backward") else 1))
 
 
-def descriptor_flops(kind: str, problem: Problem, aux: dict[str, str], prop: str) -> float | None:
+def descriptor_flops(
+    kind: str, problem: Problem, aux: tuple[tuple[str, str], ...], prop: str
+) -> float | None:
     """FLOPs for any primitive kind, or None where no convention exists."""
     if kind == "convolution":
         return conv_flops(problem)
@@ -106,5 +113,6 @@ def descriptor_flops(kind: str, problem: Problem, aux: dict[str, str], prop: str
     if kind in ("matmul", "gemm_api", "gemm"):
         return matmul_flops(problem)
     if kind == "rnn":
-        return rnn_flops(problem, aux.get("alg", ""), aux.get("direction", ""), prop)
+        values = dict(aux)
+        return rnn_flops(problem, values.get("alg", ""), values.get("direction", ""), prop)
     return None

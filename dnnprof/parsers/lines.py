@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from sys import intern
 
 from dnnprof.parsers.events import (
     Attributes,
@@ -240,17 +241,23 @@ def _descriptor(
     if kind not in KNOWN_KINDS and kind not in state.unknown_kinds:
         state.unknown_kinds.add(kind)
         state.warn(f"unknown primitive kind {kind!r}: kept as text")
-    impl_text = by_name.get("implementation", "")
+    # interned: a log of distinct shapes repeats these texts on every line, and each
+    # split made a new copy
+    impl_text = intern(by_name.get("implementation", ""))
     _, isa = _decode(parse_impl, impl_text, state, (impl_text, ""))
-    mds_text = by_name.get("memory_descriptors", "")
-    attrs_text = by_name.get("attributes", "")
-    aux_text = by_name.get("auxiliary", "")
+    mds_text = intern(by_name.get("memory_descriptors", ""))
+    attrs_text = intern(by_name.get("attributes", ""))
+    aux_text = intern(by_name.get("auxiliary", ""))
     prb_text = by_name.get("problem_desc", "")
     prop = by_name.get("prop_kind", "")
     aux = _decode(parse_aux, aux_text, state, ())
     problem = _decode(parse_problem, prb_text, state, Problem(prb_text))
-    flops = descriptor_flops(kind, problem, dict(aux), prop)
-    extra = tuple(f"{k}={v}" for k, v in by_name.items() if k not in _PRIMITIVE_FIELDS)
+    flops = descriptor_flops(kind, problem, aux, prop)
+    extra = (
+        tuple(f"{k}={v}" for k, v in by_name.items() if k not in _PRIMITIVE_FIELDS)
+        if names != _DEFAULT_PRIMITIVE
+        else ()
+    )
     descriptor = Descriptor(
         api=component,
         op=op,
@@ -274,6 +281,7 @@ def _descriptor(
 
 
 _PRIMITIVE_FIELDS = frozenset(DEFAULT_TEMPLATES["primitive"])
+_DEFAULT_PRIMITIVE = DEFAULT_TEMPLATES["primitive"]
 
 
 def _graph_descriptor(op: str, sub: str, by_name: dict[str, str], state: LineState) -> Descriptor:

@@ -13,6 +13,7 @@ import os
 from array import array
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +27,18 @@ from dnnprof.parsers.events import (
     ExecEvent,
     InfoEvent,
     MarkerEvent,
+    MemoryDesc,
     MessageEvent,
     Unparsed,
 )
 from dnnprof.parsers.lines import LINE_STARTS, VERBOSE_MARKERS, Classified, LineState, classify
-from dnnprof.trace import CATEGORICAL_COLUMNS, FORMAT_VERSION, Trace, normalize_events
+from dnnprof.trace import (
+    CATEGORICAL_COLUMNS,
+    EVENT_COLUMNS,
+    FORMAT_VERSION,
+    Trace,
+    normalize_events,
+)
 
 UNPARSED_SAMPLES = 200
 MAX_LINE_CHARS = 1 << 20  # longer lines become Unparsed without being parsed
@@ -205,7 +213,7 @@ class TraceBuilder:
 
     def _new_desc(self, columns: dict[str, Any]) -> int:
         # a tuple, not the dict: an all-distinct log keeps one per line
-        self._descs.append(tuple(columns.get(name, default) for name, default in _DESC_FIELDS))
+        self._descs.append(tuple([columns.get(name, default) for name, default in _DESC_FIELDS]))
         return len(self._descs) - 1
 
     # --------------------------------------------------------------- output --
@@ -220,18 +228,20 @@ class TraceBuilder:
         ts = ts[rows]
         durations = np.frombuffer(self._durations, dtype=np.float64)[rows].copy()
         self._count_rows(desc_ids, ts)
-        events = _expand_descriptors(self._descs, desc_ids)
-        events.insert(0, "line", (rows + 1).astype(np.int32))
-        events["ts_ms"] = ts
-        events["duration_ms"] = durations
-        events["desc_id"] = desc_ids
-        events["iteration"] = np.full(len(rows), -1, dtype=np.int32)
-        for name in ("phase", "layer", "layer_type"):
-            events[name] = pd.Categorical.from_codes(np.zeros(len(rows), np.int8), categories=[""])
+        columns = _expand_descriptors(self._descs, desc_ids)
+        columns["line"] = (rows + 1).astype(np.int32)
+        columns["ts_ms"] = ts
+        columns["duration_ms"] = durations
+        columns["desc_id"] = desc_ids
         exec_count = self.counts["exec"]
         timeline = "timestamps" if exec_count and self._exec_with_ts == exec_count else "synthetic"
         timed = np.array([d[_OP] in ("exec", "create", "compile") for d in self._descs] or [False])
-        events["start_ms"] = _start_times(ts, durations, timed[desc_ids], timeline)
+        columns["start_ms"] = _start_times(ts, durations, timed[desc_ids], timeline)
+        # built in schema order, so that normalising only adds the still-empty columns
+        # (a reorder of a million-row frame would copy it whole)
+        events = pd.DataFrame(
+            {name: columns.pop(name) for name in EVENT_COLUMNS if name in columns}, copy=False
+        )
         events = normalize_events(events)
         if not self._last_line_complete and self.line_no:
             self.state.warn(f"line {self.line_no} has no newline: the log may be truncated")
@@ -310,26 +320,35 @@ def _nan_if_none(value: float | None) -> float:
     return _NAN if value is None else value
 
 
-def _first_md(desc: Descriptor, prefixes: tuple[str, ...]) -> tuple[str, str]:
-    for md in desc.mds:
+def _first_md(mds: tuple[MemoryDesc, ...], prefixes: tuple[str, ...]) -> tuple[str, str]:
+    for md in mds:
         if md.arg.startswith(prefixes):
             return md.data_type, md.tag
     return "", ""
 
 
+@lru_cache(maxsize=16384)
+def _md_columns(mds: tuple[MemoryDesc, ...]) -> tuple[str, str, str, str, str, str]:
+    """(src_dt, wei_dt, dst_dt, src_fmt, wei_fmt, dst_fmt) of a descriptor's memory descriptors."""
+    src_dt, src_fmt = _first_md(mds, ("src", "data", "in", "query", "diff_src"))
+    wei_dt, wei_fmt = _first_md(mds, ("wei", "src_b"))
+    dst_dt, dst_fmt = _first_md(mds, ("dst", "out", "diff_dst"))
+    return src_dt, wei_dt, dst_dt, src_fmt, wei_fmt, dst_fmt
+
+
+def _graph_md_columns(desc: Descriptor) -> tuple[str, str, str, str, str, str]:
+    tensors = (desc.graph or {}).get("tensors", "").split(";")
+    src = next((t for t in tensors if t.startswith("in")), "")
+    dst = next((t for t in tensors if t.startswith("out")), "")
+    return src.split(":")[0].partition("_")[2], "", dst.split(":")[0].partition("_")[2], "", "", ""
+
+
 def _descriptor_columns(desc: Descriptor) -> dict[str, Any]:
     """The events-frame columns that depend only on the descriptor."""
-    if desc.api == "graph":
-        tensors = (desc.graph or {}).get("tensors", "")
-        src = next((t for t in tensors.split(";") if t.startswith("in")), "")
-        dst = next((t for t in tensors.split(";") if t.startswith("out")), "")
-        src_dt = src.split(":")[0].partition("_")[2]
-        dst_dt = dst.split(":")[0].partition("_")[2]
-        src_fmt = wei_dt = wei_fmt = dst_fmt = ""
-    else:
-        src_dt, src_fmt = _first_md(desc, ("src", "data", "in", "query", "diff_src"))
-        wei_dt, wei_fmt = _first_md(desc, ("wei", "src_b"))
-        dst_dt, dst_fmt = _first_md(desc, ("dst", "out", "diff_dst"))
+    graph = desc.api == "graph"
+    src_dt, wei_dt, dst_dt, src_fmt, wei_fmt, dst_fmt = (
+        _graph_md_columns(desc) if graph else _md_columns(desc.mds)
+    )
     attrs = desc.attrs
     return {
         "op": desc.op,
@@ -356,7 +375,7 @@ def _descriptor_columns(desc: Descriptor) -> dict[str, Any]:
         "aux": desc.aux_text,
         "problem": desc.problem.text,
         "flops": _NAN if desc.flops is None else float(desc.flops),
-        "message": (desc.graph or {}).get("partition_id", "") if desc.api == "graph" else "",
+        "message": (desc.graph or {}).get("partition_id", "") if graph else "",
     }
 
 
@@ -377,8 +396,8 @@ _OP = _TEXT_FIELDS.index("op")
 _API = _TEXT_FIELDS.index("api")
 
 
-def _expand_descriptors(descs: list[tuple[Any, ...]], desc_ids: np.ndarray) -> pd.DataFrame:
-    """One row per event from one row per descriptor: categorical codes are gathered, not copied."""
+def _expand_descriptors(descs: list[tuple[Any, ...]], desc_ids: np.ndarray) -> dict[str, Any]:
+    """One value per event from one per descriptor: categorical codes are gathered, not copied."""
     columns: dict[str, Any] = {}
     for position, (name, default) in enumerate(_DESC_FIELDS):
         values = [d[position] for d in descs]
@@ -390,7 +409,7 @@ def _expand_descriptors(descs: list[tuple[Any, ...]], desc_ids: np.ndarray) -> p
         codes, categories = pd.factorize(pd.Series(values, dtype=object).astype(str), sort=True)
         gathered = codes.astype(np.int32)[desc_ids] if len(desc_ids) else np.zeros(0, np.int32)
         columns[name] = pd.Categorical.from_codes(gathered, categories=categories)
-    return pd.DataFrame(columns)
+    return columns
 
 
 def _start_times(
