@@ -368,10 +368,17 @@ def _torch_facts(torch: Any) -> dict[str, Any]:
 
 
 def _list_models() -> int:
-    from dnnprof.profiler.models import MODELS
+    from dnnprof.profiler.models import MODELS, summarize
 
+    # params, input and FLOPs come from the meta device: nothing is allocated or run
+    print(f"{'model':18} {'params':>9} {'GFLOP':>8}  {'input':24} description")
     for name, spec in MODELS.items():
-        print(f"{name:18} {spec.description}")
+        facts = summarize(name)
+        shapes = " + ".join("x".join(str(d) for d in shape) for shape in facts["input_shapes"])
+        print(
+            f"{name:18} {facts['params'] / 1e6:8.1f}M {facts['flops'] / 1e9:8.3g}  "
+            f"{shapes:24} {spec.description}"
+        )
     return EXIT_OK
 
 
