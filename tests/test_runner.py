@@ -231,3 +231,15 @@ def test_ctrl_c_keeps_what_was_captured(tmp_path):
     assert proc.returncode == 130, err
     assert "interrupted" in err
     assert (log.parent / "trace.parquet").exists()
+
+
+def test_models_lists_the_zoo_with_params_input_and_flops():
+    out = subprocess.run(
+        [sys.executable, "-m", "dnnprof", "models"], capture_output=True, text=True, check=False
+    )
+    assert out.returncode == 0, out.stderr
+    rows = {line.split()[0]: line for line in out.stdout.splitlines()[1:]}
+    assert {"resnet50", "alexnet", "mobilenet_v1", "dlrm", "dlrm_mlp_reduced"} <= set(rows)
+    resnet50 = rows["resnet50"].split()
+    assert resnet50[1] == "25.6M" and float(resnet50[2]) == pytest.approx(7.7, abs=0.1)
+    assert "1x3x224x224" in rows["resnet50"]
