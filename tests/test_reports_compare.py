@@ -249,9 +249,8 @@ def test_load_run_folder_trace_file_and_log(tmp_path):
         Comparison.from_paths([tmp_path / "missing.log"])
 
 
-def test_reconstructed_raw_logs_when_available():
-    if compare._reconstructor() is None:
-        pytest.skip("the layer reconstructor is not installed")
+def test_reconstructed_raw_logs():
+    assert compare._reconstructor() is not None  # part of dnnprof, never optional
     comp = Comparison.from_paths([corpus_log("torch_resnet50_fp32_eager_b1"),
                                   corpus_log("torch_resnet50_int8_fx_b1")])
     assert all(v.iterations_known for v in comp.variants)

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from support.ci import missing_dependency
+
 WORKLOAD = Path(__file__).resolve().parents[1] / "dnnprof" / "profiler" / "workload.py"
 # --no-layer-table skips the meta-device pass (seconds on a busy machine) where unused
 SMALL = ["--batch", "1", "--warmup", "1", "--threads", "1", "--no-layer-table"]
@@ -85,7 +87,7 @@ def _conv_shapes(lines: list[str]) -> set[tuple[int, int]]:
 
 def run_workload(tmp_path: Path, *args: str, timeout: float = 600) -> Run:
     if importlib.util.find_spec("torch") is None:
-        pytest.skip("the workload needs torch")
+        missing_dependency("the workload needs torch")
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "OMP_NUM_THREADS")}
     env.update(ONEDNN_VERBOSE="1", ONEDNN_VERBOSE_TIMESTAMP="1")
     # cwd elsewhere and no PYTHONPATH: the script must find its own package.

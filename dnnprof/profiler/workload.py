@@ -382,18 +382,66 @@ def _list_models() -> int:
     return EXIT_OK
 
 
+def emit_run_meta(args: argparse.Namespace, spec: Any, threads: int) -> None:
+    """The meta lines that say what runs: model, variant, batch, threads, input, iterations."""
+    emit_meta("model", spec.name)
+    emit_meta("model_description", spec.description)
+    emit_meta("variant", args.variant)
+    emit_meta("variants", args.modifiers + [args.precision])
+    emit_meta("batch", args.batch)
+    emit_meta("threads", threads)
+    emit_meta("input_shape", spec.input_shapes(args.batch, args.input_size))
+    emit_meta("warmup", args.warmup)
+    emit_meta("iters", args.iters)
+    emit_meta("argv", sys.argv)
+    emit_meta("pid", os.getpid())
+
+
+def build_float_model(args: argparse.Namespace, spec: Any, notes: list[str]) -> tuple[Any, Any]:
+    """The zoo model in fp32 with the modifiers applied (mlp_reduced, pruned), and its input."""
+    from dnnprof.profiler.models import (
+        build_model,
+        count_flops,
+        count_params,
+        layer_table,
+        prune_model,
+    )
+
+    try:
+        model = build_model(
+            spec.name,
+            width=args.width,
+            mlp_reduced="mlp_reduced" in args.modifiers,
+            seed=args.seed,
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if "mlp_reduced" in args.modifiers and not spec.mlp_reduced_note and spec.family != "dlrm":
+        notes.append(f"mlp_reduced: {spec.name} has no hidden MLP widths to reduce")
+    elif "mlp_reduced" in args.modifiers:
+        emit_meta("mlp_reduced", spec.mlp_reduced_note)
+    if "pruned" in args.modifiers:
+        emit_meta("prune", prune_model(model, args.pruned, args.prune_mode))
+        if args.prune_mode == "unstructured":
+            notes.append("unstructured pruning keeps shapes: the log looks like the dense model's")
+    example = spec.make_input(args.batch, args.input_size, seed=args.seed)
+    emit_meta("params", count_params(model))
+    if args.layer_table:
+        # On the meta device: no kernel runs, so the layer table adds nothing to the log.
+        # (The first meta run imports torch's meta kernels: a second or two.)
+        table = layer_table(model, example)
+        emit_meta("flops", count_flops(table))
+        emit_meta("layer_table", table)
+    return model, example
+
+
 def run(args: argparse.Namespace) -> int:
     emit_phase("setup")
     import torch
 
     from dnnprof.profiler.models import (
-        build_model,
-        count_flops,
-        count_params,
         describe_call,
         get_spec,
-        layer_table,
-        prune_model,
     )
 
     if args.threads:
@@ -408,48 +456,12 @@ def run(args: argparse.Namespace) -> int:
     facts = _torch_facts(torch)
     for key, value in facts.items():
         emit_meta(key, value)
-    emit_meta("model", spec.name)
-    emit_meta("model_description", spec.description)
-    emit_meta("variant", args.variant)
-    emit_meta("variants", args.modifiers + [args.precision])
-    emit_meta("batch", args.batch)
-    emit_meta("threads", torch.get_num_threads())
-    emit_meta("input_shape", spec.input_shapes(args.batch, args.input_size))
-    emit_meta("warmup", args.warmup)
-    emit_meta("iters", args.iters)
-    emit_meta("argv", sys.argv)
-    emit_meta("pid", os.getpid())
+    emit_run_meta(args, spec, torch.get_num_threads())
 
     emit_phase("build")
     started = time.perf_counter()
     with torch.no_grad():
-        try:
-            model = build_model(
-                spec.name,
-                width=args.width,
-                mlp_reduced="mlp_reduced" in args.modifiers,
-                seed=args.seed,
-            )
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
-        if "mlp_reduced" in args.modifiers and not spec.mlp_reduced_note and spec.family != "dlrm":
-            notes.append(f"mlp_reduced: {spec.name} has no hidden MLP widths to reduce")
-        elif "mlp_reduced" in args.modifiers:
-            emit_meta("mlp_reduced", spec.mlp_reduced_note)
-        if "pruned" in args.modifiers:
-            emit_meta("prune", prune_model(model, args.pruned, args.prune_mode))
-            if args.prune_mode == "unstructured":
-                notes.append(
-                    "unstructured pruning keeps shapes: the log looks like the dense model's"
-                )
-        example = spec.make_input(args.batch, args.input_size, seed=args.seed)
-        emit_meta("params", count_params(model))
-        if args.layer_table:
-            # On the meta device: no kernel runs, so the layer table adds nothing to the log.
-            # (The first meta run imports torch's meta kernels: a second or two.)
-            table = layer_table(model, example)
-            emit_meta("flops", count_flops(table))
-            emit_meta("layer_table", table)
+        model, example = build_float_model(args, spec, notes)
 
         if route == "mkldnn":
             swapped = swap_linear_for_mkldnn(model)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import sys
 import time
 import warnings
@@ -116,13 +115,8 @@ def run(args: argparse.Namespace) -> int:
     warnings.filterwarnings("ignore", message="JIT pass will be deprecated")
 
     from dnnprof.profiler.models import (
-        build_model,
-        count_flops,
-        count_params,
         describe_call,
         get_spec,
-        layer_table,
-        prune_model,
     )
 
     if args.threads:
@@ -137,17 +131,7 @@ def run(args: argparse.Namespace) -> int:
     facts = ipex_facts(torch, ipex)
     for key, value in facts.items():
         emit_meta(key, value)
-    emit_meta("model", spec.name)
-    emit_meta("model_description", spec.description)
-    emit_meta("variant", args.variant)
-    emit_meta("variants", args.modifiers + [args.precision])
-    emit_meta("batch", args.batch)
-    emit_meta("threads", torch.get_num_threads())
-    emit_meta("input_shape", spec.input_shapes(args.batch, args.input_size))
-    emit_meta("warmup", args.warmup)
-    emit_meta("iters", args.iters)
-    emit_meta("argv", sys.argv)
-    emit_meta("pid", os.getpid())
+    base.emit_run_meta(args, spec, torch.get_num_threads())
     if route == "ipex_bf16" and facts.get("bf16_supported") is False:
         # ipex.optimize(dtype=bfloat16) asserts here; without its prepacking ATen would run
         # bf16 itself and the log would hold nothing of the bf16 variant to profile
@@ -159,26 +143,7 @@ def run(args: argparse.Namespace) -> int:
     emit_phase("build")
     started = time.perf_counter()
     with torch.no_grad():
-        try:
-            model = build_model(
-                spec.name,
-                width=args.width,
-                mlp_reduced="mlp_reduced" in args.modifiers,
-                seed=args.seed,
-            )
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
-        if "mlp_reduced" in args.modifiers:
-            emit_meta("mlp_reduced", spec.mlp_reduced_note or None)
-        if "pruned" in args.modifiers:
-            emit_meta("prune", prune_model(model, args.pruned, args.prune_mode))
-        example = spec.make_input(args.batch, args.input_size, seed=args.seed)
-        emit_meta("params", count_params(model))
-        # the float model on the meta device: no kernel runs, nothing added to the log
-        table = layer_table(model, example)
-        emit_meta("flops", count_flops(table))
-        if args.layer_table:
-            emit_meta("layer_table", table)
+        model, example = base.build_float_model(args, spec, notes)
 
         if route == "ipex_int8":
             calibration = [
