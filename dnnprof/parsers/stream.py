@@ -220,6 +220,9 @@ class TraceBuilder:
 
     def finish(self) -> Trace:
         """Build the Trace from everything fed so far."""
+        # a Ctrl-C can land between a line's two appends: keep only whole lines
+        del self._durations[len(self._desc_ids) :]
+        del self._desc_ids[len(self._durations) :]
         per_line = np.frombuffer(self._desc_ids, dtype=np.int32)
         rows = np.flatnonzero(per_line >= 0)
         desc_ids = per_line[rows].copy()

@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -195,13 +195,18 @@ def run(
         except OSError as exc:
             raise RunError(f"cannot start {argv[0]}: {exc.strerror or exc}", exit_code=2) from None
         assert child.stdout is not None
-        stream = (raw.decode("utf-8", "replace") for raw in child.stdout)
-        try:
-            for line in stream:
+
+        def lines() -> Iterator[str]:
+            # every line goes to verbose.log as it comes, then to the parser's own loop
+            for raw in child.stdout:
+                line = raw.decode("utf-8", "replace")
                 log.write(line)
-                builder.feed(line)
                 if on_line is not None and line.startswith("#DNNPROF"):
                     on_line(line)
+                yield line
+
+        try:
+            builder.feed_lines(lines())
         except KeyboardInterrupt:
             interrupted = True  # stop the child, keep what it printed
             _stop(child)
