@@ -53,7 +53,7 @@ from dnnprof.reconstruct import reconstruct  # noqa: E402
 from dnnprof.trace import Trace, normalize_events  # noqa: E402
 from support.jaeger import JaegerServer, find_jaeger_binary, start_jaeger  # noqa: E402
 
-CORPUS = Path(os.environ.get("DNNPROF_CORPUS", REPO.parent / "shared" / "corpus"))
+CORPUS = Path(os.environ.get("DNNPROF_CORPUS", REPO / "tests" / "data" / "corpus"))
 SOURCE_LOG = CORPUS / "torch_resnet50_int8_fx_b1.log"
 ALL = {"span_iterations": None, "iterations": "all"}
 

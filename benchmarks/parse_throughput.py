@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-CORPUS = REPO.parent / "shared" / "corpus"
+CORPUS = REPO / "tests" / "data" / "corpus"
 SOURCE_LOG = CORPUS / "torch_resnet50_fp32_eager_b1_verbose_all.log"
 
 

@@ -5,7 +5,7 @@ Each pair is checked twice: with module names (the corpus markers put back, as
 layer table) and on the bare logs, where layers are named by kind, shape and occurrence.
 The expected findings are listed once, by module, and translated for the bare logs with
 the table below. Counts cross-checked against docs of the corpus
-(/work/shared/reference/real-log-findings.md): 53 convolutions, 158 reorders per eager
+(the corpus README in tests/data/corpus): 53 convolutions, 158 reorders per eager
 iteration, 33 conv+ReLU, 16 conv+add+ReLU after torch.compile freezing.
 """
 

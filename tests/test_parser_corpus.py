@@ -1,4 +1,4 @@
-"""The shared corpus parses completely, and the parser's counts match an independent count."""
+"""The corpus parses completely, and the parser's counts match an independent count."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from support.corpus import CORPUS, CORPUS_LOGS
 
 
 def test_corpus_is_present():
-    assert CORPUS_LOGS, f"shared corpus missing at {CORPUS}"
+    assert CORPUS_LOGS, f"corpus missing at {CORPUS}"
 
 
 def _independent_counts(path):

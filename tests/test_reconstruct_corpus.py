@@ -24,7 +24,7 @@ from support.truth_markers import (
 )
 
 pytestmark = pytest.mark.skipif(not (CORPUS / f"{TRUTH_LOGS[0]}.truth.json").exists(),
-                                reason="shared corpus not available")
+                                reason="corpus not available")
 
 MODEL_OF = {name: ("mxnet_resnet50_v1" if name.startswith("mxnet") else "resnet50")
             for name in TRUTH_LOGS}

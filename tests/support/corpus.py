@@ -1,4 +1,4 @@
-"""Where the shared corpus lives: read in place from ../shared/corpus, never copied wholesale."""
+"""Where the corpus lives: tests/data/corpus in the repository (DNNPROF_CORPUS may point elsewhere)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,6 @@ import os
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-CORPUS = Path(os.environ.get("DNNPROF_CORPUS", REPO.parent / "shared" / "corpus"))
 DATA = REPO / "tests" / "data"
+CORPUS = Path(os.environ.get("DNNPROF_CORPUS", DATA / "corpus"))
 CORPUS_LOGS = sorted(CORPUS.glob("*.log"))

@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-CORPUS = Path("/work/shared/corpus")
+from support.corpus import CORPUS
+
 
 PRIMITIVE_DEFAULTS: dict[str, Any] = {
     "op": "exec",
