@@ -69,7 +69,8 @@ def _add_reconstruction_options(parser: argparse.ArgumentParser) -> None:
 
 def run_parse(args: argparse.Namespace) -> int:
     """`dnnprof parse LOG`: parse, optionally reconstruct and save, then summarise."""
-    from dnnprof.parsers.stream import LogReadError, parse_to_trace
+    from dnnprof.errors import LogReadError
+    from dnnprof.parsers.stream import parse_to_trace
 
     source: Any = sys.stdin.buffer if args.log == "-" else args.log
     try:

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from dnnprof import __version__
-
-FORMAT_VERSION = 1
-TRACE_FILE = "trace.parquet"  # the name inside a run folder
+from dnnprof import storage, views
+from dnnprof.errors import TraceFileError
+from dnnprof.metadata import TraceMetadata
+from dnnprof.vocabulary import COMPUTE_KINDS, REORDER, STEADY_PHASES
 
 # Columns that hold repeated strings: stored as categoricals so a million-row trace
 # keeps one copy of each distinct string.
@@ -31,19 +29,22 @@ EVENT_COLUMNS = (
     "problem", "flops", "message", "desc_id", "iteration", "phase", "layer", "layer_type",
     "fused_layers", "is_reorder", "reorder_class", "attribution",
 )
-COMPUTE_KINDS = frozenset({"convolution", "deconvolution", "inner_product", "matmul", "rnn", "gemm_api"})
-
-
-class TraceFileError(Exception):
-    """A stored trace that cannot be read; the message says why and what to do."""
+# re-exported: where older code and notebooks import them from
+FORMAT_VERSION = storage.FORMAT_VERSION
+TRACE_FILE = storage.TRACE_FILE
+__all__ = ["COMPUTE_KINDS", "FORMAT_VERSION", "TRACE_FILE", "Trace", "TraceFileError",
+           "TraceMetadata", "normalize_events"]
 
 
 class Trace:
     """Metadata plus one events DataFrame (see docs/trace-schema.md)."""
 
-    def __init__(self, events: pd.DataFrame, metadata: dict[str, Any]) -> None:
+    def __init__(self, events: pd.DataFrame, metadata: TraceMetadata | dict[str, Any]) -> None:
         self.events = events
-        self.metadata = metadata
+        # a plain dict (older code, notebooks) is read into the typed form once, here
+        self.metadata = (
+            metadata if isinstance(metadata, TraceMetadata) else TraceMetadata.from_dict(metadata)
+        )
 
     # ------------------------------------------------------------ selection --
 
@@ -53,12 +54,30 @@ class Trace:
         ev = self.events
         return ev[(ev["op"] == "exec") & (ev["api"] != "graph")]
 
-    def steady_exec(self) -> pd.DataFrame:
-        """Exec rows of steady-state (measured) iterations when known, else every exec row."""
+    def steady(self) -> pd.DataFrame:
+        """Exec rows of steady-state iterations when known, else every exec row.
+
+        The one steady-state rule: a row is steady when it belongs to an iteration whose
+        phase is a steady phase (vocabulary.STEADY_PHASES: measure, run, steady).
+        """
         ex = self.exec_events
-        if "phase" in ex and (ex["phase"] == "measure").any():
-            return ex[ex["phase"] == "measure"]
-        return ex
+        mask = self.steady_mask(ex)
+        return ex[mask] if mask.any() else ex
+
+    @staticmethod
+    def steady_mask(rows: pd.DataFrame) -> np.ndarray:
+        """Which of these rows are in a steady-state iteration (see `steady`)."""
+        phases = rows["phase"].astype(str)
+        return (phases.isin(STEADY_PHASES) & (rows["iteration"] >= 0)).to_numpy()
+
+    def steady_exec(self) -> pd.DataFrame:
+        """Same as `steady()` (the name older code and notebooks use)."""
+        return self.steady()
+
+    @property
+    def has_steady_state(self) -> bool:
+        """True when iterations and their phases are known."""
+        return bool(self.steady_mask(self.exec_events).any())
 
     @property
     def iterations(self) -> list[int]:
@@ -70,7 +89,7 @@ class Trace:
 
     def by_kind(self, steady: bool = True) -> pd.DataFrame:
         """Calls, total/mean ms and time share per primitive kind."""
-        ex = self.steady_exec() if steady else self.exec_events
+        ex = self.steady() if steady else self.exec_events
         grouped = ex.groupby("kind", observed=True)["duration_ms"]
         table = pd.DataFrame(
             {"calls": grouped.size(), "total_ms": grouped.sum(), "mean_ms": grouped.mean()}
@@ -81,7 +100,7 @@ class Trace:
 
     def top(self, n: int = 10, steady: bool = True) -> pd.DataFrame:
         """The n distinct primitives with the most total time, with shape and GFLOP/s."""
-        ex = self.steady_exec() if steady else self.exec_events
+        ex = self.steady() if steady else self.exec_events
         if ex.empty:
             return pd.DataFrame(
                 columns=["kind", "impl", "problem", "calls", "total_ms", "mean_ms", "gflops"]
@@ -106,32 +125,32 @@ class Trace:
     def summary(self) -> dict[str, Any]:
         """Counts, versions and per-kind totals as one JSON-serialisable dict."""
         meta = self.metadata
-        counts = meta.get("counts", {})
+        counts = meta.counts
         ex = self.exec_events
         by_kind = self.by_kind(steady=False)
         total_ms = float(ex["duration_ms"].sum())
-        reorder_ms = float(ex.loc[ex["kind"] == "reorder", "duration_ms"].sum())
+        reorder_ms = float(ex.loc[ex["kind"] == REORDER, "duration_ms"].sum())
         dtypes = ex["src_dt"].astype(str).replace("", "none").value_counts()
         graph = self.events[(self.events["op"] == "exec") & (self.events["api"] == "graph")]
         return {
-            "source": meta.get("source"),
-            "onednn_version": meta.get("onednn_version"),
-            "onednn_commit": meta.get("onednn_commit"),
-            "dialect": meta.get("dialect"),
-            "isa": meta.get("isa"),
-            "runtime": meta.get("runtime"),
-            "threads": meta.get("threads"),
-            "timeline": meta.get("timeline"),
-            "lines": counts.get("lines", 0),
-            "exec": counts.get("exec", 0),
-            "create": counts.get("create", 0),
-            "graph": counts.get("graph", 0),
-            "messages": counts.get("messages", 0),
-            "info": counts.get("info", 0),
-            "markers": counts.get("markers", 0),
-            "foreign": counts.get("foreign", 0),
-            "unparsed": counts.get("unparsed", 0),
-            "blank": counts.get("blank", 0),
+            "source": meta.source,
+            "onednn_version": meta.onednn_version,
+            "onednn_commit": meta.onednn_commit,
+            "dialect": meta.dialect,
+            "isa": meta.isa,
+            "runtime": meta.runtime,
+            "threads": meta.threads,
+            "timeline": meta.timeline,
+            "lines": counts.lines,
+            "exec": counts.exec,
+            "create": counts.create,
+            "graph": counts.graph,
+            "messages": counts.messages,
+            "info": counts.info,
+            "markers": counts.markers,
+            "foreign": counts.foreign,
+            "unparsed": counts.unparsed,
+            "blank": counts.blank,
             "total_exec_ms": total_ms,
             "reorder_ms": reorder_ms,
             "reorder_share": reorder_ms / total_ms if total_ms > 0 else 0.0,
@@ -141,16 +160,16 @@ class Trace:
             "kinds": _kinds_dict(by_kind),
             # steady state (measured iterations) when the reconstructor found them
             "steady": self._steady_summary(),
-            "warnings": list(meta.get("warnings", [])),
+            "warnings": list(meta.warnings),
         }
 
     def _steady_summary(self) -> dict[str, Any] | None:
-        steady = self.steady_exec()
-        if len(steady) == len(self.exec_events):
+        if not self.has_steady_state:
             return None
+        steady = self.steady()
         iterations = sorted(int(i) for i in steady["iteration"].unique() if i >= 0)
         total = float(steady["duration_ms"].sum())
-        reorder = float(steady.loc[steady["kind"] == "reorder", "duration_ms"].sum())
+        reorder = float(steady.loc[steady["kind"] == REORDER, "duration_ms"].sum())
         return {
             "iterations": iterations,
             "exec": len(steady),
@@ -163,73 +182,20 @@ class Trace:
     # --------------------------------------------------------------- storage --
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the trace as Parquet atomically (temp file + rename); returns the path."""
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        target = Path(path)
-        if target.is_dir():
-            target = target / TRACE_FILE
-        target.parent.mkdir(parents=True, exist_ok=True)
-        meta = dict(self.metadata)
-        meta["format_version"] = FORMAT_VERSION
-        meta.setdefault("dnnprof_version", __version__)
-        table = pa.Table.from_pandas(self.events, preserve_index=False)
-        schema_meta = dict(table.schema.metadata or {})
-        schema_meta[b"dnnprof"] = json.dumps(meta, default=_json_default).encode()
-        schema_meta[b"dnnprof_format"] = str(FORMAT_VERSION).encode()
-        table = table.replace_schema_metadata(schema_meta)
-        fd, tmp = tempfile.mkstemp(prefix=".trace-", suffix=".tmp", dir=target.parent)
-        os.close(fd)
-        try:
-            pq.write_table(table, tmp, compression="zstd")
-            os.replace(tmp, target)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        return target
+        """Write the trace as Parquet atomically (see dnnprof.storage); returns the path."""
+        return storage.write_parquet(self.events, self.metadata, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Trace:
         """Read a stored trace (file or run folder), or raise TraceFileError saying why."""
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        source = Path(path)
-        if source.is_dir():
-            source = source / TRACE_FILE
-        if not source.exists():
-            raise TraceFileError(f"{source}: no such trace file")
-        try:
-            table = pq.read_table(source)
-        except (pa.ArrowException, OSError, ValueError) as exc:
-            raise TraceFileError(
-                f"{source}: not a readable dnnprof trace (corrupt or truncated Parquet: {exc}); "
-                "re-create it with `dnnprof parse LOG -o FILE`"
-            ) from None
-        schema_meta = table.schema.metadata or {}
-        if b"dnnprof" not in schema_meta:
-            raise TraceFileError(f"{source}: a Parquet file, but not one written by dnnprof")
-        try:
-            version = int(schema_meta.get(b"dnnprof_format", b"0"))
-            metadata = json.loads(schema_meta[b"dnnprof"])
-        except (ValueError, json.JSONDecodeError) as exc:
-            raise TraceFileError(f"{source}: damaged dnnprof metadata ({exc})") from None
-        if version > FORMAT_VERSION:
-            raise TraceFileError(
-                f"{source}: written by a newer dnnprof (trace format {version}, this dnnprof "
-                f"reads up to {FORMAT_VERSION}); upgrade dnnprof to read it"
-            )
-        if version < 1:
-            raise TraceFileError(f"{source}: unknown trace format version {version}")
-        events = table.to_pandas()
+        events, metadata = storage.read_parquet(path)
         return cls(normalize_events(events), metadata)
 
     def __repr__(self) -> str:
         meta = self.metadata
         return (
-            f"<Trace {meta.get('source')!s}: {len(self.events)} events, "
-            f"oneDNN {meta.get('onednn_version')}, {meta.get('dialect')}>"
+            f"<Trace {meta.source!s}: {len(self.events)} events, "
+            f"oneDNN {meta.onednn_version}, {meta.dialect}>"
         )
 
     # ------------------------------------------------- reconstructed views --
@@ -237,21 +203,15 @@ class Trace:
 
     def by_layer(self, steady: bool = True) -> pd.DataFrame:
         """Per layer in execution order: calls, total/mean ms, share, fused layers, reorder ms, FLOPs."""
-        from dnnprof.reconstruct.views import by_layer
-
-        return by_layer(self, steady)
+        return views.by_layer(self.steady() if steady else self.exec_events)
 
     def by_iteration(self) -> pd.DataFrame:
         """Per iteration: phase, exec count, exec and reorder time, span, Python wall time."""
-        from dnnprof.reconstruct.views import by_iteration
-
-        return by_iteration(self)
+        return views.by_iteration(self.exec_events, self.metadata.wall_ms_by_iteration())
 
     def by_stage(self, steady: bool = True, stages: Any = None) -> pd.DataFrame:
         """Per ResNet stage (conv1, conv2_x ... conv5_x, fc), or per a {layer: stage} mapping."""
-        from dnnprof.reconstruct.views import by_stage
-
-        return by_stage(self, steady, stages)
+        return views.by_stage(self.steady() if steady else self.exec_events, stages)
 
 
 def _kinds_dict(by_kind: pd.DataFrame) -> dict[str, dict[str, float]]:
@@ -301,13 +261,3 @@ def normalize_events(events: pd.DataFrame) -> pd.DataFrame:
     if list(events.columns) == order:
         return events
     return events[order]
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating,)):
-        return float(value)
-    if isinstance(value, (set, tuple)):
-        return list(value)
-    return str(value)

@@ -62,7 +62,7 @@ def test_corrupt_truncated_foreign_and_missing(trace, tmp_path):
 
 
 def test_metadata_is_json(trace):
-    json.dumps(trace.metadata)
+    json.dumps(trace.metadata.to_dict())
 
 
 def test_views(trace):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -73,7 +72,8 @@ def _looks_like_log(path: Path) -> bool:
 
 
 def _parse_log(path: Path, role: str) -> Trace:
-    from dnnprof.parsers.stream import LogReadError, parse_to_trace
+    from dnnprof.errors import LogReadError
+    from dnnprof.parsers.stream import parse_to_trace
 
     try:
         trace = parse_to_trace(path)
@@ -102,15 +102,15 @@ def baseline_trace(trace: Trace) -> Trace:
     for column in events.columns:
         if isinstance(events[column].dtype, pd.CategoricalDtype):
             events[column] = events[column].cat.remove_unused_categories()
-    metadata: dict[str, Any] = dict(state.trace.metadata)
-    metadata["baseline"] = {
-        "from": str(trace.metadata.get("source")),
+    metadata = state.trace.metadata.copy()
+    metadata.baseline = {
+        "from": str(trace.metadata.source),
         "iterations": len(state.iterations),
         "iterations_found_by": state.method,
         "notes": state.notes,
         "written_by": f"dnnprof {__version__}",
     }
-    metadata["unparsed_samples"] = []  # a baseline is not where a parse problem is studied
+    metadata.unparsed_samples = []  # a baseline is not where a parse problem is studied
     return Trace(events, metadata)
 
 

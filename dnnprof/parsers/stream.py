@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from dnnprof import __version__
+from dnnprof.errors import LogReadError
 from dnnprof.parsers.events import (
     Descriptor,
     Event,
@@ -43,10 +44,6 @@ from dnnprof.trace import (
 UNPARSED_SAMPLES = 200
 MAX_LINE_CHARS = 1 << 20  # longer lines become Unparsed without being parsed
 _NAN = float("nan")
-
-
-class LogReadError(OSError):
-    """The log could not be opened or read; the message names the file."""
 
 
 @contextmanager

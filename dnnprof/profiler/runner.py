@@ -230,10 +230,10 @@ def run(
         problems.insert(0, _crash_message(returncode, stderr_tail))
     elif problems:
         exit_code = 1
-    trace.metadata["problems"] = problems
+    trace.metadata.problems = problems
     trace.save(run_dir / "trace.parquet")
     summary = trace.summary()
-    summary["coverage"] = trace.metadata.get("coverage")
+    summary["coverage"] = trace.metadata.coverage
     summary["problems"] = problems
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     return RunResult(trace, run_dir, exit_code, returncode, stderr_tail, interrupted, problems)
@@ -285,34 +285,30 @@ def _annotate(
 ) -> None:
     meta = _meta_markers(trace)
     md = trace.metadata
-    md.update(
-        {
-            "model": meta.get("model", config.model),
-            "variant": meta.get("variant", config.variant_label),
-            "variants": meta.get("variants", config.variants),
-            "framework": meta.get("framework", config.framework),
-            "framework_version": meta.get("framework_version"),
-            "route": meta.get("route"),
-            "batch": meta.get("batch", config.batch),
-            "threads": md.get("threads") or meta.get("threads") or config.threads,
-            "input_shape": meta.get("input_shape"),
-            "width": config.width,
-            "pruned": config.pruned,
-            "prune_mode": config.prune_mode if config.pruned is not None else None,
-            "warmup": config.warmup,
-            "iters": config.iters,
-            "wall_ms": meta.get("wall_ms"),
-            "layer_table": meta.get("layer_table"),
-            "notes": meta.get("notes", []),
-            "bf16_supported": meta.get("bf16_supported"),
-            "command": shlex.join(argv),
-            "run_dir": str(run_dir),
-            "child_returncode": returncode,
-            "interrupted": interrupted,
-            "started": started,
-            "source": str(run_dir / "verbose.log"),
-        }
-    )
+    md.model = meta.get("model", config.model)
+    md.variant = meta.get("variant", config.variant_label)
+    md.variants = meta.get("variants", config.variants)
+    md.framework = meta.get("framework", config.framework)
+    md.framework_version = meta.get("framework_version")
+    md.route = meta.get("route")
+    md.batch = meta.get("batch", config.batch)
+    md.threads = md.threads or meta.get("threads") or config.threads
+    md.input_shape = meta.get("input_shape")
+    md.width = config.width
+    md.pruned = config.pruned
+    md.prune_mode = config.prune_mode if config.pruned is not None else None
+    md.warmup = config.warmup
+    md.iters = config.iters
+    md.wall_ms = meta.get("wall_ms")
+    md.layer_table = meta.get("layer_table")
+    md.notes = meta.get("notes", [])
+    md.bf16_supported = meta.get("bf16_supported")
+    md.command = shlex.join(argv)
+    md.run_dir = str(run_dir)
+    md.child_returncode = returncode
+    md.interrupted = interrupted
+    md.started = started
+    md.source = str(run_dir / "verbose.log")
 
 
 def _reconstruct(trace: Trace) -> Trace:
@@ -320,18 +316,18 @@ def _reconstruct(trace: Trace) -> Trace:
         from dnnprof.reconstruct import reconstruct
     except ImportError:  # the reconstructor is optional for a run to be kept
         return trace
-    layers = trace.metadata.get("layer_table")
+    layers = trace.metadata.layer_table
     try:
         trace = reconstruct(trace, layers=layers) if layers else reconstruct(trace)
     except Exception as exc:  # a failed attribution must not lose the measured run
-        trace.metadata.setdefault("warnings", []).append(f"layer reconstruction failed: {exc}")
-    trace.metadata["coverage"] = coverage(trace)
+        trace.metadata.warnings.append(f"layer reconstruction failed: {exc}")
+    trace.metadata.coverage = coverage(trace)
     return trace
 
 
 def coverage(trace: Trace) -> dict[str, Any] | None:
     """Share of each measured iteration's wall time spent inside oneDNN primitives."""
-    wall = trace.metadata.get("wall_ms")
+    wall = trace.metadata.wall_ms
     ev = trace.exec_events
     if not wall or (ev["iteration"] < 0).all():
         return None
@@ -343,7 +339,7 @@ def coverage(trace: Trace) -> dict[str, Any] | None:
                 {"iteration": int(iteration), "onednn_ms": float(onednn_ms),
                  "wall_ms": float(wall[iteration]), "share": float(onednn_ms / wall[iteration])}
             )
-    warmup = trace.metadata.get("warmup") or 0
+    warmup = trace.metadata.warmup or 0
     steady = [r["share"] for r in rows if r["iteration"] >= warmup] or [r["share"] for r in rows]
     if not steady:
         return None

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from dnnprof.metadata import Reconstruction, TraceMetadata
 from dnnprof.reconstruct import reorders as reorder_classes
 from dnnprof.reconstruct.align import (
     align,
@@ -77,7 +78,7 @@ def reconstruct(trace: Trace, layers: Any = None, model: str | None = None) -> T
     table_rows, table_source = _choose_table(layers, model, info, trace.metadata)
     specs = normalize_table(table_rows) if table_rows else None
 
-    truncated = any("truncated" in str(w) for w in trace.metadata.get("warnings", []))
+    truncated = any("truncated" in str(w) for w in trace.metadata.warnings)
     if info.has_iterations:
         found = from_markers(ctx, info)
         iteration = info.iteration.copy()
@@ -143,20 +144,20 @@ def reconstruct(trace: Trace, layers: Any = None, model: str | None = None) -> T
         ctx.is_exec & (iteration >= 0) if (ctx.is_exec & (iteration >= 0)).any() else ctx.is_exec)
     coverage = float((out.layer[scope] != "").mean()) if scope.any() else None
     all_exec = ctx.is_exec
-    metadata = dict(trace.metadata)
-    metadata["reconstruction"] = {
-        "mode": mode,
-        "score": None if score is None else round(float(score), 4),
-        "coverage": None if coverage is None else round(coverage, 4),
-        "coverage_all": round(float((out.layer[all_exec] != "").mean()), 4) if all_exec.any() else None,
-        "warnings": warnings + found.notes,
-        "layer_table": {"source": table_source, "layers": len(specs) if specs else 0},
-        "iterations": _iteration_summary(found, iteration, phase, ctx),
-        "fusion": _fusion_summary(out, specs),
-        **details,
-    }
+    metadata = trace.metadata.copy()
+    metadata.reconstruction = Reconstruction(
+        mode=mode,
+        score=None if score is None else round(float(score), 4),
+        coverage=None if coverage is None else round(coverage, 4),
+        coverage_all=round(float((out.layer[all_exec] != "").mean()), 4) if all_exec.any() else None,
+        warnings=warnings + found.notes,
+        layer_table={"source": table_source, "layers": len(specs) if specs else 0},
+        iterations=_iteration_summary(found, iteration, phase, ctx),
+        fusion=_fusion_summary(out, specs),
+        extra=details,
+    )
     if specs is not None:
-        metadata["layer_table"] = table_rows
+        metadata.layer_table = table_rows
     return Trace(events, metadata)
 
 
@@ -176,7 +177,7 @@ class _Attribution:
 
 
 def _choose_table(layers: Any, model: str | None, info: MarkerInfo,
-                  metadata: dict[str, Any]) -> tuple[list[dict] | None, str]:
+                  metadata: TraceMetadata) -> tuple[list[dict] | None, str]:
     if layers is not None:
         source = f"'{layers}'" if isinstance(layers, str) else "(given)"
         return load_table(layers), source
@@ -184,8 +185,8 @@ def _choose_table(layers: Any, model: str | None, info: MarkerInfo,
         return model_table(model), f"'{model}'"
     if isinstance(info.meta.get("layer_table"), list):
         return info.meta["layer_table"], "(from the log's meta marker)"
-    if isinstance(metadata.get("layer_table"), list):
-        return metadata["layer_table"], "(from the trace metadata)"
+    if isinstance(metadata.layer_table, list):
+        return metadata.layer_table, "(from the trace metadata)"
     return None, ""
 
 

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dnnprof.reconstruct.views import resnet_stage
 from dnnprof.trace import COMPUTE_KINDS, TRACE_FILE, Trace
+from dnnprof.views import resnet_stage
 
 UNATTRIBUTED = "(outside any layer)"
 # Standalone primitives that a fusing variant folds into a convolution/matmul as post-ops.

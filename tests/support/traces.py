@@ -10,14 +10,12 @@ from __future__ import annotations
 import copy
 import json
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from support.corpus import CORPUS
-
 
 PRIMITIVE_DEFAULTS: dict[str, Any] = {
     "op": "exec",

@@ -1,15 +1,15 @@
-"""Per-layer, per-iteration and per-stage tables of a reconstructed Trace.
+"""Per-layer, per-iteration and per-stage tables of exec rows, and the one ResNet stage mapping.
 
-`Trace.by_layer()`, `Trace.by_iteration()` and `Trace.by_stage()` call these. Steady-state
-(measured) iterations are the default scope; "mean" columns are per iteration, so a layer's
-`mean_ms` is what it costs in one forward pass.
+`Trace.by_layer()`, `Trace.by_iteration()` and `Trace.by_stage()` call these with the rows
+in scope (steady-state iterations by default). They work on the events frame alone and
+import nothing above it. "mean" columns are per iteration, so a layer's `mean_ms` is what
+it costs in one forward pass.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,19 +22,14 @@ STAGE_COLUMNS = ["stage", "layers", "calls", "total_ms", "mean_ms", "share", "re
 RESNET_STAGES = ("conv1", "conv2_x", "conv3_x", "conv4_x", "conv5_x", "fc")
 
 
-def _exec(trace: Any, steady: bool) -> pd.DataFrame:
-    return trace.steady_exec() if steady else trace.exec_events
-
-
 def _iterations_in(ex: pd.DataFrame) -> int:
     its = ex["iteration"].to_numpy()
     count = len(np.unique(its[its >= 0]))
     return max(count, 1)
 
 
-def by_layer(trace: Any, steady: bool = True) -> pd.DataFrame:
+def by_layer(ex: pd.DataFrame) -> pd.DataFrame:
     """One row per layer in execution order: calls, time, share, fusion, reorders, FLOPs."""
-    ex = _exec(trace, steady)
     ex = ex[ex["layer"].astype(str) != ""]
     if ex.empty:
         return pd.DataFrame(columns=LAYER_COLUMNS)
@@ -80,9 +75,8 @@ def _joined(values: pd.Series) -> str:
     return "+".join(seen)
 
 
-def by_iteration(trace: Any) -> pd.DataFrame:
+def by_iteration(ex: pd.DataFrame, wall_ms: dict[int, float]) -> pd.DataFrame:
     """One row per iteration: phase, exec count, exec time, reorder time, span, Python wall."""
-    ex = trace.exec_events
     ex = ex[ex["iteration"] >= 0]
     if ex.empty:
         return pd.DataFrame(columns=ITERATION_COLUMNS)
@@ -104,8 +98,7 @@ def by_iteration(trace: Any) -> pd.DataFrame:
         start_ms=("start", "min"),
         end_ms=("end", "max"),
     ).reset_index()
-    wall = (trace.metadata.get("reconstruction") or {}).get("iterations", {}).get("wall_ms", {})
-    table["wall_ms"] = [wall.get(str(i), wall.get(i)) for i in table["iteration"]]
+    table["wall_ms"] = [wall_ms.get(int(i)) for i in table["iteration"]]
     table["wall_ms"] = table["wall_ms"].astype(float)
     table["reorders"] = table["reorders"].astype(int)
     return table[ITERATION_COLUMNS]
@@ -160,10 +153,9 @@ def _stage_by_size(ex: pd.DataFrame) -> Callable[[str], str | None] | None:
     return stage
 
 
-def by_stage(trace: Any, steady: bool = True,
+def by_stage(ex: pd.DataFrame,
              stages: dict[str, str] | Callable[[str], str | None] | None = None) -> pd.DataFrame:
     """Time per ResNet stage (conv1, conv2_x ... conv5_x, fc), or per a given mapping."""
-    ex = _exec(trace, steady)
     ex = ex[ex["layer"].astype(str) != ""]
     if ex.empty:
         return pd.DataFrame(columns=STAGE_COLUMNS)

@@ -1,0 +1,217 @@
+"""TraceMetadata: what a Trace knows besides its events, as typed attributes.
+
+Stored in the Parquet schema as one JSON object with the same keys dnnprof has always
+written (`to_dict`/`from_dict`), so traces from any earlier version load. Keys this
+version does not know are kept in `extra` and written back unchanged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Counts:
+    """How many lines of each sort the log had (every input line is in exactly one)."""
+
+    lines: int = 0
+    exec: int = 0
+    create: int = 0
+    graph: int = 0
+    messages: int = 0
+    info: int = 0
+    markers: int = 0
+    foreign: int = 0
+    unparsed: int = 0
+    blank: int = 0
+
+
+@dataclass
+class Reconstruction:
+    """How layers and iterations were attributed (filled by `dnnprof.reconstruct`)."""
+
+    mode: str = ""  # markers | align | heuristic
+    score: float | None = None  # alignment quality, 1.0 = every primitive matched
+    coverage: float | None = None  # share of steady exec rows given a layer
+    coverage_all: float | None = None  # the same over every exec row
+    warnings: list[str] = field(default_factory=list)
+    layer_table: dict[str, Any] = field(default_factory=dict)  # {"source", "layers"}
+    iterations: dict[str, Any] = field(default_factory=dict)  # count, warmup, measure, wall_ms
+    fusion: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # mode-specific details
+
+    @property
+    def wall_ms(self) -> dict[int, float]:
+        """Python wall ms per iteration, as the markers recorded it."""
+        return _int_keys(self.iterations.get("wall_ms"))
+
+
+@dataclass
+class TraceMetadata:
+    """Typed metadata of a Trace: the log's facts, the run's settings, the reconstruction."""
+
+    # --- the log (parser) ---
+    source: str | None = None
+    format_version: int | None = None
+    dnnprof_version: str | None = None
+    onednn_version: str | None = None
+    onednn_commit: str | None = None
+    product: str | None = None
+    dialect: str | None = None
+    version_token: str | None = None
+    isa: str | None = None
+    runtime: str | None = None
+    threads: int | None = None
+    templates: dict[str, list[str]] = field(default_factory=dict)
+    templates_announced: list[str] = field(default_factory=list)
+    timeline: str | None = None  # "timestamps" (from the log) or "synthetic"
+    counts: Counts = field(default_factory=Counts)
+    fields_kept_as_text: list[str] = field(default_factory=list)
+    unknown_kinds: list[str] = field(default_factory=list)
+    unparsed_samples: list[Any] = field(default_factory=list)
+    foreign_samples: list[Any] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    # --- the run (runner; None for a captured log) ---
+    model: str | None = None
+    variant: str | None = None
+    variants: list[str] | None = None
+    framework: str | None = None
+    framework_version: str | None = None
+    route: str | None = None
+    batch: int | None = None
+    input_shape: Any = None
+    width: float | None = None
+    pruned: float | None = None
+    prune_mode: str | None = None
+    warmup: int | None = None
+    iters: int | None = None
+    wall_ms: list[float] | None = None  # one per iteration, indexed by iteration number
+    layer_table: Any = None  # the model's layer table (list of rows) when known
+    notes: list[str] = field(default_factory=list)
+    bf16_supported: bool | None = None
+    command: str | None = None
+    run_dir: str | None = None
+    child_returncode: int | None = None
+    interrupted: bool | None = None
+    started: float | None = None
+    coverage: dict[str, Any] | None = None  # share of wall time inside oneDNN
+    problems: list[str] = field(default_factory=list)  # the variant's evidence failures
+    # --- later steps ---
+    reconstruction: Reconstruction | None = None
+    baseline: dict[str, Any] | None = None  # set when stored as a `check` baseline
+    extra: dict[str, Any] = field(default_factory=dict)  # keys this version does not know
+
+    # ------------------------------------------------------------ storage --
+
+    @classmethod
+    def from_dict(cls, data: Any) -> TraceMetadata:
+        """Typed metadata from the stored JSON object (unknown keys go to `extra`)."""
+        if not isinstance(data, dict):
+            raise ValueError(f"dnnprof metadata must be a JSON object, not {type(data).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)} - {"extra", "counts", "reconstruction"}
+        values = {k: v for k, v in data.items() if k in known}
+        extra = {k: v for k, v in data.items() if k not in known and k not in _NESTED}
+        counts = data.get("counts")
+        meta = cls(**values, extra=extra)
+        if isinstance(counts, dict):
+            meta.counts = _build(Counts, counts, into_extra=False)
+        if isinstance(data.get("reconstruction"), dict):
+            meta.reconstruction = _build(Reconstruction, data["reconstruction"])
+        return meta
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object stored with the trace (the keys every dnnprof version wrote)."""
+        out: dict[str, Any] = {}
+        is_run = self.command is not None or self.run_dir is not None
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name == "extra":
+                continue
+            if f.name in _RUN_KEYS and not is_run and value in (None, [], {}):
+                continue  # a parsed log never had the run's keys
+            if f.name == "reconstruction":
+                if value is not None:
+                    out[f.name] = _flatten(value)
+                continue
+            if f.name == "baseline" and value is None:
+                continue
+            out[f.name] = dataclasses.asdict(value) if f.name == "counts" else value
+        out.update(self.extra)
+        return out
+
+    def copy(self) -> TraceMetadata:
+        """A deep copy (a reconstructed Trace must not change its input's metadata)."""
+        return TraceMetadata.from_dict(_deepcopy_json(self.to_dict()))
+
+    # ----------------------------------------------------------- derived --
+
+    def wall_ms_by_iteration(self) -> dict[int, float]:
+        """Python wall ms per iteration: from the run's own list, else from the markers."""
+        if self.wall_ms:
+            return {i: float(w) for i, w in enumerate(self.wall_ms) if w is not None}
+        return self.reconstruction.wall_ms if self.reconstruction else {}
+
+    @property
+    def reconstruction_mode(self) -> str | None:
+        """markers | align | heuristic, or None before reconstruction."""
+        return self.reconstruction.mode if self.reconstruction else None
+
+    # ---------------------------- read-only mapping view, for notebooks --
+
+    def __getitem__(self, key: str) -> Any:
+        """`meta["key"]` as older dnnprof versions returned it (a plain JSON value)."""
+        data = self.to_dict()
+        if key not in data:
+            raise KeyError(key)
+        return data[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.to_dict()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """`meta.get("key")` as older dnnprof versions answered it."""
+        return self.to_dict().get(key, default)
+
+
+# keys only a run (or a later step) writes: left out of a parsed log's stored object
+_RUN_KEYS = frozenset(
+    f.name for f in dataclasses.fields(TraceMetadata)
+    if f.name in {
+        "model", "variant", "variants", "framework", "framework_version", "route", "batch",
+        "input_shape", "width", "pruned", "prune_mode", "warmup", "iters", "wall_ms",
+        "layer_table", "notes", "bf16_supported", "command", "run_dir", "child_returncode",
+        "interrupted", "started", "coverage", "problems",
+    }
+)
+_NESTED = frozenset({"counts", "reconstruction"})
+
+
+def _build(kind: type, data: dict[str, Any], into_extra: bool = True) -> Any:
+    names = {f.name for f in dataclasses.fields(kind)} - {"extra"}
+    known = {k: v for k, v in data.items() if k in names}
+    if into_extra:
+        return kind(**known, extra={k: v for k, v in data.items() if k not in names})
+    return kind(**known)
+
+
+def _flatten(reconstruction: Reconstruction) -> dict[str, Any]:
+    out = {f.name: getattr(reconstruction, f.name) for f in dataclasses.fields(reconstruction)}
+    out.update(out.pop("extra"))
+    return out
+
+
+def _int_keys(mapping: Any) -> dict[int, float]:
+    # JSON turns the int keys of a dict into strings: give them back their type once, here
+    if not isinstance(mapping, dict):
+        return {}
+    return {int(k): float(v) for k, v in mapping.items() if v is not None}
+
+
+def _deepcopy_json(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _deepcopy_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_deepcopy_json(v) for v in value]
+    return value

@@ -1,0 +1,115 @@
+"""Stored traces: Parquet with the metadata in its schema, a format version, atomic writes.
+
+Works on an events frame and a TraceMetadata (below the Trace class, which calls it from
+`Trace.save`/`Trace.load`). A newer dnnprof reads every older format or says clearly why
+it cannot; a trace written by a newer dnnprof is refused with the version it needs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dnnprof import __version__
+from dnnprof.errors import TraceFileError
+from dnnprof.metadata import TraceMetadata
+
+FORMAT_VERSION = 1
+TRACE_FILE = "trace.parquet"  # the name inside a run folder
+PARQUET_MAGIC = b"PAR1"
+
+__all__ = ["FORMAT_VERSION", "TRACE_FILE", "TraceFileError", "read_parquet", "write_parquet"]
+
+
+def is_stored_trace(path: Path) -> bool:
+    """True when path is a Parquet file (stored traces need not end in .parquet)."""
+    try:
+        with path.open("rb") as handle:
+            return handle.read(4) == PARQUET_MAGIC
+    except OSError:
+        return False
+
+
+def write_parquet(
+    events: pd.DataFrame, metadata: TraceMetadata, path: str | os.PathLike[str]
+) -> Path:
+    """Write events + metadata as Parquet atomically (temp file + rename); returns the path."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    target = Path(path)
+    if target.is_dir():
+        target = target / TRACE_FILE
+    target.parent.mkdir(parents=True, exist_ok=True)
+    meta = metadata.to_dict()
+    meta["format_version"] = FORMAT_VERSION
+    meta.setdefault("dnnprof_version", __version__)
+    table = pa.Table.from_pandas(events, preserve_index=False)
+    schema_meta = dict(table.schema.metadata or {})
+    schema_meta[b"dnnprof"] = json.dumps(meta, default=_json_default).encode()
+    schema_meta[b"dnnprof_format"] = str(FORMAT_VERSION).encode()
+    table = table.replace_schema_metadata(schema_meta)
+    fd, tmp = tempfile.mkstemp(prefix=".trace-", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp, compression="zstd")
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return target
+
+
+def read_parquet(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, TraceMetadata]:
+    """Events + metadata of a stored trace (file or run folder), or TraceFileError saying why."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    source = Path(path)
+    if source.is_dir():
+        source = source / TRACE_FILE
+    if not source.exists():
+        raise TraceFileError(f"{source}: no such trace file")
+    try:
+        table = pq.read_table(source)
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise TraceFileError(
+            f"{source}: not a readable dnnprof trace (corrupt or truncated Parquet: {exc}); "
+            "re-create it with `dnnprof parse LOG -o FILE`"
+        ) from None
+    schema_meta = table.schema.metadata or {}
+    if b"dnnprof" not in schema_meta:
+        raise TraceFileError(f"{source}: a Parquet file, but not one written by dnnprof")
+    try:
+        version = int(schema_meta.get(b"dnnprof_format", b"0"))
+        metadata = TraceMetadata.from_dict(json.loads(schema_meta[b"dnnprof"]))
+    except (ValueError, TypeError) as exc:  # JSONDecodeError is a ValueError
+        raise TraceFileError(f"{source}: damaged dnnprof metadata ({exc})") from None
+    if version > FORMAT_VERSION:
+        raise TraceFileError(
+            f"{source}: written by a newer dnnprof (trace format {version}, this dnnprof "
+            f"reads up to {FORMAT_VERSION}); upgrade dnnprof to read it"
+        )
+    if version < 1:
+        raise TraceFileError(f"{source}: unknown trace format version {version}")
+    try:
+        events = table.to_pandas()
+    except (pa.ArrowException, ValueError) as exc:
+        raise TraceFileError(f"{source}: damaged trace data ({exc})") from None
+    return events, metadata
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    if isinstance(value, (set, tuple)):
+        return list(value)
+    return str(value)
