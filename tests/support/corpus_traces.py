@@ -30,11 +30,11 @@ def corpus_log(name: str) -> Path:
 
 
 def labelled_trace(name: str, wall: bool = True) -> Trace:
-    """A fresh truth-labelled trace, with the meta.json wall times as metadata['wall_ms']."""
+    """A fresh truth-labelled trace, with the meta.json wall times as metadata.wall_ms."""
     trace = labelled_corpus_trace(name)
     meta = json.loads((CORPUS / f"{name}.meta.json").read_text())
-    trace.metadata["variant"] = REPORT_LOGS.get(name, meta.get("variant"))
+    trace.metadata.variant = REPORT_LOGS.get(name, meta.get("variant"))
     if wall:
         # index = iteration number (0 = warm-up), as the workload's `meta,wall_ms` marker
-        trace.metadata["wall_ms"] = meta["wall_ms_per_iteration"]
+        trace.metadata.wall_ms = meta["wall_ms_per_iteration"]
     return trace

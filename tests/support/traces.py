@@ -187,7 +187,7 @@ def labelled_corpus_trace(name: str):
     meta = json.loads((CORPUS / f"{name}.meta.json").read_text())
     for key in ("model", "variant", "framework", "framework_version", "batch"):
         if key in meta and not isinstance(meta[key], (dict, list)):
-            trace.metadata[key] = meta[key]
+            setattr(trace.metadata, key, meta[key])
     return trace
 
 
@@ -202,5 +202,5 @@ def with_timestamps(trace, t0_ms: float = 1_795_230_460_599.983887, gap_ms: floa
     starts = np.concatenate(([0.0], np.cumsum(steps)[:-1]))
     events["ts_ms"] = np.where(is_exec, t0_ms + starts, np.nan)
     events["start_ms"] = starts
-    out.metadata["timeline"] = "timestamps"
+    out.metadata.timeline = "timestamps"
     return out
