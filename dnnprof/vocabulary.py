@@ -107,6 +107,10 @@ WARMUP = "warmup"
 MEASURE = "measure"
 CALIBRATE = "calibrate"
 BUILD = "build"
+# the other phases a dnnprof workload marks: importing the framework, the iterations, the end
+SETUP = "setup"
+RUN = "run"
+DONE = "done"
 # A phase is steady state when it is one of these: "measure" is what dnnprof's own
 # workloads and the reconstructor write; "run" and "steady" come from other tools' markers.
 STEADY_PHASES = frozenset({MEASURE, "run", "steady"})
