@@ -68,8 +68,9 @@ class TraceMetadata:
     templates_announced: list[str] = field(default_factory=list)
     timeline: str | None = None  # "timestamps" (from the log) or "synthetic"
     counts: Counts = field(default_factory=Counts)
-    fields_kept_as_text: list[str] = field(default_factory=list)
+    fields_kept_as_text: int = 0  # field values the grammar rejected, kept verbatim
     unknown_kinds: list[str] = field(default_factory=list)
+    unknown_fields: list[str] = field(default_factory=list)  # template fields -> field_<name>
     unparsed_samples: list[Any] = field(default_factory=list)
     foreign_samples: list[Any] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
