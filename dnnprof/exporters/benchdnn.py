@@ -11,492 +11,45 @@ the oneDNN verbose reference, section 3) and current benchdnn syntax, so a case
 from an old log (v0 `mkldnn_verbose`, v1/v2 `dnnl_verbose`) re-runs the same problem on a
 current benchdnn: driver, `--dir`, data types, tags (`any` where the user passed `any`),
 attributes, then the problem descriptor as printed. The md/attribute/aux fields are decoded
-with the parser's grammar rules, so every dialect the parser reads is covered.
+with the parser's grammar rules, so every dialect the parser reads is covered. The knobs
+of each driver are in `benchdnn_drivers`, the descriptor and attribute knobs in
+`benchdnn_args`.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
 from dnnprof import __version__
-from dnnprof.exporters.spans import ExportError, select_iterations
-from dnnprof.parsers.events import Attributes, MemoryDesc, PostOp
-from dnnprof.parsers.fields import FieldError, parse_attrs, parse_aux, parse_mds
+from dnnprof.exporters.base import (
+    Destination,
+    Exporter,
+    ExportError,
+    ExportOptions,
+    ExportResult,
+    write_text_atomic,
+    writing,
+)
+from dnnprof.exporters.benchdnn_args import (
+    DROPOUT_PLACEHOLDER,
+    SCALE_PLACEHOLDER,
+    ZERO_POINT_PLACEHOLDER,
+)
+from dnnprof.exporters.benchdnn_drivers import Case, case_for
+from dnnprof.exporters.selection import select_iterations
+from dnnprof.parsers.fields import FieldError
+from dnnprof.trace import Trace
 
-SCALE_PLACEHOLDER = "0.5"
-ZERO_POINT_PLACEHOLDER = "1"
-DROPOUT_PLACEHOLDER = "0.5:12345"
-
-DRIVERS = {
-    "convolution": "conv",
-    "deconvolution": "deconv",
-    "inner_product": "ip",
-    "matmul": "matmul",
-    "reorder": "reorder",
-    "eltwise": "eltwise",
-    "pooling": "pool",
-    "pooling_v2": "pool",
-    "batch_normalization": "bnorm",
-    "layer_normalization": "lnorm",
-    "layer_normalization_v2": "lnorm",
-    "group_normalization": "gnorm",
-    "lrn": "lrn",
-    "softmax": "softmax",
-    "softmax_v2": "softmax",
-    "logsoftmax": "softmax",
-    "binary": "binary",
-    "sum": "sum",
-    "concat": "concat",
-    "shuffle": "shuffle",
-    "resampling": "resampling",
-    "reduction": "reduction",
-    "prelu": "prelu",
-    "rnn": "rnn",
-}
-DIRECTIONS = {
-    "forward_training": "FWD_D",
-    "forward": "FWD_D",
-    "forward_inference": "FWD_I",
-    "forward_scoring": "FWD_I",
-    "backward_data": "BWD_D",
-    "backward_weights": "BWD_W",
-    "backward": "BWD_DW",
-}
-# v0 and some v1 logs name arguments differently from current oneDNN.
-ARG_ALIASES = {"in": "src", "out": "dst", "diff_src": "diff_src", "weights": "wei", "bias": "bia"}
 # Group key: everything that defines the problem (the implementation is an output, not an input).
 CASE_COLUMNS = ["engine", "kind", "prop", "mds", "attrs", "aux", "problem"]
 
 
-@dataclass
-class Case:
-    driver: str
-    args: list[str]
-    problem: str
-
-    def line(self) -> str:
-        knobs = [a for a in self.args if a]
-        return " ".join(
-            [f"--{self.driver}", "--reset", "--allow-enum-tags-only=0", *knobs, self.problem]
-        )
-
-
-# ---------------------------------------------------------------- descriptors --
-
-
-def _mds(text: str) -> dict[str, MemoryDesc]:
-    """Memory descriptors by (current) argument name; the first one of a name wins."""
-    out: dict[str, MemoryDesc] = {}
-    for md in parse_mds(text):
-        arg = ARG_ALIASES.get(md.arg, md.arg)
-        out.setdefault(arg, md)
-    return out
-
-
-def _tag(md: MemoryDesc) -> str:
-    if "a" in md.props or md.format_kind == "any" or not md.tag:
-        return "any"
-    return md.tag
-
-
-def _dt(md: MemoryDesc | None) -> str:
-    return md.data_type if md is not None and md.data_type else ""
-
-
-def _present(md: MemoryDesc | None) -> bool:
-    return (
-        md is not None
-        and md.data_type not in ("", "undef")
-        or (md is not None and not md.data_type and md.tag not in ("", "undef"))
-    )
-
-
-def _has_compensation(md: MemoryDesc) -> bool:
-    """Weights carrying s8s8 or zero-point compensation: benchdnn must pick the tag itself."""
-    flags = md.flags.split("_")[0]
-    return bool(flags) and flags != "f0" or any(e.startswith(("s8m", "zpm")) for e in md.extra)
-
-
-def _direction(prop: str) -> str:
-    return DIRECTIONS.get(prop, "")
-
-
-def _norm_flags(flags: str) -> str:
-    """Normalization flags; oneDNN <= v2 `S` (scale and shift in one tensor) is `CH` today."""
-    return flags.replace("S", "CH") if "S" in flags else flags
-
-
-def _strip_alg(alg: str, *prefixes: str) -> str:
-    for prefix in prefixes:
-        if alg.startswith(prefix + "_"):
-            return alg[len(prefix) + 1 :]
-    return alg
-
-
-# ------------------------------------------------------------------ attributes --
-
-
-def _policy(mask: int, kind: str, arg: str) -> str:
-    """Quantization mask -> benchdnn policy name, as oneDNN's converter maps it."""
-    if kind == "matmul":
-        policies = ("common", "per_oc", "per_ocic")
-        table = (0, 1, 1, 2, 1, 3, 2, 3, 1, 3, 3, 3, 2)
-    elif kind == "reorder":
-        policies = ("common", "per_dim_0", "per_dim_1", "per_dim_01")
-        table = (0, 1, 2, 3)
-    else:
-        policies = ("common", "per_oc")
-        table = (0, 1, 1, 1)
-    if 0 <= mask < len(table) and table[mask] < len(policies):
-        return policies[table[mask]]
-    return "per_tensor"
-
-
-def _quantization(entries: Sequence[str], kind: str, value: str, default_dt: str) -> str:
-    """`src0:0:f32` (v3: arg:mask[:dt[:groups...]]) -> `src0:common:0.5`, `wei:per_oc`."""
-    parts = []
-    for entry in entries:
-        fields = entry.split(":")
-        if len(fields) < 2:
-            continue
-        arg, mask_text, rest = fields[0], fields[1], fields[2:]
-        if mask_text.isdigit():
-            policy = _policy(int(mask_text), kind, arg)
-        else:  # already a policy name (`common`), as some versions print
-            policy = mask_text
-            rest = [r for r in rest if not _is_number(r)]
-        item = f"{arg}:{policy}"
-        if policy == "common":
-            item += f":{value}"
-        dt = rest[0] if rest and not _is_number(rest[0]) else default_dt
-        groups = next((r for r in rest[1:] if "x" in r and r.replace("x", "").isdigit()), "")
-        if dt != default_dt or groups:
-            item += f":{dt}"
-        if groups:
-            item += f":{groups}"
-        parts.append(item)
-    return "+".join(parts)
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _post_op(po: PostOp, kind: str) -> str:
-    if po.name == "prelu":
-        mask = int(po.args[0]) if po.args and po.args[0].isdigit() else 0
-        return "prelu" if mask == 0 else f"prelu:{_policy(mask, kind, 'dst')}"
-    return ":".join([po.name, *po.args])
-
-
-def attribute_knobs(attrs: Attributes, kind: str) -> list[str]:
-    knobs = []
-    if attrs.post_ops:
-        knobs.append("--attr-post-ops=" + "+".join(_post_op(po, kind) for po in attrs.post_ops))
-    if attrs.scales:
-        knobs.append("--attr-scales=" + _quantization(attrs.scales, kind, SCALE_PLACEHOLDER, "f32"))
-    if attrs.zero_points:
-        knobs.append(
-            "--attr-zero-points="
-            + _quantization(attrs.zero_points, kind, ZERO_POINT_PLACEHOLDER, "s32")
-        )
-    if attrs.oscale:  # oneDNN <= v2.7 output scales
-        mask = attrs.oscale.split(":")[0]
-        policy = "common" if mask in ("", "0", "common") else "per_oc"
-        knobs.append(f"--attr-oscale={policy}:{SCALE_PLACEHOLDER}")
-    if attrs.scratchpad:
-        knobs.append(f"--attr-scratchpad={attrs.scratchpad}")
-    if attrs.fpmath:
-        knobs.append(f"--attr-fpmath={attrs.fpmath}")
-    for name, value in attrs.other:
-        bare = name.removeprefix("attr-")
-        if bare in ("acc-mode", "acc_mode"):
-            knobs.append(f"--attr-acc-mode={value}")
-        elif bare == "deterministic":
-            knobs.append(f"--attr-deterministic={'true' if value in ('1', 'true') else 'false'}")
-        elif bare == "rounding-mode":
-            knobs.append(f"--attr-rounding-mode={value}")
-        elif bare == "dropout":
-            tag = value.split(":")[0] if value else ""
-            knobs.append(f"--attr-dropout={DROPOUT_PLACEHOLDER}" + (f":{tag}" if tag else ""))
-    return knobs
-
-
-# --------------------------------------------------------------------- drivers --
-
-
-def _triplet_tags(mds: dict[str, MemoryDesc], weights: bool = True) -> list[str]:
-    dst = mds.get("src_fused") or mds.get("dst")  # a fused depthwise conv writes src_fused
-    knobs = []
-    if "src" in mds:
-        knobs.append(f"--stag={_tag(mds['src'])}")
-    if weights and "wei" in mds:
-        wtag = "any" if _has_compensation(mds["wei"]) else _tag(mds["wei"])
-        knobs.append(f"--wtag={wtag}")
-    if dst is not None:
-        knobs.append(f"--dtag={_tag(dst)}")
-    return knobs
-
-
-def _triplet_dts(mds: dict[str, MemoryDesc], weights: bool = True) -> str:
-    dst = mds.get("src_fused") or mds.get("dst")
-    dts = [_dt(mds.get("src")), _dt(mds.get("wei")) if weights else "", _dt(dst)]
-    dts = [d for d in dts if d]
-    return "--dt=" + ":".join(dts) if dts else ""
-
-
-def _bias(mds: dict[str, MemoryDesc]) -> list[str]:
-    bias = mds.get("bia")
-    if bias is None:
-        return []
-    dt = bias.data_type or "undef"
-    knobs = [f"--bia-dt={dt}"]
-    if "_mask" in bias.flags:
-        knobs.append(f"--bia_mask={bias.flags.split('_mask', 1)[1]}")
-    return knobs
-
-
-def _first(mds: dict[str, MemoryDesc], *names: str) -> MemoryDesc | None:
-    for name in names:
-        if name in mds:
-            return mds[name]
-    return next(iter(mds.values()), None)
-
-
-def _common(mds: dict[str, MemoryDesc], *names: str) -> list[str]:
-    md = _first(mds, *names)
-    if md is None:
-        return []
-    return [f"--dt={md.data_type}" if md.data_type else "", f"--tag={_tag(md)}"]
-
-
-def _sdt_ddt(mds: dict[str, MemoryDesc]) -> list[str]:
-    src, dst = mds.get("src"), mds.get("dst")
-    return [f"--sdt={_dt(src)}" if _dt(src) else "", f"--ddt={_dt(dst)}" if _dt(dst) else ""]
-
-
-def _multi_source(mds_text: str) -> tuple[list[MemoryDesc], MemoryDesc | None]:
-    sources, dst = [], None
-    for md in parse_mds(mds_text):
-        arg = ARG_ALIASES.get(md.arg, md.arg)
-        if arg.startswith("src"):
-            sources.append(md)
-        elif arg == "dst" and dst is None:
-            dst = md
-    return sources, dst
-
-
-def case_for(row: Any) -> Case | None:
-    """The benchdnn case for one distinct primitive, or None when benchdnn has no driver."""
-    kind = str(row.kind)
-    driver = DRIVERS.get(kind)
-    if driver is None:
-        return None
-    mds = _mds(str(row.mds))
-    attrs = parse_attrs(str(row.attrs))
-    aux = dict(parse_aux(str(row.aux)))
-    direction = _direction(str(row.prop))
-    engine = str(row.engine) or "cpu"
-    args: list[str] = []
-    if engine in ("cpu2gpu", "gpu2cpu"):
-        args += ["--engine=gpu", f"--cross-engine={engine[:3]}"]
-    else:
-        args.append(f"--engine={engine}")
-    problem = str(row.problem)
-    alg = aux.get("alg", "")
-
-    if driver in ("conv", "deconv"):
-        args += [
-            f"--dir={direction}" if direction else "",
-            f"--alg={_strip_alg(alg, 'convolution', 'deconvolution')}" if alg else "",
-            _triplet_dts(mds),
-            *_bias(mds),
-            *_triplet_tags(mds),
-        ]
-    elif driver == "ip":
-        args += [
-            f"--dir={direction}" if direction else "",
-            _triplet_dts(mds),
-            *_bias(mds),
-            *_triplet_tags(mds),
-        ]
-    elif driver == "matmul":
-        args += [_triplet_dts(mds), *_bias(mds), *_triplet_tags(mds)]
-        strides = [mds[a].strides if a in mds else "" for a in ("src", "wei", "dst")]
-        if any(strides):
-            args.append("--strides=" + ":".join(strides))
-        if "runtime_dims_masks" in aux:
-            args.append(f"--runtime_dims_masks={aux['runtime_dims_masks']}")
-    elif driver == "reorder":
-        args += _sdt_ddt(mds) + _triplet_tags(mds, weights=False)
-        strides = [mds[a].strides if a in mds else "" for a in ("src", "dst")]
-        if any(strides):
-            args.append("--strides=" + ":".join(strides))
-        for prefix, arg in (("i", "src"), ("o", "dst")):
-            md = mds.get(arg)
-            flags = [f"s8s8_comp:{e[3:]}" for e in (md.extra if md else ()) if e.startswith("s8m")]
-            flags += [f"zp_comp:{e[3:]}" for e in (md.extra if md else ()) if e.startswith("zpm")]
-            if flags:
-                args.append(f"--{prefix}flag=" + "+".join(flags))
-        if "runtime-dim-mask" in aux:
-            args.append(f"--runtime-dim-mask={aux['runtime-dim-mask']}")
-    elif driver == "eltwise":
-        args += [
-            f"--dir={direction}" if direction else "",
-            f"--alg={alg}" if alg else "",
-            f"--alpha={aux['alpha']}" if "alpha" in aux else "",
-            f"--beta={aux['beta']}" if "beta" in aux else "",
-            *_common(mds, "data", "src"),
-        ]
-    elif driver == "pool":
-        args += [
-            f"--dir={direction}" if direction else "",
-            f"--alg={_strip_alg(alg, 'pooling')}" if alg else "",
-            _triplet_dts(mds, weights=False),
-            f"--tag={_tag(mds['src'])}" if "src" in mds else "",
-        ]
-    elif driver == "bnorm":
-        args += [
-            f"--dir={direction}" if direction else "",
-            f"--flags={_norm_flags(aux['flags'])}" if aux.get("flags") else "",
-            *_common(mds, "data", "src"),
-        ]
-    elif driver in ("lnorm", "gnorm"):
-        tags = [_tag(mds[a]) for a in ("src", "dst") if a in mds]
-        args += [
-            f"--dir={direction}" if direction else "",
-            f"--flags={_norm_flags(aux['flags'])}" if aux.get("flags") else "",
-            _triplet_dts(mds, weights=False),
-            "--tag=" + ":".join(tags) if tags else "",
-        ]
-        if driver == "lnorm" and "stats" in mds:
-            args.append(f"--stat_tag={_tag(mds['stats'])}")
-        scale = mds.get("scale") or mds.get("shift")
-        if scale is not None and scale.data_type:
-            args.append(f"--ss_dt={scale.data_type}")
-    elif driver == "lrn":
-        lrn_alg = {"lrn_across_channels": "ACROSS", "lrn_within_channel": "WITHIN"}.get(alg, "")
-        args += [
-            f"--dir={direction}" if direction else "",
-            f"--alg={lrn_alg}" if lrn_alg else "",
-            *_common(mds, "data", "src"),
-        ]
-    elif driver == "softmax":
-        soft_alg = {"softmax_accurate": "SOFTMAX", "softmax_log": "LOGSOFTMAX"}.get(alg, "")
-        if kind == "logsoftmax":
-            soft_alg = "LOGSOFTMAX"
-        args += [
-            f"--dir={direction}" if direction else "",
-            f"--alg={soft_alg}" if soft_alg else "",
-            f"--axis={aux['axis']}" if "axis" in aux else "",
-            *_sdt_ddt(mds),
-            *_triplet_tags(mds, weights=False),
-        ]
-    elif driver in ("binary", "sum", "concat"):
-        sources, dst = _multi_source(str(row.mds))
-        args += [
-            f"--alg={_strip_alg(alg, 'binary')}" if driver == "binary" and alg else "",
-            "--sdt=" + ":".join(md.data_type for md in sources) if sources else "",
-            f"--ddt={dst.data_type}" if dst is not None and dst.data_type else "",
-            "--stag=" + ":".join(_tag(md) for md in sources) if sources else "",
-            f"--dtag={_tag(dst)}" if dst is not None else "",
-            f"--axis={aux['axis']}" if driver == "concat" and "axis" in aux else "",
-        ]
-        if driver == "binary":
-            problem = problem.split(" ", 1)[0]
-    elif driver == "shuffle":
-        args += [
-            f"--dir={direction}" if direction else "",
-            *_common(mds, "data", "src"),
-            f"--axis={aux['axis']}" if "axis" in aux else "",
-            f"--group={aux['group']}" if "group" in aux else "",
-        ]
-    elif driver == "resampling":
-        args += [
-            f"--dir={direction}" if direction else "",
-            f"--alg={_strip_alg(alg, 'resampling')}" if alg else "",
-            *_sdt_ddt(mds),
-            f"--tag={_tag(mds['src'])}" if "src" in mds else "",
-        ]
-    elif driver == "reduction":
-        args += [
-            f"--alg={_strip_alg(alg, 'reduction')}" if alg else "",
-            f"--p={aux['p']}" if "p" in aux else "",
-            f"--eps={aux['eps']}" if "eps" in aux else "",
-            *_sdt_ddt(mds),
-            *_triplet_tags(mds, weights=False),
-        ]
-    elif driver == "prelu":
-        data, wei = mds.get("data") or mds.get("src"), mds.get("wei")
-        args += [
-            f"--dir={direction}" if direction else "",
-            f"--sdt={_dt(data)}:{_dt(wei)}",
-            f"--stag={_tag(data) if data else 'any'}:{_tag(wei) if wei else 'any'}",
-        ]
-    elif driver == "rnn":
-        args += _rnn_knobs(mds, aux, direction)
-    args += attribute_knobs(attrs, kind)
-    return Case(driver=driver, args=args, problem=problem)
-
-
-RNN_ALGS = {
-    "vanilla_rnn": "VANILLA_RNN",
-    "vanilla_lstm": "VANILLA_LSTM",
-    "vanilla_gru": "VANILLA_GRU",
-    "vanilla_augru": "VANILLA_AUGRU",
-    "lbr_gru": "LBR_GRU",
-    "lbr_augru": "LBR_AUGRU",
-}
-RNN_DIRECTIONS = {
-    "unidirectional_left2right": "left2right",
-    "unidirectional_right2left": "right2left",
-    "bidirectional_concat": "concat",
-    "bidirectional_sum": "sum",
-}
-RNN_ACTIVATIONS = {"eltwise_relu": "RELU", "eltwise_logistic": "LOGISTIC", "eltwise_tanh": "TANH"}
-
-
-def _rnn_knobs(mds: dict[str, MemoryDesc], aux: dict[str, str], direction: str) -> list[str]:
-    args = [f"--prop={direction}" if direction else ""]
-    for key, table, knob in (
-        ("alg", RNN_ALGS, "alg"),
-        ("direction", RNN_DIRECTIONS, "direction"),
-        ("activation", RNN_ACTIVATIONS, "activation"),
-    ):
-        if aux.get(key) in table:
-            args.append(f"--{knob}={table[aux[key]]}")
-    if "flags" in aux:
-        args.append(f"--flags={aux['flags']}")
-    data_args = ("src_iter", "src_iter_c", "src_layer", "dst_iter", "dst_layer")
-    dts = [
-        mds[a].data_type for a in data_args if a in mds and mds[a].data_type not in ("", "undef")
-    ]
-    if dts and len(set(dts)) == 1:
-        args.append(f"--cfg={dts[0]}")
-    elif dts:
-        args.append("--cfg=" + "".join(dts))
-    tags = [_tag(mds[a]) for a in ("src_layer", "wei_layer", "dst_layer") if a in mds]
-    if tags:
-        args.append("--tag=" + ":".join(tags))
-    strided = any(mds[a].strides for a in ("src_iter", "src_layer") if a in mds)
-    args.append(f"--trivial-strides={'false' if strided else 'true'}")
-    return args
-
-
-# ---------------------------------------------------------------------- writer --
-
-
-def distinct_primitives(trace: Any, iterations: str | Sequence[int] = "all") -> pd.DataFrame:
+def distinct_primitives(trace: Trace, iterations: str | Sequence[int] = "all") -> pd.DataFrame:
     """One row per distinct primitive (CASE_COLUMNS), with calls, total/mean ms, impls, layers."""
     events = trace.events
     rows = events[(events["op"].astype(str) == "exec") & (events["api"].astype(str) == "primitive")]
@@ -523,12 +76,13 @@ def distinct_primitives(trace: Any, iterations: str | Sequence[int] = "all") -> 
     return table.sort_values(["total_ms", "first_line"], ascending=[False, True], kind="stable")
 
 
-def header(trace: Any, cases: int, skipped: int, lines: int) -> list[str]:
-    meta = trace.metadata
+def header(trace: Trace, cases: int, skipped: int, lines: int) -> list[str]:
+    """The file's comment header: where the cases come from, the placeholders, how to run."""
+    metadata = trace.metadata
     return [
         f"# benchdnn reproducers written by dnnprof {__version__}",
-        f"# source: {meta.get('source', '?')}; oneDNN {meta.get('onednn_version') or '?'} "
-        f"(verbose dialect {meta.get('dialect', '?')}); {cases} cases from {lines} exec lines"
+        f"# source: {metadata.source or '?'}; oneDNN {metadata.onednn_version or '?'} "
+        f"(verbose dialect {metadata.dialect or '?'}); {cases} cases from {lines} exec lines"
         + (f", {skipped} primitives without a benchdnn driver (commented out)" if skipped else ""),
         "#",
         "# PLACEHOLDER VALUES: the verbose log names the scales and zero points a primitive uses",
@@ -543,10 +97,8 @@ def header(trace: Any, cases: int, skipped: int, lines: int) -> list[str]:
     ]
 
 
-def write_benchdnn(
-    trace: Any, path: str | os.PathLike[str], iterations: str | Sequence[int] = "all"
-) -> Path:
-    """Write one benchdnn case per distinct primitive, with calls and time as a comment."""
+def benchdnn_text(trace: Trace, iterations: str | Sequence[int] = "all") -> tuple[str, int]:
+    """The whole file, and how many cases it holds (primitives without one are comments)."""
     table = distinct_primitives(trace, iterations)
     body: list[str] = []
     skipped = 0
@@ -557,26 +109,52 @@ def write_benchdnn(
             + (f" layers={_shorten(row.layers)}" if row.layers else "")
         )
         try:
-            case = case_for(row)
+            case: Case | None = case_for(row)
         except FieldError as error:
             body += [note, f"# not converted: a field did not parse ({error})", ""]
             skipped += 1
             continue
         if case is None:
-            body += [
-                note,
-                f"# not converted: benchdnn has no driver for primitive kind {row.kind!r}",
-                "",
-            ]
+            reason = f"benchdnn has no driver for primitive kind {row.kind!r}"
+            body += [note, f"# not converted: {reason}", ""]
             skipped += 1
             continue
         body += [note, case.line(), ""]
     lines = int(table["calls"].sum())
-    text = "\n".join(header(trace, len(table) - skipped, skipped, lines) + body)
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text, encoding="utf-8")
-    return target
+    cases = len(table) - skipped
+    return "\n".join(header(trace, cases, skipped, lines) + body), cases
+
+
+def write_benchdnn(
+    trace: Trace, path: str | os.PathLike[str], iterations: str | Sequence[int] = "all"
+) -> Path:
+    """Write one benchdnn case per distinct primitive, with calls and time as a comment."""
+    text, _ = benchdnn_text(trace, iterations)
+    return write_text_atomic(path, text)
+
+
+class BenchdnnExporter(Exporter):
+    """benchdnn cases, one per distinct primitive, over every iteration by default."""
+
+    name = "benchdnn"
+    writes = "benchdnn cases, one per distinct primitive, most expensive first"
+
+    def export(
+        self, trace: Trace, destination: Destination | None, options: ExportOptions
+    ) -> ExportResult:
+        """Write the cases file (the selected iterations; span_iterations does not apply)."""
+        started = time.perf_counter()
+        path = self.file_path(destination)
+        text, cases = benchdnn_text(trace, options.selection("all"))
+        with writing(path):
+            write_text_atomic(path, text)
+        return ExportResult(
+            format=self.name,
+            destination=str(path),
+            message=f"benchdnn cases written to {path}",
+            seconds=time.perf_counter() - started,
+            items=cases,
+        )
 
 
 def _shorten(text: str, limit: int = 120) -> str:

@@ -15,12 +15,22 @@ without nesting, so two things are guaranteed here:
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dnnprof.exporters.spans import Span, SpanTree, build_span_tree, write_json_atomic
+from dnnprof.exporters.base import (
+    Destination,
+    Exporter,
+    ExportOptions,
+    ExportResult,
+    write_json_atomic,
+    writing,
+)
+from dnnprof.exporters.spans import Span, SpanTree, build_span_tree
+from dnnprof.trace import Trace
 
 GRID_NS = 125  # 1/8 us
 PID = 1
@@ -64,6 +74,7 @@ def assign_tracks(placed: list[_Placed]) -> list[_Placed]:
 
 
 def tree_to_chrome(tree: SpanTree) -> dict[str, Any]:
+    """The trace-event document of a span tree (metadata events, then one X event per span)."""
     origin = tree.root.start_ns
     placed = [
         _Placed(span, depth, _grid(span.start_ns - origin), _grid(span.end_ns - origin), order)
@@ -122,7 +133,7 @@ def tree_to_chrome(tree: SpanTree) -> dict[str, Any]:
 
 
 def write_chrome_trace(
-    trace: Any,
+    trace: Trace,
     path: str | os.PathLike[str],
     span_iterations: int | None = None,
     iterations: str | Sequence[int] = "all",
@@ -130,5 +141,25 @@ def write_chrome_trace(
     """Write the Trace as Chrome trace-event JSON. Unlike the Jaeger exports this keeps every
     iteration by default (warm-up included): Perfetto handles hundreds of thousands of events."""
     tree = build_span_tree(trace, span_iterations, iterations)
-    document = tree_to_chrome(tree)
-    return write_json_atomic(path, document)
+    return write_json_atomic(path, tree_to_chrome(tree))
+
+
+class ChromeTraceExporter(Exporter):
+    """Chrome trace-event JSON; every iteration unless the options select fewer."""
+
+    name = "chrome_trace"
+    writes = "Chrome trace-event JSON (open in https://ui.perfetto.dev or chrome://tracing)"
+
+    def export(
+        self, trace: Trace, destination: Destination | None, options: ExportOptions
+    ) -> ExportResult:
+        """Write the span tree of every iteration (by default) as one trace-event file."""
+        started = time.perf_counter()
+        path = self.file_path(destination)
+        tree = build_span_tree(
+            trace, options.limit(None), options.selection("all"), options.service_name
+        )
+        with writing(path):
+            write_json_atomic(path, tree_to_chrome(tree))
+        message = f"Chrome trace written to {path} (open in https://ui.perfetto.dev)"
+        return ExportResult.of_tree(self.name, str(path), tree, started, message)

@@ -17,19 +17,23 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from dnnprof import __version__
-from dnnprof.exporters.spans import (
-    AttributeValue,
-    Span,
-    SpanTree,
-    build_span_tree,
-    span_ids,
+from dnnprof.exporters.attributes import AttributeValue
+from dnnprof.exporters.base import (
+    Destination,
+    Exporter,
+    ExportOptions,
+    ExportResult,
     write_json_atomic,
+    writing,
 )
+from dnnprof.exporters.spans import Span, SpanTree, build_span_tree, span_ids
+from dnnprof.trace import Trace
 
 INGESTION_TAGS = (
     "otel.library.name",
@@ -92,8 +96,13 @@ def tree_to_jaeger(tree: SpanTree) -> dict[str, Any]:
     }
 
 
+def jaeger_document(tree: SpanTree) -> dict[str, Any]:
+    """The whole file: the query API's envelope around one trace."""
+    return {"data": [tree_to_jaeger(tree)], "total": 0, "limit": 0, "offset": 0, "errors": None}
+
+
 def write_jaeger_json(
-    trace: Any,
+    trace: Trace,
     path: str | os.PathLike[str],
     service_name: str = "dnnprof",
     span_iterations: int | None = 3,
@@ -101,8 +110,28 @@ def write_jaeger_json(
 ) -> Path:
     """Write the Trace's span tree as a Jaeger JSON file (same selection as the OTLP export)."""
     tree = build_span_tree(trace, span_iterations, iterations, service_name)
-    document = {"data": [tree_to_jaeger(tree)], "total": 0, "limit": 0, "offset": 0, "errors": None}
-    return write_json_atomic(path, document)
+    return write_json_atomic(path, jaeger_document(tree))
+
+
+class JaegerJsonExporter(Exporter):
+    """A Jaeger JSON file, with the same iterations as the OTLP export."""
+
+    name = "jaeger_json"
+    writes = "Jaeger JSON (Jaeger UI: Search > JSON File), the last 3 steady iterations"
+
+    def export(
+        self, trace: Trace, destination: Destination | None, options: ExportOptions
+    ) -> ExportResult:
+        """Write the span tree of the selected iterations as one Jaeger JSON file."""
+        started = time.perf_counter()
+        path = self.file_path(destination)
+        tree = build_span_tree(
+            trace, options.limit(3), options.selection("steady"), options.service_name
+        )
+        with writing(path):
+            write_json_atomic(path, jaeger_document(tree))
+        message = f"Jaeger JSON written to {path} (Jaeger UI: Search > JSON File)"
+        return ExportResult.of_tree(self.name, str(path), tree, started, message)
 
 
 # ---------------------------------------------------------------------- reader --

@@ -21,13 +21,16 @@ from urllib.parse import urlparse
 
 from opentelemetry.sdk.resources import Resource
 
-from dnnprof.exporters.otlp import (
+from dnnprof.exporters.base import (
+    Destination,
+    Exporter,
+    ExportError,
+    ExportOptions,
     ExportResult,
-    sdk_spans,
-    send_batches,
-    wait_reachable,
 )
-from dnnprof.exporters.spans import ExportError, build_span_tree
+from dnnprof.exporters.otlp import sdk_spans, send_batches, sent_message, wait_reachable
+from dnnprof.exporters.spans import build_span_tree
+from dnnprof.trace import Trace
 
 DEFAULT_ENDPOINT = "http://localhost:14268/api/traces"
 EXTRA = "opentelemetry-exporter-jaeger-thrift==1.21.0 Deprecated"
@@ -49,6 +52,7 @@ BATCH_SIZE = {"udp": 100, "http": 512}
 
 
 def _exporter_class() -> Any:
+    """The 1.21.0 JaegerExporter class, or ExportError saying how to install it."""
     from opentelemetry.sdk import environment_variables
 
     for name in LEGACY_SDK_NAMES:
@@ -74,7 +78,7 @@ def _make(exporter_class: Any, **kwargs: Any) -> Any:
 
 
 def export_jaeger_legacy(
-    trace: Any,
+    trace: Trace,
     endpoint: str | None = None,
     service_name: str = "dnnprof",
     span_iterations: int | None = 3,
@@ -134,6 +138,31 @@ def export_jaeger_legacy(
         )
     finally:
         exporter.shutdown()
+    protocol = f"jaeger-thrift-{transport}"
+    message = sent_message(tree, url, protocol, len(spans), started)
     return ExportResult.of_tree(
-        tree, f"jaeger-thrift-{transport}", url, service_name, len(spans), batches, started
+        JaegerLegacyExporter.name, url, tree, started, message,
+        protocol=protocol, spans=len(spans), batches=batches,
     )
+
+
+class JaegerLegacyExporter(Exporter):
+    """Thrift spans to a Jaeger older than v1.35 (the optional `jaeger` extra)."""
+
+    name = "jaeger_legacy"
+    writes = "Thrift spans to a Jaeger collector (HTTP :14268) or agent (UDP :6831), pre-OTLP"
+    to_file = False
+
+    def export(
+        self, trace: Trace, destination: Destination | None, options: ExportOptions
+    ) -> ExportResult:
+        """Send the last 3 steady iterations (by default) to the collector or agent."""
+        return export_jaeger_legacy(
+            trace,
+            None if destination is None else str(destination),
+            service_name=options.service_name,
+            span_iterations=options.limit(3),
+            iterations=options.selection("steady"),
+            timeout_s=options.timeout_s,
+            retries=options.retries,
+        )

@@ -5,6 +5,9 @@ time of the export), and handed to the OTLP exporter in batches by dnnprof itsel
 than through a BatchSpanProcessor: that way a failed batch is retried a bounded number of
 times and then reported as an ExportError, instead of being logged and dropped in a
 background thread.
+
+The OpenTelemetry SDK is imported here and nowhere else (and by jaeger_legacy, which builds
+on this module); the registry imports this module only when an OTLP export runs.
 """
 
 from __future__ import annotations
@@ -14,58 +17,31 @@ import socket
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
-from opentelemetry.sdk.trace import SpanProcessor
+from opentelemetry import trace as trace_api
+from opentelemetry.context import Context
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanLimits, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import SpanExportResult
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 
 from dnnprof import __version__
-from dnnprof.exporters.spans import ExportError, SpanTree, build_span_tree
+from dnnprof.exporters.base import (
+    Destination,
+    Exporter,
+    ExportError,
+    ExportOptions,
+    ExportResult,
+)
+from dnnprof.exporters.spans import SpanTree, build_span_tree
+from dnnprof.trace import Trace
 
 DEFAULT_ENDPOINTS = {"grpc": "http://localhost:4317", "http": "http://localhost:4318"}
 DEFAULT_PORTS = {"grpc": 4317, "http": 4318}
 HTTP_TRACES_PATH = "/v1/traces"
 BATCH_SIZE = 512  # spans per request: well under the collectors' 4 MiB message limit
-
-
-@dataclass
-class ExportResult:
-    """What an export sent and where. `trace_id` is the hex id to look up in Jaeger."""
-
-    protocol: str
-    endpoint: str
-    service_name: str
-    trace_id: str
-    spans: int
-    batches: int
-    iterations: list[int]
-    timeline: str
-    seconds: float
-    counts: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def spans_per_second(self) -> float:
-        return self.spans / self.seconds if self.seconds > 0 else float("inf")
-
-    @classmethod
-    def of_tree(
-        cls, tree: Any, protocol: str, endpoint: str, service_name: str, spans: int,
-        batches: int, started: float,
-    ) -> ExportResult:
-        """The result of sending `spans` spans of `tree` in `batches` since `started`."""
-        return cls(
-            protocol=protocol,
-            endpoint=endpoint,
-            service_name=service_name,
-            trace_id=tree.trace_id,
-            spans=spans,
-            batches=batches,
-            iterations=tree.iterations,
-            timeline=tree.timeline,
-            seconds=time.perf_counter() - started,
-            counts=tree.counts(),
-        )
 
 
 # ------------------------------------------------------------------ SDK spans --
@@ -81,9 +57,8 @@ class _Collect(SpanProcessor):
         self.spans.append(span)
 
 
-def resource_for(tree: SpanTree, extra: dict[str, Any] | None = None) -> Any:
-    from opentelemetry.sdk.resources import Resource
-
+def resource_for(tree: SpanTree, extra: dict[str, Any] | None = None) -> Resource:
+    """The OTLP resource: service name and version, and which timeline the times are on."""
     attributes = {
         "service.name": tree.service_name,
         "service.version": __version__,
@@ -93,13 +68,8 @@ def resource_for(tree: SpanTree, extra: dict[str, Any] | None = None) -> Any:
     return Resource.create(attributes)
 
 
-def sdk_spans(tree: SpanTree, resource: Any) -> list[Any]:
+def sdk_spans(tree: SpanTree, resource: Resource) -> list[Any]:
     """The tree as OpenTelemetry SDK ReadableSpans (one trace, parents linked)."""
-    from opentelemetry import trace as trace_api
-    from opentelemetry.context import Context
-    from opentelemetry.sdk.trace import SpanLimits, TracerProvider
-    from opentelemetry.sdk.trace.sampling import ALWAYS_ON
-
     provider = TracerProvider(
         resource=resource,
         sampler=ALWAYS_ON,
@@ -191,6 +161,7 @@ def wait_reachable(
 
 
 def make_exporter(protocol: str, url: str, timeout_s: float, headers: dict[str, str] | None) -> Any:
+    """The SDK's OTLP span exporter for this protocol (only that protocol's stack is loaded)."""
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
@@ -253,8 +224,6 @@ def send_batches(
     logger_names: Sequence[str],
 ) -> int:
     """Export spans in batches, each retried up to `retries` times; returns the batch count."""
-    from opentelemetry.sdk.trace.export import SpanExportResult
-
     batches = [spans[i : i + batch_size] for i in range(0, len(spans), batch_size)] or [[]]
     sent = 0
     with captured_exporter_logs(logger_names) as logs:
@@ -286,7 +255,7 @@ def send_batches(
 
 
 def export_otlp(
-    trace: Any,
+    trace: Trace,
     endpoint: str | None = None,
     protocol: str = "grpc",
     service_name: str = "dnnprof",
@@ -323,4 +292,44 @@ def export_otlp(
         )
     finally:
         exporter.shutdown()
-    return ExportResult.of_tree(tree, protocol, url, service_name, len(spans), batches, started)
+    message = sent_message(tree, url, protocol, len(spans), started)
+    return ExportResult.of_tree(
+        OtlpExporter.name, url, tree, started, message,
+        protocol=protocol, spans=len(spans), batches=batches,
+    )
+
+
+def sent_message(tree: SpanTree, url: str, protocol: str, spans: int, started: float) -> str:
+    """One line for the user: how many spans of each level went where, and the trace id."""
+    counts = tree.counts()
+    return (
+        f"spans sent to {url} ({protocol}): {spans} spans ({counts['iteration']} iterations, "
+        f"{counts['layer']} layers, {counts['primitive']} primitives) in "
+        f"{time.perf_counter() - started:.2f}s; service {tree.service_name}, "
+        f"trace id {tree.trace_id}"
+    )
+
+
+class OtlpExporter(Exporter):
+    """OTLP spans (gRPC or HTTP) to a collector such as Jaeger."""
+
+    name = "otlp"
+    writes = "OTLP spans to a collector such as Jaeger (gRPC :4317 or HTTP :4318)"
+    to_file = False
+
+    def export(
+        self, trace: Trace, destination: Destination | None, options: ExportOptions
+    ) -> ExportResult:
+        """Send the last 3 steady iterations (by default) to the collector at `destination`."""
+        return export_otlp(
+            trace,
+            None if destination is None else str(destination),
+            protocol=options.protocol,
+            service_name=options.service_name,
+            span_iterations=options.limit(3),
+            iterations=options.selection("steady"),
+            timeout_s=options.timeout_s,
+            retries=options.retries,
+            batch_size=options.batch_size or BATCH_SIZE,
+            headers=options.headers,
+        )

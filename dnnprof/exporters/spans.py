@@ -1,13 +1,13 @@
-"""The span tree every exporter writes: run -> iteration -> layer -> primitive.
+"""The span tree every span format writes: run -> iteration -> layer -> primitive.
 
 Built once from `trace.events` (see docs/trace-schema.md); each output format is then a
 small function of the tree. Times are integer nanoseconds since the Unix epoch so that
 every format rounds the same numbers the same way.
 
-Which rows become primitive spans: `exec` rows of the primitive, ukernel and graph APIs.
-Graph partitions are kept (as spans named `graph:<partition kind>`) even though oneDNN
-also logs the primitives inside them: in a trace viewer the partition is where the fusion
-shows, and its duration is the partition's own measurement.
+Which rows become primitive spans: `exec` rows of the primitive, ukernel and graph APIs
+(`selection.span_rows`). Graph partitions are kept (as spans named `graph:<partition kind>`)
+even though oneDNN also logs the primitives inside them: in a trace viewer the partition is
+where the fusion shows, and its duration is the partition's own measurement.
 """
 
 from __future__ import annotations
@@ -15,38 +15,26 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from dnnprof import __version__
+from dnnprof.exporters.attributes import (
+    AttributeValue,
+    PrimitiveAttributes,
+    dimension_lookup,
+    primitive_name,
+    run_attributes,
+    run_name,
+)
+from dnnprof.exporters.base import ExportError
+from dnnprof.exporters.selection import iteration_phases, select_iterations, span_rows
+from dnnprof.trace import Trace
 
 LEVELS = ("run", "iteration", "layer", "primitive")
-SPAN_APIS = ("primitive", "ukernel", "graph")
-
-# Phases the reconstructor (or dnnprof's markers) give to iterations that are not the
-# steady state; iterations in these phases are left out unless asked for.
-NON_STEADY_PHASES = frozenset({"warmup", "calibrate", "build", "setup", "compile", "done"})
-STEADY_PHASES = frozenset({"measure", "run", "steady"})
-
-AttributeValue = str | bool | int | float
-
-
-class ExportError(RuntimeError):
-    """An export that could not be completed; the message says why and what to do next.
-
-    The Trace (and any file it was loaded from) is never modified by an exporter, so after
-    this error the stored trace is intact and the export can simply be retried. Command-line
-    front ends exit with `exit_code` (see docs/exporters.md).
-    """
-
-    exit_code = 3
 
 
 @dataclass
@@ -63,6 +51,7 @@ class Span:
 
     @property
     def duration_ns(self) -> int:
+        """end_ns - start_ns."""
         return self.end_ns - self.start_ns
 
     def walk(
@@ -86,83 +75,28 @@ class SpanTree:
     trace_id: str = ""  # 32 hex digits; deterministic for file formats, see `trace_id_for`
 
     def walk(self) -> Iterator[tuple[Span, Span | None, int]]:
+        """(span, parent, depth) of every span in pre-order, from the run span down."""
         return self.root.walk()
 
     def spans(self) -> list[Span]:
+        """Every span in pre-order."""
         return [span for span, _, _ in self.walk()]
 
     def __len__(self) -> int:
         return sum(1 for _ in self.walk())
 
     def counts(self) -> dict[str, int]:
+        """Spans per level (run, iteration, layer, primitive)."""
         out = dict.fromkeys(LEVELS, 0)
         for span, _, _ in self.walk():
             out[span.level] = out.get(span.level, 0) + 1
         return out
 
 
-# ------------------------------------------------------------------- selection --
-
-
-def span_rows(events: pd.DataFrame) -> pd.DataFrame:
-    """The rows that become primitive spans: timed exec lines of every API but markers."""
-    api = events["api"].astype(str)
-    return events[(events["op"].astype(str) == "exec") & api.isin(SPAN_APIS)]
-
-
-def iteration_phases(rows: pd.DataFrame) -> dict[int, str]:
-    """The phase of each iteration: the first non-empty phase among its rows, else ""."""
-    frame = pd.DataFrame(
-        {"iteration": rows["iteration"].to_numpy(), "phase": rows["phase"].astype(str).to_numpy()}
-    )
-    phases = dict.fromkeys((int(i) for i in pd.unique(frame["iteration"])), "")
-    named = frame[frame["phase"] != ""].drop_duplicates("iteration")
-    phases.update(zip(named["iteration"].astype(int), named["phase"], strict=True))
-    return phases
-
-
-def select_iterations(
-    rows: pd.DataFrame, span_iterations: int | None, iterations: str | Sequence[int] = "steady"
-) -> list[int]:
-    """Iteration numbers to export.
-
-    `iterations="steady"` keeps measured iterations (phase measure/run) when phases are
-    known, else every iteration not in a warm-up/calibration/build phase, and then the LAST
-    `span_iterations` of them: the first steady iterations can still carry one-time work
-    (oneDNN Graph keeps re-partitioning for two iterations), the last ones are settled.
-    `"all"` keeps every iteration (and rows outside any iteration, as iteration -1).
-    A list selects those iteration numbers. A trace without iterations is one iteration, -1.
-    """
-    present = sorted(int(i) for i in pd.unique(rows["iteration"]))
-    if not any(i >= 0 for i in present):
-        return [-1] if present else []
-    if isinstance(iterations, str):
-        if iterations == "all":
-            chosen = present
-        elif iterations == "steady":
-            phases = iteration_phases(rows[rows["iteration"] >= 0])
-            steady = [i for i, p in phases.items() if p in STEADY_PHASES]
-            if not steady:
-                steady = [i for i, p in phases.items() if p not in NON_STEADY_PHASES]
-            if not steady:  # everything is warm-up or calibration: better some spans than none
-                steady = list(phases)
-            chosen = sorted(steady)
-        else:
-            raise ValueError(
-                f"iterations must be 'steady', 'all' or a list of ints, not {iterations!r}"
-            )
-    else:
-        wanted = {int(i) for i in iterations}
-        chosen = [i for i in present if i in wanted]
-    if span_iterations is not None and span_iterations > 0:
-        chosen = chosen[-span_iterations:]
-    return chosen
-
-
 # ----------------------------------------------------------------------- times --
 
 
-def base_time_ns(trace: Any, timeline: str, now_ns: int | None = None) -> int:
+def base_time_ns(trace: Trace, timeline: str, now_ns: int | None = None) -> int:
     """Epoch time of `start_ms == 0`, rounded to a whole microsecond.
 
     With real timestamps that is the first timestamp of the log. A synthetic timeline has no
@@ -185,193 +119,6 @@ def base_time_ns(trace: Any, timeline: str, now_ns: int | None = None) -> int:
 
 def _ns(ms: float) -> int:
     return 0 if math.isnan(ms) else int(round(ms * 1e6))
-
-
-# ------------------------------------------------------------------ attributes --
-
-# (trace.events column, attribute key) for primitive spans; empty values are left out.
-PRIMITIVE_COLUMNS = (
-    ("api", "onednn.api"),
-    ("engine", "onednn.engine"),
-    ("kind", "onednn.kind"),
-    ("impl", "onednn.impl"),
-    ("isa", "onednn.isa"),
-    ("prop", "onednn.prop_kind"),
-    ("src_dt", "onednn.src_dt"),
-    ("wei_dt", "onednn.wei_dt"),
-    ("dst_dt", "onednn.dst_dt"),
-    ("src_fmt", "onednn.src_fmt"),
-    ("wei_fmt", "onednn.wei_fmt"),
-    ("dst_fmt", "onednn.dst_fmt"),
-    ("post_ops", "onednn.post_ops"),
-    ("fpmath", "onednn.fpmath"),
-    ("alg", "onednn.alg"),
-    ("problem", "onednn.problem"),
-    ("mds", "onednn.mds"),
-    ("attrs", "onednn.attrs"),
-    ("aux", "onednn.aux"),
-    ("layer", "dnnprof.layer"),
-    ("layer_type", "dnnprof.layer_type"),
-    ("phase", "dnnprof.phase"),
-)
-DIMENSION_COLUMNS = (
-    "mb",
-    "g",
-    "ic",
-    "oc",
-    "id",
-    "ih",
-    "iw",
-    "od",
-    "oh",
-    "ow",
-    "kd",
-    "kh",
-    "kw",
-    "sd",
-    "sh",
-    "sw",
-    "dd",
-    "dh",
-    "dw",
-    "pd",
-    "ph",
-    "pw",
-    "m",
-    "n",
-    "k",
-    "batch",
-)
-
-
-def plain(value: Any) -> AttributeValue | None:
-    """A value every span format can carry (str/bool/int/float), or None for 'absent'."""
-    if value is None or value is pd.NA:
-        return None
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return None if math.isnan(value) else float(value)
-    text = str(value)
-    return text if text else None
-
-
-def _dimension_lookup(trace: Any) -> dict[int, dict[str, AttributeValue]]:
-    """desc_id -> problem dimensions, from `trace.descriptors` when the Trace has it."""
-    descriptors = getattr(trace, "descriptors", None)
-    if not isinstance(descriptors, pd.DataFrame) or descriptors.empty:
-        return {}
-    columns = [c for c in DIMENSION_COLUMNS if c in descriptors]
-    ids = descriptors["desc_id"] if "desc_id" in descriptors else descriptors.index
-    lookup: dict[int, dict[str, AttributeValue]] = {}
-    for desc_id, (_, row) in zip(ids, descriptors[columns].iterrows(), strict=True):
-        dims = {f"onednn.dims.{c}": plain(row[c]) for c in columns}
-        lookup[int(desc_id)] = {k: v for k, v in dims.items() if v is not None}
-    return lookup
-
-
-def primitive_name(kind: str, api: str, post_ops: str) -> str:
-    """`convolution`, `convolution+sum+eltwise_relu` (fused), `graph:convolution_post_ops`."""
-    if api == "graph":
-        return f"graph:{kind}"
-    return f"{kind}+{post_ops}" if post_ops else kind
-
-
-ROW_COLUMNS = ("layer", "layer_type", "phase")  # per call; every other column is per descriptor
-
-
-class PrimitiveAttributes:
-    """Span attributes of primitive rows. The descriptor part (kind, impl, types, formats,
-    problem, FLOPs ...) is the same for thousands of calls, so it is built once per distinct
-    descriptor and copied; only the timing, line, iteration and layer change per call."""
-
-    def __init__(self, dims: dict[int, dict[str, AttributeValue]]) -> None:
-        self.dims = dims
-        self.static_columns = [(c, k) for c, k in PRIMITIVE_COLUMNS if c not in ROW_COLUMNS]
-        self.row_columns = [(c, k) for c, k in PRIMITIVE_COLUMNS if c in ROW_COLUMNS]
-        self.cache: dict[tuple[Any, ...], dict[str, AttributeValue]] = {}
-
-    def descriptor_part(self, row: Any) -> dict[str, AttributeValue]:
-        key = tuple(getattr(row, c, None) for c, _ in self.static_columns) + (
-            row.has_scales,
-            row.has_zero_points,
-            row.flops,
-            row.desc_id,
-        )
-        cached = self.cache.get(key)
-        if cached is None:
-            cached = {"dnnprof.level": "primitive"}
-            for column, attr in self.static_columns:
-                value = plain(getattr(row, column, None))
-                if value is not None:
-                    cached[attr] = value
-            cached["onednn.fused"] = bool(str(getattr(row, "post_ops", "") or ""))
-            cached["onednn.reorder"] = str(row.kind) == "reorder"
-            cached["onednn.has_scales"] = bool(row.has_scales)
-            cached["onednn.has_zero_points"] = bool(row.has_zero_points)
-            flops = plain(row.flops)
-            if flops is not None:
-                cached["onednn.flops"] = flops
-            cached.update(self.dims.get(int(row.desc_id), {}))
-            self.cache[key] = cached
-        return cached
-
-    def __call__(self, row: Any) -> dict[str, AttributeValue]:
-        attrs = dict(self.descriptor_part(row))
-        for column, attr in self.row_columns:
-            value = plain(getattr(row, column, None))
-            if value is not None:
-                attrs[attr] = value
-        duration_ms = plain(row.duration_ms)
-        if duration_ms is not None:
-            attrs["onednn.exec_time_ms"] = duration_ms
-            flops = attrs.get("onednn.flops")
-            if flops is not None and duration_ms:
-                attrs["onednn.gflops_per_s"] = float(flops) / (duration_ms * 1e6)
-        attrs["dnnprof.line"] = int(row.line)
-        attrs["dnnprof.iteration"] = int(row.iteration)
-        return attrs
-
-
-RUN_METADATA = (
-    ("model", "dnnprof.model"),
-    ("variant", "dnnprof.variant"),
-    ("framework", "dnnprof.framework"),
-    ("framework_version", "dnnprof.framework_version"),
-    ("batch", "dnnprof.batch"),
-    ("threads", "onednn.threads"),
-    ("onednn_version", "onednn.version"),
-    ("onednn_commit", "onednn.commit"),
-    ("isa", "onednn.isa"),
-    ("runtime", "onednn.runtime"),
-    ("dialect", "onednn.verbose_dialect"),
-    ("source", "dnnprof.source"),
-    ("command", "dnnprof.command"),
-)
-
-
-def run_name(metadata: dict[str, Any]) -> str:
-    parts = [str(metadata[k]) for k in ("model", "variant") if metadata.get(k)]
-    if parts:
-        return " ".join(parts)
-    source = str(metadata.get("source") or "")
-    return f"dnnprof {source.rsplit('/', 1)[-1]}" if source else "dnnprof run"
-
-
-def run_attributes(metadata: dict[str, Any]) -> dict[str, AttributeValue]:
-    attrs: dict[str, AttributeValue] = {"dnnprof.level": "run"}
-    for key, attr in RUN_METADATA:
-        value = metadata.get(key)
-        if isinstance(value, (list, tuple)):
-            value = " ".join(str(v) for v in value)
-        value = plain(value)
-        if value is not None:
-            attrs[attr] = value
-    attrs["dnnprof.timeline"] = str(metadata.get("timeline") or "synthetic")
-    attrs["dnnprof.version"] = str(metadata.get("dnnprof_version") or __version__)
-    return attrs
 
 
 # ------------------------------------------------------------------------ tree --
@@ -441,8 +188,80 @@ def _group_layers(prims: list[tuple[Span, str, str]]) -> list[Span]:
     return out
 
 
+@dataclass
+class _Group:
+    """The primitives of one iteration span: an iteration, a stretch of rows outside every
+    iteration (one phase), or the whole trace when it has no iterations."""
+
+    kind: str  # "iteration" | "outside" | "whole"
+    iteration: int
+    phase: str
+    members: list[tuple[Span, str, str]] = field(default_factory=list)  # span, layer, type
+
+
+def _primitive_groups(
+    trace: Trace, rows: pd.DataFrame, whole: bool, base_ns: int
+) -> list[_Group]:
+    """Primitive spans in time order, grouped by the iteration span they go under.
+
+    Rows outside every iteration (calibration, tracing ... in an "all" export) are grouped
+    by contiguous stretch of one phase, so that no group's time range overlaps another's.
+    """
+    attributes_of = PrimitiveAttributes(dimension_lookup(trace))
+    positions = {label: pos for pos, label in enumerate(trace.events.index)}
+    phases = {} if whole else iteration_phases(rows)
+    groups: dict[tuple[str, int], _Group] = {}
+    current: _Group | None = None
+    for row in rows.sort_values(["start_ms", "line"], kind="stable").itertuples():
+        start_ns = base_ns + _ns(float(row.start_ms))
+        span = Span(
+            name=primitive_name(str(row.kind), str(row.api), str(row.post_ops)),
+            level="primitive",
+            start_ns=start_ns,
+            end_ns=start_ns + max(_ns(float(row.duration_ms)), 0),
+            attributes=attributes_of(row),
+            row=positions[row.Index],
+        )
+        iteration, phase = int(row.iteration), str(row.phase)
+        if whole:
+            key = ("whole", 0)
+        elif iteration >= 0:
+            key = ("iteration", iteration)
+        elif current is None or current.kind != "outside" or current.phase != phase:
+            key = ("outside", len(groups))  # a new stretch
+        else:
+            key = ("outside", current.iteration)
+        if key not in groups:
+            kind, number = key
+            label = {"iteration": phases.get(number, ""), "outside": phase}.get(kind, "")
+            groups[key] = _Group(kind, number, label)
+        current = groups[key]
+        current.members.append((span, str(row.layer), str(row.layer_type)))
+    return list(groups.values())
+
+
+def _iteration_span(group: _Group) -> Span:
+    iteration = group.iteration if group.kind == "iteration" else -1
+    prims = [span for span, _, _ in group.members]
+    attrs: dict[str, AttributeValue] = {
+        "dnnprof.level": "iteration",
+        "dnnprof.iteration": iteration,
+        "dnnprof.primitives": len(prims),
+        "dnnprof.exec_time_ms": _exec_ms(prims),
+    }
+    if group.phase:
+        attrs["dnnprof.phase"] = group.phase
+    if group.kind == "iteration":
+        name = f"iteration {iteration}"
+    elif group.kind == "outside":
+        name = f"outside iterations ({group.phase})" if group.phase else "outside iterations"
+    else:
+        name = "iteration (whole trace)"
+    return _envelope(name, "iteration", _group_layers(group.members), attrs)
+
+
 def build_span_tree(
-    trace: Any,
+    trace: Trace,
     span_iterations: int | None = 3,
     iterations: str | Sequence[int] = "steady",
     service_name: str = "dnnprof",
@@ -454,13 +273,12 @@ def build_span_tree(
     run of consecutive primitives with the same `layer`, and primitives without a layer sit
     directly under their iteration. Raises ExportError when nothing is left to export.
     """
-    events = trace.events
     metadata = trace.metadata
-    timeline = "timestamps" if metadata.get("timeline") == "timestamps" else "synthetic"
-    rows = span_rows(events)
+    timeline = "timestamps" if metadata.timeline == "timestamps" else "synthetic"
+    rows = span_rows(trace.events)
     if rows.empty:
         raise ExportError(
-            f"{metadata.get('source', 'the trace')}: no primitive exec lines to export "
+            f"{metadata.source or 'the trace'}: no primitive exec lines to export "
             "(was oneDNN verbose at level 1 or higher when the log was captured?)"
         )
     chosen = select_iterations(rows, span_iterations, iterations)
@@ -471,65 +289,11 @@ def build_span_tree(
         raise ExportError(f"no exec lines in the selected iterations {chosen}")
 
     base_ns = base_time_ns(trace, timeline, now_ns)
-    attributes_of = PrimitiveAttributes(_dimension_lookup(trace))
-    positions = {label: pos for pos, label in enumerate(events.index)}
-    # Group key per row: ("iteration", n), or for rows outside every iteration (calibration,
-    # tracing, ... in an "all" export) ("outside", k) for the k-th contiguous stretch of one
-    # phase, so that no group's time range overlaps another's.
-    groups: dict[tuple[str, int], list[tuple[Span, str, str]]] = {}
-    group_phase: dict[tuple[str, int], str] = {}
-    ordered = rows.sort_values(["start_ms", "line"], kind="stable")
-    stretch, previous = 0, None
-    for row in ordered.itertuples():
-        start_ns = base_ns + _ns(float(row.start_ms))
-        api = str(row.api)
-        span = Span(
-            name=primitive_name(str(row.kind), api, str(row.post_ops)),
-            level="primitive",
-            start_ns=start_ns,
-            end_ns=start_ns + max(_ns(float(row.duration_ms)), 0),
-            attributes=attributes_of(row),
-            row=positions[row.Index],
-        )
-        phase = str(row.phase)
-        if chosen == [-1]:
-            key = ("whole", 0)
-        elif int(row.iteration) >= 0:
-            key = ("iteration", int(row.iteration))
-        else:
-            if previous is None or previous[0] != "outside" or group_phase[previous] != phase:
-                stretch += 1
-            key = ("outside", stretch)
-            group_phase[key] = phase
-        previous = key
-        groups.setdefault(key, []).append((span, str(row.layer), str(row.layer_type)))
-
-    phases = iteration_phases(rows) if chosen != [-1] else {}
-    iteration_spans = []
-    for key, members in groups.items():
-        kind, number = key
-        iteration = number if kind == "iteration" else -1
-        children = _group_layers(members)
-        prims = [span for span, _, _ in members]
-        attrs: dict[str, AttributeValue] = {
-            "dnnprof.level": "iteration",
-            "dnnprof.iteration": iteration,
-            "dnnprof.primitives": len(prims),
-            "dnnprof.exec_time_ms": _exec_ms(prims),
-        }
-        phase = phases.get(iteration, "") if kind == "iteration" else group_phase.get(key, "")
-        if phase:
-            attrs["dnnprof.phase"] = phase
-        if kind == "iteration":
-            name = f"iteration {iteration}"
-        elif kind == "outside":
-            name = f"outside iterations ({phase})" if phase else "outside iterations"
-        else:
-            name = "iteration (whole trace)"
-        iteration_spans.append(_envelope(name, "iteration", children, attrs))
-    iteration_spans.sort(key=lambda span: (span.start_ns, span.end_ns))
+    groups = _primitive_groups(trace, rows, chosen == [-1], base_ns)
+    iteration_spans = sorted(
+        (_iteration_span(group) for group in groups), key=lambda s: (s.start_ns, s.end_ns)
+    )
     exported = sorted({int(span.attributes["dnnprof.iteration"]) for span in iteration_spans})
-
     root_attrs = run_attributes(metadata)
     root_attrs.update(
         {
@@ -539,9 +303,8 @@ def build_span_tree(
             "dnnprof.exec_time_ms": _exec_ms(iteration_spans),
         }
     )
-    root = _envelope(run_name(metadata), "run", iteration_spans, root_attrs)
     tree = SpanTree(
-        root=root,
+        root=_envelope(run_name(metadata), "run", iteration_spans, root_attrs),
         timeline=timeline,
         iterations=exported,
         iterations_total=iterations_total,
@@ -551,12 +314,12 @@ def build_span_tree(
     return tree
 
 
-def trace_id_for(trace: Any, tree: SpanTree) -> str:
+def trace_id_for(trace: Trace, tree: SpanTree) -> str:
     """A trace id derived from the run's identity and the exported selection, so a file
     written twice from the same Trace is byte-identical."""
     identity = {
-        "source": trace.metadata.get("source"),
-        "command": trace.metadata.get("command"),
+        "source": trace.metadata.source,
+        "command": trace.metadata.command,
         "events": len(trace.events),
         # A synthetic timeline is placed at export time; only its length identifies it.
         "start": tree.root.start_ns if tree.timeline == "timestamps" else None,
@@ -575,14 +338,3 @@ def span_ids(tree: SpanTree) -> dict[int, str]:
         digest = hashlib.sha256(f"{tree.trace_id}:{index}".encode()).hexdigest()[:16]
         ids[id(span)] = digest if digest != "0" * 16 else "0" * 15 + "1"
     return ids
-
-
-def write_json_atomic(path: Any, document: Any) -> Path:
-    """Write a JSON document to `path` via a temp file and a rename; returns the path."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    # dumps, not dump: only the one-shot encoder is the C one (several times faster).
-    tmp.write_text(json.dumps(document, separators=(",", ":")) + "\n", encoding="utf-8")
-    os.replace(tmp, target)
-    return target

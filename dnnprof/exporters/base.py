@@ -1,0 +1,163 @@
+"""The small interface every output format implements, and what an export returns.
+
+An exporter has a `name` (the registry key), says in one line what it `writes`, and has
+one method, `export(trace, destination, options) -> ExportResult`. File formats take a path;
+network formats (`to_file = False`) take a collector endpoint, or None for the default.
+
+Standard library only (plus dnnprof's vocabulary and errors): `dnnprof.exporters` imports
+this module eagerly, and `dnnprof --help` must not load pandas or the OpenTelemetry SDK.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from dnnprof.errors import DnnprofError, OutputError
+from dnnprof.vocabulary import ExitCode
+
+if TYPE_CHECKING:  # pragma: no cover
+    from dnnprof.exporters.spans import SpanTree
+    from dnnprof.trace import Trace
+
+Destination = str | os.PathLike[str]
+
+
+class ExportError(DnnprofError):
+    """An export that could not be completed; the message says why and what to do next.
+
+    Mostly a collector that cannot be reached or refuses the data (exit status 3). The
+    Trace (and any file it was loaded from) is never modified by an exporter, so after this
+    error the stored trace is intact and the export can simply be retried.
+    """
+
+    exit_code = ExitCode.UNREACHABLE
+
+
+@dataclass
+class ExportOptions:
+    """How to export; each format reads the options it has a use for and ignores the rest.
+
+    `span_iterations` and `iterations` follow the command line: None takes the format's
+    default (the last 3 steady iterations for Jaeger, every iteration for Chrome and
+    benchdnn), `span_iterations=0` keeps every selected iteration.
+    """
+
+    service_name: str = "dnnprof"  # the service the spans appear under in Jaeger
+    span_iterations: int | None = None  # keep the last N selected iterations; 0: all
+    iterations: str | Sequence[int] | None = None  # "steady", "all" or iteration numbers
+    protocol: str = "grpc"  # OTLP transport: "grpc" or "http"
+    timeout_s: float = 10.0  # per request to a collector
+    retries: int = 3  # extra attempts per batch and for the first connection
+    batch_size: int | None = None  # spans per request; None: the exporter's default
+    headers: dict[str, str] | None = None  # extra OTLP request headers (e.g. an auth token)
+
+    def limit(self, default: int | None) -> int | None:
+        """`span_iterations` as the span tree takes it: None means no limit."""
+        if self.span_iterations is None:
+            return default
+        return self.span_iterations or None
+
+    def selection(self, default: str) -> str | Sequence[int]:
+        """`iterations`, or the format's default selection."""
+        return default if self.iterations is None else self.iterations
+
+
+@dataclass
+class ExportResult:
+    """What an export wrote or sent, and where. `message` is one line for the user.
+
+    `trace_id` is the hex id to look up in Jaeger (span formats only); `counts` holds spans
+    per level; `items` counts what a non-span format wrote (benchdnn cases, CSV rows).
+    """
+
+    format: str
+    destination: str  # the file written, or the collector's URL
+    message: str
+    seconds: float
+    protocol: str = ""
+    service_name: str = ""
+    trace_id: str = ""
+    spans: int = 0
+    batches: int = 0
+    items: int = 0
+    iterations: list[int] = field(default_factory=list)
+    timeline: str = ""
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def endpoint(self) -> str:
+        """The collector's URL (the name network exports have always used)."""
+        return self.destination
+
+    @classmethod
+    def of_tree(
+        cls, fmt: str, destination: str, tree: SpanTree, started: float, message: str,
+        **sent: Any,
+    ) -> ExportResult:
+        """The result of exporting `tree` since `started` (perf_counter); `sent` adds
+        protocol, spans and batches for network exports."""
+        return cls(
+            format=fmt,
+            destination=destination,
+            message=message,
+            seconds=time.perf_counter() - started,
+            service_name=tree.service_name,
+            trace_id=tree.trace_id,
+            spans=sent.pop("spans", len(tree)),
+            iterations=tree.iterations,
+            timeline=tree.timeline,
+            counts=tree.counts(),
+            **sent,
+        )
+
+
+class Exporter:
+    """One output format. Subclasses set `name` and `writes` and implement `export`."""
+
+    name: ClassVar[str] = ""
+    writes: ClassVar[str] = ""  # one line: what the output is and what opens it
+    to_file: ClassVar[bool] = True  # False: the destination is a collector endpoint
+
+    def export(
+        self, trace: Trace, destination: Destination | None, options: ExportOptions
+    ) -> ExportResult:
+        """Write or send `trace`. Raises ExportError (exit 3) or OutputError (exit 2)."""
+        raise NotImplementedError
+
+    def file_path(self, destination: Destination | None) -> Path:
+        """The path a file format writes to; a file format without one is a usage error."""
+        if destination is None or str(destination) == "":
+            raise ValueError(f"the {self.name} export writes a file: give its path")
+        return Path(destination)
+
+
+@contextmanager
+def writing(path: Path) -> Iterator[None]:
+    """Turn a failed write into an OutputError (exit 2) that names the file."""
+    try:
+        yield
+    except OSError as error:
+        raise OutputError(f"cannot write {path}: {error.strerror or error}") from error
+
+
+def write_text_atomic(path: Destination, text: str) -> Path:
+    """Write `text` to `path` via a temp file and a rename (never a half-written file)."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, target)
+    return target
+
+
+def write_json_atomic(path: Destination, document: Any) -> Path:
+    """Write a JSON document to `path` via a temp file and a rename; returns the path."""
+    # dumps, not dump: only the one-shot encoder is the C one (several times faster).
+    return write_text_atomic(path, json.dumps(document, separators=(",", ":")) + "\n")

@@ -1,0 +1,55 @@
+"""Events CSV: one row per event with its log line and the reconstructor's labels (iteration,
+phase, layer, fusion, reorder class), for a spreadsheet or a diff against ground truth."""
+
+from __future__ import annotations
+
+import csv
+import os
+import time
+from pathlib import Path
+
+from dnnprof.exporters.base import Destination, Exporter, ExportOptions, ExportResult, writing
+from dnnprof.trace import Trace
+
+EVENT_CSV_COLUMNS = ("line", "op", "iteration", "phase", "kind", "layer", "layer_type",
+                     "fused_layers", "is_reorder", "reorder_class", "attribution", "duration_ms")
+
+
+def write_events_csv(trace: Trace, path: str | os.PathLike[str]) -> Path:
+    """One CSV row per event (markers excluded) with its line, iteration and layer labels."""
+    target = Path(path)
+    _write(trace, target)
+    return target
+
+
+def _write(trace: Trace, target: Path) -> int:
+    """Write the CSV; returns how many rows it has."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    events = trace.events
+    events = events[events["op"] != "marker"]
+    frame = events[[c for c in EVENT_CSV_COLUMNS if c in events]]
+    frame.to_csv(target, index=False, quoting=csv.QUOTE_MINIMAL, float_format="%.6g")
+    return len(frame)
+
+
+class EventsCsvExporter(Exporter):
+    """One CSV row per event with the reconstructor's labels (every event, no selection)."""
+
+    name = "events_csv"
+    writes = "CSV, one row per event: line, iteration, phase, kind, layer, fusion, duration"
+
+    def export(
+        self, trace: Trace, destination: Destination | None, options: ExportOptions
+    ) -> ExportResult:
+        """Write every event but the markers; the span selection options do not apply."""
+        started = time.perf_counter()
+        path = self.file_path(destination)
+        with writing(path):
+            rows = _write(trace, path)
+        return ExportResult(
+            format=self.name,
+            destination=str(path),
+            message=f"events written to {path}",
+            seconds=time.perf_counter() - started,
+            items=rows,
+        )
