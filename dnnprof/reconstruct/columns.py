@@ -1,4 +1,4 @@
-"""The events frame as plain arrays, plus one decoded shape per descriptor."""
+"""The events frame as plain column arrays, plus one decoded shape per descriptor."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ import numpy as np
 import pandas as pd
 
 from dnnprof.reconstruct.primitives import PrimitiveShape, describe
+from dnnprof.vocabulary import REORDER
 
 
 @dataclass
-class Context:
+class EventColumns:
     """Column arrays of one events frame that every reconstruction step reads."""
 
     events: pd.DataFrame
@@ -49,7 +50,7 @@ def text(column: pd.Series) -> np.ndarray:
     return column.fillna("").astype(str).to_numpy(dtype=object)
 
 
-def build_context(events: pd.DataFrame) -> Context:
+def columns_of(events: pd.DataFrame) -> EventColumns:
     """Arrays and per-descriptor shapes for an events frame."""
     op = text(events["op"])
     kind = text(events["kind"])
@@ -60,12 +61,12 @@ def build_context(events: pd.DataFrame) -> Context:
     exec_rows = np.flatnonzero(is_exec)
     if len(exec_rows):
         first = pd.Series(exec_rows).groupby(desc_id[exec_rows]).first()
-        cols = ["kind", "problem", "alg", "src_fmt", "dst_fmt", "post_ops", "mds"]
-        sub = events.iloc[first.to_numpy()][cols].astype(str)
+        described = ["kind", "problem", "alg", "src_fmt", "dst_fmt", "post_ops", "mds"]
+        sub = events.iloc[first.to_numpy()][described].astype(str)
         for did, row in zip(first.index, sub.itertuples(index=False), strict=True):
             shapes[int(did)] = describe(row.kind, row.problem, row.alg, row.src_fmt,
                                         row.dst_fmt, row.post_ops, row.mds)
-    is_reorder = is_exec & (kind == "reorder")
+    is_reorder = is_exec & (kind == REORDER)
     problem = text(events["problem"])
     src_dt = text(events["src_dt"])
     anchor_key = np.full(len(events), -1, np.int64)
@@ -76,7 +77,7 @@ def build_context(events: pd.DataFrame) -> Context:
         anchor_key[anchors] = pd.factorize(full)[0]
         shape_key[anchors] = pd.factorize(pd.MultiIndex.from_arrays([kind[anchors], problem[anchors]]))[0]
     cache = text(events["cache"])
-    return Context(
+    return EventColumns(
         events=events,
         op=op,
         kind=kind,

@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from dnnprof.reconstruct.context import Context
+from dnnprof.reconstruct.columns import EventColumns
 from dnnprof.reconstruct.markers import MarkerInfo
 from dnnprof.reconstruct.reorders import charge
+from dnnprof.vocabulary import BUILD, CALIBRATE, MEASURE, WARMUP
 
 MIN_REPEATS = 2
 WARMUP_SLOWDOWN = 1.25
@@ -89,30 +90,30 @@ def find_period(keys: np.ndarray) -> tuple[int, int, int] | None:
     return best
 
 
-def detect(ctx: Context, rows: np.ndarray | None = None, truncated: bool = False) -> IterationResult:
+def detect(columns: EventColumns, rows: np.ndarray | None = None, truncated: bool = False) -> IterationResult:
     """Passes of the exec stream (all rows, or the given row positions) by periodicity."""
-    n_rows = len(ctx.events)
+    n_rows = len(columns.events)
     if rows is None:
         rows = np.arange(n_rows)
     if not len(rows):
         return IterationResult([], "none")
-    exec_rows = rows[ctx.is_exec[rows]]
-    anchors = exec_rows[~ctx.is_reorder[exec_rows]]
-    keys = ctx.anchor_key[anchors]
+    exec_rows = rows[columns.is_exec[rows]]
+    anchors = exec_rows[~columns.is_reorder[exec_rows]]
+    keys = columns.anchor_key[anchors]
     found = find_period(keys)
     if found is None:
         single = Pass(int(rows[0]), int(rows[-1]), 0 if len(anchors) else -1,
-                      "" if len(anchors) else "build", exec_rows=exec_rows)
+                      "" if len(anchors) else BUILD, exec_rows=exec_rows)
         return IterationResult([single], "none", notes=["no repeating primitive sequence: one pass"])
     period, start, end = found
     repeats = (end - start) // period
-    first = _rotation(ctx.shape_key[anchors], start, end, period, truncated)
+    first = _rotation(columns.shape_key[anchors], start, end, period, truncated)
     starts = [first + k * period for k in range(repeats)]
     region_end = starts[-1] + period
 
     # passes before the steady run: split where the iteration's first primitive recurs
-    first_shape = ctx.shape_key[anchors[first]]
-    pre_starts = [i for i in range(first) if ctx.shape_key[anchors[i]] == first_shape]
+    first_shape = columns.shape_key[anchors[first]]
+    pre_starts = [i for i in range(first) if columns.shape_key[anchors[i]] == first_shape]
     if first > 0 and (not pre_starts or pre_starts[0] != 0):
         pre_starts.insert(0, 0)
     segment_starts = pre_starts + starts + ([region_end] if region_end < len(anchors) else [])
@@ -120,9 +121,9 @@ def detect(ctx: Context, rows: np.ndarray | None = None, truncated: bool = False
              + (["post"] if region_end < len(anchors) else []))
     anchor_spans = [(s, (segment_starts[k + 1] if k + 1 < len(segment_starts) else len(anchors)) - 1)
                     for k, s in enumerate(segment_starts)]
-    passes = _spans_to_passes(ctx, rows, anchors, anchor_spans)
+    passes = _spans_to_passes(columns, rows, anchors, anchor_spans)
     result = IterationResult(passes, "periodicity", period)
-    _label(ctx, passes, kinds, anchors, anchor_spans, result)
+    _label(columns, passes, kinds, anchors, anchor_spans, result)
     return result
 
 
@@ -144,7 +145,7 @@ def _rotation(shape_keys: np.ndarray, start: int, end: int, period: int, truncat
     return start if truncated or end != len(shape_keys) else aligned_end
 
 
-def _spans_to_passes(ctx: Context, rows: np.ndarray, anchors: np.ndarray,
+def _spans_to_passes(columns: EventColumns, rows: np.ndarray, anchors: np.ndarray,
                      spans: list[tuple[int, int]]) -> list[Pass]:
     """Row spans for anchor spans: rows between two passes go where their reorders are charged."""
     passes: list[Pass] = []
@@ -154,11 +155,11 @@ def _spans_to_passes(ctx: Context, rows: np.ndarray, anchors: np.ndarray,
         prev_anchor = int(anchors[spans[k][1]])
         next_anchor = int(anchors[spans[k + 1][0]])
         between = np.arange(prev_anchor + 1, next_anchor)
-        between_exec = between[ctx.is_exec[between]]
+        between_exec = between[columns.is_exec[between]]
         cut = prev_anchor
         if len(between_exec):
             chain = [prev_anchor, *between_exec.tolist(), next_anchor]
-            targets, _ = charge([ctx.shape(r) for r in chain])
+            targets, _ = charge([columns.shape(r) for r in chain])
             to_prev = [chain[i] for i in range(1, len(chain) - 1) if targets[i] == 0]
             if to_prev:
                 cut = max(to_prev)
@@ -167,77 +168,77 @@ def _spans_to_passes(ctx: Context, rows: np.ndarray, anchors: np.ndarray,
     for k in range(len(spans)):
         end = cut_after[k] if k < len(cut_after) else last_row
         span_rows = np.arange(begin, end + 1)  # callers pass contiguous rows
-        passes.append(Pass(begin, end, exec_rows=span_rows[ctx.is_exec[span_rows]]))
+        passes.append(Pass(begin, end, exec_rows=span_rows[columns.is_exec[span_rows]]))
         begin = end + 1
     return passes
 
 
-def _signature(ctx: Context, p: Pass) -> tuple:
+def _signature(columns: EventColumns, p: Pass) -> tuple:
     rows = np.arange(p.first_row, p.last_row + 1)
-    return (tuple(ctx.desc_id[p.exec_rows].tolist()), int(ctx.cache_miss[rows].sum()))
+    return (tuple(columns.desc_id[p.exec_rows].tolist()), int(columns.cache_miss[rows].sum()))
 
 
-def _label(ctx: Context, passes: list[Pass], kinds: list[str], anchors: np.ndarray,
+def _label(columns: EventColumns, passes: list[Pass], kinds: list[str], anchors: np.ndarray,
            spans: list[tuple[int, int]], result: IterationResult) -> None:
     roles = dict(zip((id(p) for p in passes), kinds, strict=True))
     steady = [p for p in passes if roles[id(p)] == "steady"]
-    steady_dtypes = _dtypes(ctx, steady[-1])
+    steady_dtypes = _dtypes(columns, steady[-1])
     for p in passes:
         role = roles[id(p)]
         if role == "pre":
-            has_anchor = len(p.exec_rows) and (~ctx.is_reorder[p.exec_rows]).any()
+            has_anchor = len(p.exec_rows) and (~columns.is_reorder[p.exec_rows]).any()
             if not has_anchor:
-                p.phase = "build"
-            elif _dtypes(ctx, p) != steady_dtypes:
-                p.phase = "calibrate"
+                p.phase = BUILD
+            elif _dtypes(columns, p) != steady_dtypes:
+                p.phase = CALIBRATE
             else:
-                p.phase = "warmup"
+                p.phase = WARMUP
         elif role == "post":
             result.notes.append(
                 f"rows {p.first_row}-{p.last_row} after the last whole iteration are left unlabelled")
-    computes = int(sum(ctx.shape(int(r)).is_compute for r in steady[-1].exec_rows))
-    for build in _split_build(ctx, passes, computes, result):
-        roles[id(build)] = "build"
-    reference = _signature(ctx, steady[-1])
-    leading = all(p.phase != "warmup" for p in passes if roles[id(p)] == "pre")
+    computes = int(sum(columns.shape(int(r)).is_compute for r in steady[-1].exec_rows))
+    for build in _split_build(columns, passes, computes, result):
+        roles[id(build)] = BUILD
+    reference = _signature(columns, steady[-1])
+    leading = all(p.phase != WARMUP for p in passes if roles[id(p)] == "pre")
     warmups = 0
     for p in steady:  # leading iterations unlike the last one are warm-up
-        if leading and p is not steady[-1] and _signature(ctx, p) != reference:
-            p.phase = "warmup"
+        if leading and p is not steady[-1] and _signature(columns, p) != reference:
+            p.phase = WARMUP
             warmups += 1
         else:
             leading = False
-            p.phase = "measure"
-    pre_warmups = sum(p.phase == "warmup" for p in passes if roles[id(p)] == "pre")
+            p.phase = MEASURE
+    pre_warmups = sum(p.phase == WARMUP for p in passes if roles[id(p)] == "pre")
     if warmups == 0 and pre_warmups == 0 and len(steady) >= 2:
-        times = [float(np.nansum(ctx.duration[s.exec_rows])) for s in steady]
+        times = [float(np.nansum(columns.duration[s.exec_rows])) for s in steady]
         others = float(np.median(times[1:]))
         if others > 0 and times[0] > WARMUP_SLOWDOWN * others:
-            steady[0].phase = "warmup"
+            steady[0].phase = WARMUP
             result.notes.append(
                 f"iteration 0 taken as warm-up: same primitives as the others but "
                 f"{times[0] / others:.2f}x their median time")
         elif len(steady) >= CONVENTIONAL_WARMUP_MIN:
             # nothing tells it apart (a contended machine hides the slow first call), but
             # benchmarks warm up: excluding one iteration costs less than averaging one in
-            steady[0].phase = "warmup"
+            steady[0].phase = WARMUP
             result.notes.append(
                 "iteration 0 taken as warm-up by convention: no structural or timing "
                 "difference (run with dnnprof markers to know)")
     number = 0
     for p in passes:
-        if p.phase in ("warmup", "measure"):
+        if p.phase in (WARMUP, MEASURE):
             p.iteration, number = number, number + 1
         else:
             p.iteration = -1
 
 
-def _dtypes(ctx: Context, p: Pass) -> frozenset[str]:
-    rows = p.exec_rows[~ctx.is_reorder[p.exec_rows]]
-    return frozenset(ctx.src_dt[rows].tolist())
+def _dtypes(columns: EventColumns, p: Pass) -> frozenset[str]:
+    rows = p.exec_rows[~columns.is_reorder[p.exec_rows]]
+    return frozenset(columns.src_dt[rows].tolist())
 
 
-def _split_build(ctx: Context, passes: list[Pass], computes: int,
+def _split_build(columns: EventColumns, passes: list[Pass], computes: int,
                  result: IterationResult) -> list[Pass]:
     """Weight conversion between a pre-run pass and the run is the build (quantisation after
     calibration, jit freezing after tracing); the pass before a burst of it was the build's
@@ -247,17 +248,17 @@ def _split_build(ctx: Context, passes: list[Pass], computes: int,
     while k < len(passes) - 1:
         here, nxt = passes[k], passes[k + 1]
         rows = nxt.exec_rows
-        anchor_pos = np.flatnonzero(~ctx.is_reorder[rows])
+        anchor_pos = np.flatnonzero(~columns.is_reorder[rows])
         leading = rows[: anchor_pos[0]] if len(anchor_pos) else rows
         burst = len(leading) >= max(BUILD_BURST_MIN, computes // 2)
-        into_run = nxt.phase not in ("calibrate", "build")
-        if len(leading) and into_run and (here.phase == "calibrate" or (here.phase == "warmup" and burst)):
-            if here.phase == "warmup":
-                here.phase = "build"
+        into_run = nxt.phase not in (CALIBRATE, BUILD)
+        if len(leading) and into_run and (here.phase == CALIBRATE or (here.phase == WARMUP and burst)):
+            if here.phase == WARMUP:
+                here.phase = BUILD
                 result.notes.append(
                     f"the pass before {len(leading)} weight conversions is taken as the "
                     "build's own forward (jit trace / conversion), not a warm-up iteration")
-            build = Pass(nxt.first_row, int(leading[-1]), -1, "build", exec_rows=leading)
+            build = Pass(nxt.first_row, int(leading[-1]), -1, BUILD, exec_rows=leading)
             nxt.first_row = int(leading[-1]) + 1
             nxt.exec_rows = rows[len(leading):]
             passes.insert(k + 1, build)
@@ -267,17 +268,16 @@ def _split_build(ctx: Context, passes: list[Pass], computes: int,
     return builds
 
 
-def from_markers(ctx: Context, info: MarkerInfo) -> IterationResult:
+def from_markers(columns: EventColumns, info: MarkerInfo) -> IterationResult:
     """Iteration passes from iter_begin/iter_end markers; other exec runs split by periodicity."""
     passes: list[Pass] = []
-    n = len(ctx.events)
+    n = len(columns.events)
     covered = np.zeros(n, dtype=bool)
-    for item in info.iterations:
-        first, last = item["first_row"], item["last_row"]
-        rows = np.arange(first, last + 1)
+    for marked in info.iterations:
+        rows = np.arange(marked.first_row, marked.last_row + 1)
         covered[rows] = True
-        passes.append(Pass(first, last, item["iteration"], item["phase"], item.get("wall_ms"),
-                           exec_rows=rows[ctx.is_exec[rows]]))
+        passes.append(Pass(marked.first_row, marked.last_row, marked.iteration, marked.phase,
+                           marked.wall_ms, exec_rows=rows[columns.is_exec[rows]]))
     # runs of rows outside every iteration (calibration, build...), one per marker phase:
     # periodicity inside each finds its passes; the marker phase stays the rows' phase
     outside = np.flatnonzero(~covered)
@@ -286,13 +286,40 @@ def from_markers(ctx: Context, info: MarkerInfo) -> IterationResult:
         phase_codes = np.unique(info.phase[outside].astype(str), return_inverse=True)[1]
         breaks = np.flatnonzero((np.diff(outside) > 1) | (np.diff(phase_codes) != 0))
         for chunk in np.split(outside, breaks + 1):
-            if not ctx.is_exec[chunk].any():
+            if not columns.is_exec[chunk].any():
                 continue
             phase = str(info.phase[chunk[0]])
-            sub = detect(ctx, chunk)
+            sub = detect(columns, chunk)
             for p in sub.passes:
                 p.iteration = -1
-                p.phase = phase or ("" if p.phase in ("warmup", "measure") else p.phase)
+                p.phase = phase or ("" if p.phase in (WARMUP, MEASURE) else p.phase)
             passes.extend(sub.passes)
     passes.sort(key=lambda p: p.first_row)
     return IterationResult(passes, "markers", notes=notes)
+
+
+def label_rows(columns: EventColumns, info: MarkerInfo,
+               truncated: bool) -> tuple[IterationResult, np.ndarray, np.ndarray]:
+    """The passes, and per events row its iteration number (-1: none) and phase.
+
+    From iteration markers when the log has them, else by periodicity; phase markers label
+    the rows no detected iteration covers. Each pass takes the phase its first exec row has.
+    """
+    if info.has_iterations:
+        found = from_markers(columns, info)
+        iteration = info.iteration.copy()
+        phase = info.phase.copy()
+    else:
+        found = detect(columns, truncated=truncated)
+        iteration = np.full(len(columns.events), -1, np.int32)
+        phase = np.full(len(columns.events), "", dtype=object)
+        for p in found.passes:
+            iteration[p.first_row : p.last_row + 1] = p.iteration
+            phase[p.first_row : p.last_row + 1] = p.phase
+        if info.phase.any():  # phase markers without iteration markers
+            marked = (info.phase != "") & (iteration < 0)
+            phase[marked] = info.phase[marked]
+    for p in found.passes:
+        if len(p.exec_rows):
+            p.phase = str(phase[p.exec_rows[0]])
+    return found, iteration, phase

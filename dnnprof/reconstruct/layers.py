@@ -245,3 +245,19 @@ def load_table(source: Any) -> list[dict[str, Any]]:
     if isinstance(source, list):
         return source
     raise LayerTableError(f"cannot use {type(source).__name__} as a layer table")
+
+
+def choose_table(layers: Any, model: str | None, marked: list[Any] | None,
+                 stored: Any) -> tuple[list[dict[str, Any]] | None, str]:
+    """The layer table to align with and where it came from, first found of: `layers=`,
+    `model=`, the log's `meta,layer_table` marker, the trace metadata's table."""
+    if layers is not None:
+        source = f"'{layers}'" if isinstance(layers, str) else "(given)"
+        return load_table(layers), source
+    if model:
+        return model_table(model), f"'{model}'"
+    if marked is not None:
+        return marked, "(from the log's meta marker)"
+    if isinstance(stored, list):
+        return stored, "(from the trace metadata)"
+    return None, ""

@@ -1,37 +1,52 @@
 """dnnprof's own `#DNNPROF` marker rows: module nesting, iterations, phases and metadata.
 
-Marker syntax (printed by the workload; the parser keeps the fields after the event, minus
-the epoch-ms time, in `message`)::
-
-    meta,<key>,<json>        phase,<name>        begin|end,<module>,<type>
-    iter_begin,<index>,<warmup|measure>          iter_end,<index>,<warmup|measure>,<wall_ms>
+The marker format (and its decoding) lives in `dnnprof.markers`; this module walks a
+Trace's marker rows in log order and spreads what they say over the rows between them.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from dnnprof.reconstruct.context import text
+from dnnprof.markers import BEGIN, END, ITER_BEGIN, ITER_END, META, PHASE, Marker
+from dnnprof.reconstruct.columns import text
+from dnnprof.vocabulary import MEASURE
+
+
+@dataclass
+class MarkedIteration:
+    """One iteration between its iter_begin and iter_end markers (events-frame positions)."""
+
+    iteration: int
+    phase: str
+    first_row: int
+    last_row: int  # inclusive
+    wall_ms: float | None = None  # Python wall time the iter_end marker recorded
 
 
 @dataclass
 class MarkerInfo:
     """What the markers say, per events-frame row (positions, not line numbers)."""
 
-    meta: dict[str, Any] = field(default_factory=dict)
+    meta_values: dict[str, Any] = field(default_factory=dict)  # meta marker key -> value
     has_modules: bool = False
     has_iterations: bool = False
     module_code: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))  # -1: none
     modules: list[tuple[str, str]] = field(default_factory=list)  # code -> (name, type)
     iteration: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
     phase: np.ndarray = field(default_factory=lambda: np.zeros(0, object))
-    iterations: list[dict[str, Any]] = field(default_factory=list)
+    iterations: list[MarkedIteration] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+
+    @property
+    def layer_table(self) -> list[Any] | None:
+        """The layer table a `meta,layer_table` marker carried, if any."""
+        table = self.meta_values.get("layer_table")
+        return table if isinstance(table, list) else None
 
 
 def read_markers(events: pd.DataFrame) -> MarkerInfo:
@@ -42,91 +57,101 @@ def read_markers(events: pd.DataFrame) -> MarkerInfo:
         iteration=np.full(n, -1, np.int32),
         phase=np.full(n, "", dtype=object),
     )
-    is_marker = (events["op"] == "marker").to_numpy()
-    positions = np.flatnonzero(is_marker)
+    positions = np.flatnonzero((events["op"] == "marker").to_numpy())
     if not len(positions):
         return info
     kinds = text(events["kind"].iloc[positions])
     messages = text(events["message"].iloc[positions])
+    times = events["ts_ms"].to_numpy(dtype=float)[positions]
     lines = events["line"].to_numpy()[positions]
-    codes: dict[tuple[str, str], int] = {}
-    code_names: list[str] = []
-    stack: list[int] = []
-    iteration, iter_kind, phase = -1, "", ""
-    open_iter: dict[str, Any] | None = None
-
-    def state() -> tuple[int, int, str]:
-        return (stack[-1] if stack else -1), iteration, (iter_kind if iteration >= 0 else phase)
-
-    bounds = list(positions) + [n]
-    for k, pos in enumerate(positions):
-        kind, fields, line = kinds[k], messages[k].split(","), int(lines[k])
-        before = state()
-        if kind == "begin" and fields and fields[0]:
-            key = (fields[0], fields[1] if len(fields) > 1 else "")
-            code = codes.get(key)
-            if code is None:
-                code = codes[key] = len(codes)
-                code_names.append(key[0])
-            stack.append(code)
-            info.has_modules = True
-        elif kind == "end" and fields and fields[0]:
-            wanted = [c for c in range(len(stack)) if code_names[stack[c]] == fields[0]]
-            if not wanted:
-                info.problems.append(f"line {line}: end of {fields[0]!r} that was not open")
-            else:
-                if wanted[-1] != len(stack) - 1:
-                    info.problems.append(f"line {line}: end of {fields[0]!r} closes inner modules too")
-                del stack[wanted[-1]:]
-        elif kind == "iter_begin":
-            if stack:
-                info.problems.append(f"line {line}: iteration begins inside an open module")
-                stack.clear()
-            iteration = _int(fields[0] if fields else "", len(info.iterations))
-            iter_kind = fields[1] if len(fields) > 1 and fields[1] else "measure"
-            open_iter = {"iteration": iteration, "phase": iter_kind, "first_row": int(pos),
-                         "last_row": int(pos), "wall_ms": None}
-            info.iterations.append(open_iter)
-            info.has_iterations = True
-        elif kind == "iter_end":
-            if open_iter is not None:
-                open_iter["last_row"] = int(pos)
-                if len(fields) > 2:
-                    open_iter["wall_ms"] = _float(fields[2])
-            if stack:
-                info.problems.append(f"line {line}: iteration ends with modules still open")
-                stack.clear()
-            iteration, iter_kind, open_iter = -1, "", None
-        elif kind == "phase" and fields:
-            phase = fields[0]
-        elif kind == "meta" and fields and fields[0]:
-            value = ",".join(fields[1:])
-            try:
-                info.meta[fields[0]] = json.loads(value)
-            except json.JSONDecodeError:
-                info.meta[fields[0]] = value
-        after = state()
-        row_state = before if kind in ("end", "iter_end") else after
+    walk = _Walk(info)
+    bounds = [*positions.tolist(), n]
+    for k, pos in enumerate(bounds[:-1]):
+        marker = Marker.from_row(kinds[k], messages[k], None if np.isnan(times[k]) else times[k])
+        before = walk.state()
+        walk.apply(marker, pos, int(lines[k]))
+        after = walk.state()
+        # an end marker still belongs to what it closes
+        row_state = before if marker.event in (END, ITER_END) else after
         info.module_code[pos], info.iteration[pos], info.phase[pos] = row_state
-        nxt = bounds[k + 1]
-        if nxt > pos + 1:
-            info.module_code[pos + 1 : nxt] = after[0]
-            info.iteration[pos + 1 : nxt] = after[1]
-            info.phase[pos + 1 : nxt] = after[2]
+        following = slice(pos + 1, bounds[k + 1])
+        info.module_code[following], info.iteration[following], info.phase[following] = after
     # rows before the first marker keep "no state"
-    info.modules = [key for key, _ in sorted(codes.items(), key=lambda item: item[1])]
+    info.modules = [key for key, _ in sorted(walk.codes.items(), key=lambda item: item[1])]
     return info
 
 
-def _int(text: str, default: int) -> int:
+class _Walk:
+    """The marker state in log order: open modules, the open iteration, the last phase."""
+
+    def __init__(self, info: MarkerInfo) -> None:
+        self.info = info
+        self.codes: dict[tuple[str, str], int] = {}  # (module name, type) -> code
+        self.code_names: list[str] = []
+        self.stack: list[int] = []
+        self.iteration, self.iter_phase, self.phase = -1, "", ""
+        self.open_iter: MarkedIteration | None = None
+
+    def state(self) -> tuple[int, int, str]:
+        """(innermost module code, iteration, phase) of a row at this point."""
+        phase = self.iter_phase if self.iteration >= 0 else self.phase
+        return (self.stack[-1] if self.stack else -1), self.iteration, phase
+
+    def apply(self, marker: Marker, pos: int, line: int) -> None:
+        """Update the state with one marker at events-frame position `pos`."""
+        info, name = self.info, marker.field(0)
+        if marker.event == BEGIN and name:
+            key = (name, marker.field(1))
+            if key not in self.codes:
+                self.codes[key] = len(self.codes)
+                self.code_names.append(name)
+            self.stack.append(self.codes[key])
+            info.has_modules = True
+        elif marker.event == END and name:
+            self._close(name, line)
+        elif marker.event == ITER_BEGIN:
+            self._clear_modules(f"line {line}: iteration begins inside an open module")
+            self.iteration = _int(name, len(info.iterations))
+            self.iter_phase = marker.field(1, MEASURE)
+            self.open_iter = MarkedIteration(self.iteration, self.iter_phase, pos, pos)
+            info.iterations.append(self.open_iter)
+            info.has_iterations = True
+        elif marker.event == ITER_END:
+            if self.open_iter is not None:
+                self.open_iter.last_row = pos
+                self.open_iter.wall_ms = _float(marker.field(2))
+            self._clear_modules(f"line {line}: iteration ends with modules still open")
+            self.iteration, self.iter_phase, self.open_iter = -1, "", None
+        elif marker.event == PHASE:
+            self.phase = name
+        elif marker.event == META and name:
+            key, value = marker.meta
+            info.meta_values[key] = value
+
+    def _close(self, name: str, line: int) -> None:
+        open_at = [c for c in range(len(self.stack)) if self.code_names[self.stack[c]] == name]
+        if not open_at:
+            self.info.problems.append(f"line {line}: end of {name!r} that was not open")
+            return
+        if open_at[-1] != len(self.stack) - 1:
+            self.info.problems.append(f"line {line}: end of {name!r} closes inner modules too")
+        del self.stack[open_at[-1]:]
+
+    def _clear_modules(self, problem: str) -> None:
+        if self.stack:
+            self.info.problems.append(problem)
+            self.stack.clear()
+
+
+def _int(value: str, default: int) -> int:
     try:
-        return int(text)
+        return int(value)
     except ValueError:
         return default
 
 
-def _float(text: str) -> float | None:
+def _float(value: str) -> float | None:
     try:
-        return float(text)
+        return float(value)
     except ValueError:
         return None

@@ -11,39 +11,10 @@ from dataclasses import dataclass, field
 from math import prod
 
 from dnnprof.parsers.fields import FieldError, parse_problem
+from dnnprof.vocabulary import COMPUTE_CATEGORIES, category_of
 
-# primitive kind -> the category a layer table uses for the same operation
-KIND_CATEGORY = {
-    "convolution": "conv",
-    "deconvolution": "deconv",
-    "inner_product": "linear",
-    "matmul": "linear",
-    "gemm_api": "linear",
-    "rnn": "rnn",
-    "pooling": "pool",
-    "pooling_v2": "pool",
-    "batch_normalization": "bn",
-    "layer_normalization": "layernorm",
-    "group_normalization": "groupnorm",
-    "lrn": "lrn",
-    "eltwise": "act",
-    "prelu": "act",
-    "sum": "add",
-    "binary": "binary",
-    "softmax": "softmax",
-    "softmax_v2": "softmax",
-    "logsoftmax": "softmax",
-    "concat": "concat",
-    "shuffle": "shuffle",
-    "resampling": "resample",
-    "reduction": "reduce",
-    "reorder": "reorder",
-}
-# Categories that are a layer by themselves in every mode (the thesis' "compute" kinds).
-COMPUTE_CATEGORIES = frozenset({"conv", "deconv", "linear", "rnn", "bmm"})
 # Plain (user) layouts: what a framework hands to oneDNN and expects back.
 _PLAIN_FORMAT = re.compile(r"^(a|ab|abc|abcd|abcde|ba|acb|acdb|acdeb|x|nc|ncw|nchw|ncdhw|nwc|nhwc|ndhwc|oi|io|oihw|hwio|any)$")
-_BINARY_ALG = {"binary_add": "add", "binary_mul": "mul", "binary_sub": "sub", "binary_div": "div"}
 
 
 @dataclass(frozen=True)
@@ -66,11 +37,6 @@ class PrimitiveShape:
     def is_compute(self) -> bool:
         """Convolution, deconvolution, inner product, matmul or rnn."""
         return self.category in COMPUTE_CATEGORIES
-
-    @property
-    def out_spatial(self) -> tuple[int, ...]:
-        """Output spatial size (oh, ow) when the primitive has one."""
-        return tuple(self.dst[2:]) if len(self.dst) > 2 else ()
 
 
 def is_plain_format(tag: str) -> bool:
@@ -135,10 +101,9 @@ def describe(
     post_ops: str = "", mds: str = "",
 ) -> PrimitiveShape:
     """Decode one descriptor's category and dimensions from its events-frame columns."""
-    category = KIND_CATEGORY.get(kind, "other")
-    if kind == "binary":
-        category = _BINARY_ALG.get(alg, "binary")
-        category = "add" if category == "add" else "binary"
+    category = category_of(kind)
+    if kind == "binary":  # a binary add is the residual add a layer table names
+        category = "add" if alg == "binary_add" else "binary"
     has_bias = bool(re.search(r"\bbia[_:](f|s|u|bf)\d", mds))
     common = {"kind": kind, "category": category, "alg": alg, "src_fmt": src_fmt,
               "dst_fmt": dst_fmt, "post_ops": post_ops, "has_bias": has_bias}
@@ -194,13 +159,6 @@ def _tensor_dims(shape: tuple[int, ...]) -> dict[str, int]:
         dims["oh"], dims["ow"] = shape[-2], shape[-1]
     dims["numel_per_mb"] = prod(shape[1:]) if len(shape) > 1 else (shape[0] if shape else 0)
     return dims
-
-
-def same_tensor(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
-    """Two dims tuples that describe the same tensor (equal, or equal element counts > 0)."""
-    if not a or not b:
-        return False
-    return a == b or (prod(a) == prod(b) and prod(a) > 0)
 
 
 def same_layout(a: str, b: str) -> bool:

@@ -22,14 +22,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+import pandas as pd
+
+from dnnprof.reconstruct.columns import EventColumns
 from dnnprof.reconstruct.primitives import PrimitiveShape, same_layout
+from dnnprof.vocabulary import REORDER
 
 WEIGHT = "weight"  # refined to weight_prepack / weight_per_call once phases are known
 ACTIVATION_LAYOUT = "activation_layout"
 BOUNDARY = "boundary"
 WEIGHT_PREPACK = "weight_prepack"
 WEIGHT_PER_CALL = "weight_per_call"
-REORDER_CLASSES = (WEIGHT_PREPACK, WEIGHT_PER_CALL, ACTIVATION_LAYOUT, BOUNDARY)
 
 
 def _same(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
@@ -75,35 +79,51 @@ def charge(shapes: Sequence[PrimitiveShape]) -> tuple[list[int], list[str]]:
     primitive in the pass gets -1.
     """
     n = len(shapes)
-    is_reorder = [s.category == "reorder" for s in shapes]
+    is_reorder = [s.category == REORDER for s in shapes]
     anchors = [i for i in range(n) if not is_reorder[i]]
     target = [i if not is_reorder[i] else -1 for i in range(n)]
-    klass = ["" for _ in range(n)]
     if not anchors:
-        for i in range(n):
-            klass[i] = WEIGHT if is_reorder[i] else ""
-        return target, klass
-    prev_anchor = [-1] * n
-    next_anchor = [-1] * n
-    last = -1
+        return target, [WEIGHT if is_reorder[i] else "" for i in range(n)]
+    klass = ["" for _ in range(n)]
+    flow = _DataFlow(shapes, is_reorder)
+    weight_target = _weight_targets(flow, anchors)
     for i in range(n):
-        prev_anchor[i] = last
-        if not is_reorder[i]:
-            last = i
-    last = -1
-    for i in range(n - 1, -1, -1):
-        next_anchor[i] = last
-        if not is_reorder[i]:
-            last = i
+        if weight_target[i] >= 0:
+            target[i], klass[i] = weight_target[i], WEIGHT
+    _charge_activations(flow, weight_target, target, klass)
+    return target, klass
 
-    # 1. weight reorders
-    weight_target = [-1] * n
+
+class _DataFlow:
+    """One pass's shapes with, per row, the nearest non-reorder row before and after it."""
+
+    def __init__(self, shapes: Sequence[PrimitiveShape], is_reorder: list[bool]) -> None:
+        n = len(shapes)
+        self.shapes, self.is_reorder, self.n = shapes, is_reorder, n
+        self.prev_anchor = [-1] * n
+        self.next_anchor = [-1] * n
+        last = -1
+        for i in range(n):
+            self.prev_anchor[i] = last
+            if not is_reorder[i]:
+                last = i
+        last = -1
+        for i in range(n - 1, -1, -1):
+            self.next_anchor[i] = last
+            if not is_reorder[i]:
+                last = i
+
+
+def _weight_targets(flow: _DataFlow, anchors: list[int]) -> list[int]:
+    """Per row, the compute row whose weights a reorder converts (-1: not a weight reorder)."""
+    shapes = flow.shapes
+    weight_target = [-1] * flow.n
     last_target = -1
-    for i in range(n):
-        if not is_reorder[i]:
+    for i in range(flow.n):
+        if not flow.is_reorder[i]:
             continue
         r = shapes[i]
-        nxt, prv = next_anchor[i], prev_anchor[i]
+        nxt, prv = flow.next_anchor[i], flow.prev_anchor[i]
         if (nxt >= 0 and _same(r.dst, shapes[nxt].src)) or (prv >= 0 and _same(r.src, shapes[prv].dst)):
             continue  # an activation: it fits the data flow around it
         if i > 0 and weight_target[i - 1] >= 0 and shapes[i - 1].dst == r.src \
@@ -118,30 +138,35 @@ def charge(shapes: Sequence[PrimitiveShape]) -> tuple[list[int], list[str]]:
         if found >= 0:
             weight_target[i] = found
             last_target = found
-    for i in range(n):
-        if weight_target[i] >= 0:
-            target[i], klass[i] = weight_target[i], WEIGHT
+    return weight_target
 
-    # 2. activation reorders, in chains of consecutive conversions of one tensor
+
+def _charge_activations(flow: _DataFlow, weight_target: list[int], target: list[int],
+                        klass: list[str]) -> None:
+    """Activation reorders, in chains of consecutive conversions of one tensor: to their
+    consumer, or to their producer when no oneDNN primitive consumes the result."""
+    shapes, is_reorder, n = flow.shapes, flow.is_reorder, flow.n
+
+    def loose_reorder(k: int) -> bool:
+        return k < n and is_reorder[k] and weight_target[k] < 0
+
     i = 0
     while i < n:
-        if not is_reorder[i] or weight_target[i] >= 0:
+        if not loose_reorder(i):
             i += 1
             continue
         j = i
-        while (j + 1 < n and is_reorder[j + 1] and weight_target[j + 1] < 0
-               and _same(shapes[j].dst, shapes[j + 1].src)
+        while (loose_reorder(j + 1) and _same(shapes[j].dst, shapes[j + 1].src)
                and same_layout(shapes[j].dst_fmt, shapes[j + 1].src_fmt)
                and not _round_trip(shapes[j], shapes[j + 1])):
             j += 1
         first, chain_last = shapes[i], shapes[j]
-        prv, nxt = prev_anchor[i], next_anchor[j]
+        prv, nxt = flow.prev_anchor[i], flow.next_anchor[j]
         produced = prv >= 0 and _same(shapes[prv].dst, first.src) and \
             same_layout(shapes[prv].dst_fmt, first.src_fmt)
         consumed = nxt >= 0 and _same(chain_last.dst, shapes[nxt].src) and \
             same_layout(chain_last.dst_fmt, shapes[nxt].src_fmt)
-        if (j + 1 < n and is_reorder[j + 1] and weight_target[j + 1] < 0
-                and _round_trip(chain_last, shapes[j + 1])):
+        if loose_reorder(j + 1) and _round_trip(chain_last, shapes[j + 1]):
             consumed = False  # converted back right away: the framework works on it first
         if consumed or (not produced and nxt >= 0):
             owner = nxt
@@ -151,4 +176,42 @@ def charge(shapes: Sequence[PrimitiveShape]) -> tuple[list[int], list[str]]:
         for k in range(i, j + 1):
             target[k], klass[k] = owner, kind
         i = j + 1
-    return target, klass
+
+
+def row_classes(columns: EventColumns, pass_rows: Sequence[np.ndarray],
+                steady: np.ndarray) -> np.ndarray:
+    """`reorder_class` per events row, given each pass's exec rows and the steady-state rows."""
+    klass = np.full(len(columns.events), "", dtype=object)
+    cache: dict[tuple, list[str]] = {}
+    for rows in pass_rows:
+        if not len(rows) or not columns.is_reorder[rows].any():
+            continue
+        signature = tuple(columns.desc_id[rows].tolist())
+        classes = cache.get(signature)
+        if classes is None:
+            classes = charge([columns.shape(int(r)) for r in rows])[1]
+            cache[signature] = classes
+        klass[rows] = classes
+    # reorders outside every pass (none expected): judged on their own
+    loose = np.flatnonzero(columns.is_reorder & (klass == ""))
+    klass[loose] = BOUNDARY
+    weight = np.flatnonzero(klass == WEIGHT)
+    if len(weight):
+        per_call = _paid_per_call(columns, pass_rows, steady, weight)
+        klass[weight[per_call]] = WEIGHT_PER_CALL
+        klass[weight[~per_call]] = WEIGHT_PREPACK
+    return klass
+
+
+def _paid_per_call(columns: EventColumns, pass_rows: Sequence[np.ndarray], steady: np.ndarray,
+                   rows: np.ndarray) -> np.ndarray:
+    """Which weight-reorder rows are paid per call: their descriptor is seen in steady state or
+    in several passes (one seen in a single warm-up/build pass is a one-time prepack)."""
+    pass_of = np.full(len(columns.events), -1, np.int64)
+    for number, exec_rows in enumerate(pass_rows):
+        pass_of[exec_rows] = number
+    frame = pd.DataFrame({"desc": columns.desc_id[rows], "pass": pass_of[rows],
+                          "steady": steady[rows]})
+    per_desc = frame.groupby("desc").agg(passes=("pass", "nunique"), steady=("steady", "any"))
+    repeated = per_desc.index[(per_desc["passes"] > 1) | per_desc["steady"]]
+    return np.isin(columns.desc_id[rows], repeated.to_numpy())
