@@ -98,7 +98,7 @@ def benchdnn_driver(kind: str) -> str:
 # oneDNN data types, narrowest first within each family (memory descriptors and attributes)
 DATA_TYPES = (
     "f64", "f32", "tf32", "bf16", "f16", "f8_e5m2", "f8_e4m3", "f4_e2m1", "f4_e3m0",
-    "e8m0", "s32", "s16", "s8", "u8", "s4", "u4", "boolean", "bin", "undef",
+    "e8m0", "s32", "s16", "u16", "s8", "u8", "s4", "u4", "boolean", "bin", "undef",
 )
 INT8_TYPES = frozenset({"s8", "u8"})
 
