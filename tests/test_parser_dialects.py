@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import math
+import re
 
+import pandas as pd
 import pytest
 
 import dnnprof
 from dnnprof.parsers import fields
 from dnnprof.parsers.events import ExecEvent, InfoEvent, MessageEvent
 from dnnprof.parsers.flops import conv_flops
+from dnnprof.parsers.lines import VERBOSE_MARKERS
 from dnnprof.parsers.stream import iter_events
+from dnnprof.trace import Trace
+from dnnprof.vocabulary import DATA_TYPES
 from support.corpus import DATA
 
 V3_CONV = (
@@ -195,3 +200,54 @@ def test_ukernel_and_gemm_api_lines():
     assert gemm["src_dt"] == "f32" and gemm["flops"] == 2 * 64 * 128 * 32
     assert _rows(trace, "brgemm").iloc[0]["api"] == "ukernel"
     assert math.isnan(_rows(trace, "brgemm").iloc[0]["flops"])
+
+
+_TEMPLATE = (
+    "onednn_verbose,v1,primitive,info,template:timestamp,operation,engine,primitive,"
+    "implementation,prop_kind,memory_descriptors,attributes,auxiliary,problem_desc,{fields}"
+)
+_CONV_FIELDS = V3_CONV.rpartition(",")[0]  # the v1 line up to its problem descriptor
+
+
+@pytest.mark.parametrize(
+    "order", ["numa_node,exec_time", "exec_time,numa_node"], ids=["before_time", "after_time"]
+)
+def test_unknown_template_field_is_kept_as_text_column(tmp_path, order):
+    # A template field dnnprof does not know keeps its values in the Trace, as text,
+    # wherever the template puts it (even after the time, where the hot loop cuts)
+    def line(node, ms):
+        tail = f"{node},{ms}" if order.startswith("numa_node") else f"{ms},{node}"
+        return f"{_CONV_FIELDS},{tail}\n"
+
+    log = [_TEMPLATE.format(fields=order) + "\n", line(0, 1.5), line(1, 2.5), line(0, 1.5), line(0, 3.5)]
+    trace = dnnprof.parse(log)
+    assert trace.summary()["unparsed"] == 0 and trace.summary()["exec"] == 4
+    assert list(trace.events["duration_ms"]) == [1.5, 2.5, 1.5, 3.5]
+    assert list(trace.events["field_numa_node"].astype(str)) == ["0", "1", "0", "0"]
+    assert trace.events["desc_id"].nunique() == 2  # the field is part of the descriptor
+    assert trace.metadata.unknown_fields == ["numa_node"]
+    assert any("numa_node" in w for w in trace.metadata.warnings)
+    back = Trace.load(trace.save(tmp_path / "t.parquet"))
+    assert list(back.events["field_numa_node"].astype(str)) == ["0", "1", "0", "0"]
+    assert isinstance(back.events["field_numa_node"].dtype, pd.CategoricalDtype)
+    assert back.metadata.unknown_fields == ["numa_node"]
+    events = [e for e in iter_events(log) if isinstance(e, ExecEvent)]
+    assert [e.descriptor.extra_fields for e in events[:2]] == [
+        (("numa_node", "0"),), (("numa_node", "1"),)
+    ]
+
+
+def test_iter_events_is_the_same_loop_with_its_guards():
+    lines = [CONV_LINE := V3_CONV + "\n", "onednn_verbose," + "x" * (1 << 20) + "\n", CONV_LINE]
+    events = list(iter_events(lines))
+    assert [type(e).__name__ for e in events] == ["ExecEvent", "Unparsed", "ExecEvent"]
+    assert "longer than" in events[1].reason and events[1].line == 2
+    assert events[0].descriptor is events[2].descriptor  # memoised on the descriptor
+
+
+def test_grammar_and_vocabulary_name_the_same_data_types():
+    pattern = fields.grammar_parser().get_terminal("DATA_TYPE").pattern.to_regexp()
+    named = set(re.search(r"\(([a-z0-9_|]+)\)", pattern).group(1).split("|"))
+    assert named == set(DATA_TYPES)
+    verbose = fields.grammar_parser().get_terminal("MARKER").pattern.to_regexp()
+    assert all(re.fullmatch(verbose, marker) for marker in VERBOSE_MARKERS)

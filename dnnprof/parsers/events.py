@@ -79,7 +79,8 @@ class Descriptor:
     aux_text: str
     problem: Problem
     flops: float | None
-    extra_fields: tuple[str, ...] = ()  # fields beyond the template, kept verbatim
+    # (name, text) of each template field dnnprof does not decode, kept verbatim
+    extra_fields: tuple[tuple[str, str], ...] = ()
     graph: dict[str, str] | None = field(default=None, hash=False, compare=False)
 
     @property
@@ -123,6 +124,7 @@ class MessageEvent:
     source: str  # file:line in oneDNN, when printed
     context: tuple[str, ...] = ()  # the primitive fields printed before the message
     ts_ms: float | None = None
+    problem: str = ""  # the problem descriptor of that context, "" when none was printed
 
 
 @dataclass(slots=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from functools import cache, lru_cache
 from importlib import resources
 
@@ -11,7 +12,10 @@ from lark.exceptions import LarkError
 
 from dnnprof.parsers.events import Attributes, MemoryDesc, PostOp, Problem
 
-START_RULES = ("line", "marker", "mds", "attrs", "aux", "problem", "impl", "logical_tensors", "info")
+START_RULES = (
+    "line", "marker", "mds", "attrs", "aux", "problem", "impl", "logical_tensors", "info",
+    "engine", "source_location",
+)
 
 # A field string repeats thousands of times in a run, so each decoder keeps a memo.
 _FIELD_MEMO = 65536
@@ -61,8 +65,41 @@ def _tokens(tree: Tree) -> list[Token]:
 # ------------------------------------------------------------------ line ----
 
 
-def split_line(text: str) -> dict[str, str]:
-    """Header of a verbose line: marker, version, timestamp, component, operation, payload."""
+@dataclass(frozen=True, slots=True)
+class HeaderShape:
+    """Which header field each leading comma field is, as the grammar split a line of this shape."""
+
+    names: tuple[str, ...]  # marker, version, timestamp, component, operation: those present
+    ts_index: int  # position of the timestamp field; -1 when the line has none
+
+    def without_timestamp(self, line: str) -> str:
+        """The line with its timestamp field cut out (the line itself when it has none)."""
+        if self.ts_index < 0:
+            return line
+        parts = line.split(",", self.ts_index + 1)
+        del parts[self.ts_index]
+        return ",".join(parts)
+
+    def timestamp_prefix(self, line: str) -> str:
+        """The text before the timestamp field, comma included (`onednn_verbose,v1,`)."""
+        return ",".join(line.split(",", self.ts_index)[: self.ts_index]) + ","
+
+
+@dataclass(slots=True)
+class Header:
+    """A verbose line's header fields and its payload (the rest of the line)."""
+
+    shape: HeaderShape
+    marker: str = ""
+    version: str = ""
+    timestamp: str = ""
+    component: str = ""
+    operation: str = ""
+    payload: str = ""
+
+
+def split_line(text: str) -> Header:
+    """Split a verbose line into its header fields and payload, as the grammar's `line` does."""
     # The header (at most five fields) repeats on every line of a log, so its parse is
     # memoised on those fields, with a timestamp field standing for any timestamp.
     parts = text.split(",", 5)
@@ -70,39 +107,46 @@ def split_line(text: str) -> dict[str, str]:
     if shape is None:
         key = tuple("#" if _looks_numeric(p) else p for p in parts[:5])
         shape = _HEADER_MEMO.get(key)
-    if shape is None:
-        shape = _header_shape(text)
-        if len(_HEADER_MEMO) < 4096:
-            _HEADER_MEMO[key] = shape
-    out = {"marker": "", "version": "", "timestamp": "", "component": "", "operation": "", "payload": ""}
-    n_fields, names = shape
-    for name, value in zip(names, parts, strict=False):
-        out[name] = value
+        if shape is None:
+            shape = _header_shape(text)
+            if len(_HEADER_MEMO) < 4096:
+                _HEADER_MEMO[key] = shape
+    n_fields = len(shape.names)
+    values = dict(zip(shape.names, parts, strict=False))
     if len(parts) > n_fields:
-        out["payload"] = text.split(",", n_fields)[n_fields]
-    return out
+        values["payload"] = text.split(",", n_fields)[n_fields]
+    return Header(shape, **values)
 
 
-_HEADER_MEMO: dict[tuple[str, ...], tuple[int, tuple[str, ...]]] = {}
+_HEADER_MEMO: dict[tuple[str, ...], HeaderShape] = {}
+_HEADER_FIELDS = {
+    "MARKER": "marker",
+    "VERSION": "version",
+    "TIMESTAMP": "timestamp",
+    "COMPONENT": "component",
+    "OPERATION": "operation",
+}
 
 
 def _looks_numeric(field: str) -> bool:
     return field[:1].isdigit() and field.replace(".", "", 1).isdigit()
 
 
-def _header_shape(text: str) -> tuple[int, tuple[str, ...]]:
-    """How many comma fields the header takes, and their names, from the grammar."""
+def _header_shape(text: str) -> HeaderShape:
+    """The header fields of a line and where its timestamp sits, from the grammar."""
     tree = parse_rule("line", text)
-    names = {
-        "MARKER": "marker",
-        "VERSION": "version",
-        "TIMESTAMP": "timestamp",
-        "COMPONENT": "component",
-        "OPERATION": "operation",
-        "PAYLOAD": "payload",
-    }
-    header = tuple(names[tok.type] for tok in _tokens(tree) if tok.type != "PAYLOAD")
-    return len(header), header
+    names = tuple(_HEADER_FIELDS[tok.type] for tok in _tokens(tree) if tok.type != "PAYLOAD")
+    return HeaderShape(names, names.index("timestamp") if "timestamp" in names else -1)
+
+
+def is_engine(text: str) -> bool:
+    """True for an engine field (`cpu`, `gpu`, `gpu:1`, `cpu2gpu`): the grammar's ENGINE."""
+    return _terminal_re("ENGINE").fullmatch(text) is not None
+
+
+def is_source_location(text: str) -> bool:
+    """True for oneDNN's `file.cpp:123` at the end of a message: the grammar's SOURCE_LOCATION."""
+    return _terminal_re("SOURCE_LOCATION").fullmatch(text) is not None
 
 
 def parse_marker(text: str) -> tuple[str, ...]:
@@ -145,9 +189,7 @@ def _one_md(md: Tree) -> MemoryDesc:
             arg = arg[1:]
         return MemoryDesc(arg=arg, tag=tag, format_kind="blocked" if tag != "undef" else "undef")
     if "MD_ARG_DT" in by_type:
-        arg_dt = by_type["MD_ARG_DT"]
-        match = _ARG_DT_RE.match(arg_dt)
-        arg, dt = (match.group(1), match.group(2)) if match else (arg_dt, "")
+        arg, dt = _split_arg_dt(by_type["MD_ARG_DT"])
     else:
         arg, dt = by_type["MD_ARG"], by_type.get("DATA_TYPE", "")
     return MemoryDesc(
@@ -162,10 +204,15 @@ def _one_md(md: Tree) -> MemoryDesc:
     )
 
 
-_ARG_DT_RE = re.compile(
-    r"([a-z][a-z0-9_]*?)_(undef|f64|f32|f16|bf16|tf32|s32|s16|s8|u16|u8|s4|u4|"
-    r"f8_e5m2|f8_e4m3|f4_e2m1|f4_e3m0|e8m0|boolean|bin)$"
-)
+def _split_arg_dt(arg_dt: str) -> tuple[str, str]:
+    """`diff_dst_bf16` -> (`diff_dst`, `bf16`): the first `_` after which a DATA_TYPE follows."""
+    data_type = _terminal_re("DATA_TYPE")
+    at = arg_dt.find("_")
+    while at > 0:
+        if data_type.fullmatch(arg_dt, at + 1):
+            return arg_dt[:at], arg_dt[at + 1 :]
+        at = arg_dt.find("_", at + 1)
+    return arg_dt, ""
 
 
 # ------------------------------------------------------------ attributes ----

@@ -1,11 +1,17 @@
-"""One verbose line -> one typed event (the slow path; the stream memoises its results)."""
+"""One verbose line -> one typed event (the slow path; the stream memoises its results).
+
+The grammar splits the line (`fields.split_line`, `fields.parse_marker`), the template
+names its payload fields (`layout.fit`), and each field is decoded by its own start rule.
+"""
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from sys import intern
+from typing import TypeVar
 
+from dnnprof import markers
 from dnnprof.parsers.events import (
     Attributes,
     Descriptor,
@@ -17,6 +23,9 @@ from dnnprof.parsers.events import (
 )
 from dnnprof.parsers.fields import (
     FieldError,
+    Header,
+    is_engine,
+    is_source_location,
     parse_attrs,
     parse_aux,
     parse_impl,
@@ -28,41 +37,16 @@ from dnnprof.parsers.fields import (
     split_line,
 )
 from dnnprof.parsers.flops import descriptor_flops
+from dnnprof.parsers.layout import DEFAULT_TEMPLATES, TIME_FIELD, FieldLayout, fit
+from dnnprof.vocabulary import KNOWN_KINDS
 
-VERBOSE_MARKERS = ("onednn_verbose", "dnnl_verbose", "mkldnn_verbose")
-DNNPROF_MARKER = "#DNNPROF"
-LINE_STARTS = (*VERBOSE_MARKERS, DNNPROF_MARKER)
-
-# Field orders oneDNN uses when no template line was printed (v0 prints none,
-# v1.x/v2.0 neither). Names are oneDNN's own template names.
-DEFAULT_TEMPLATES: dict[str, tuple[str, ...]] = {
-    "primitive": (
-        "engine", "primitive", "implementation", "prop_kind", "memory_descriptors",
-        "attributes", "auxiliary", "problem_desc", "exec_time",
-    ),
-    "graph": (
-        "engine", "partition_id", "partition_kind", "op_names", "data_formats",
-        "logical_tensors", "fpmath_mode", "implementation", "backend", "exec_time",
-    ),
-    "ukernel": ("engine", "primitive", "implementation", "prop_kind", "problem_desc", "exec_time"),
-}
-
-KNOWN_KINDS = frozenset(
-    """convolution deconvolution inner_product matmul reorder eltwise pooling pooling_v2
-    batch_normalization layer_normalization group_normalization lrn softmax softmax_v2
-    logsoftmax sum concat binary shuffle resampling reduction prelu rnn sdpa gemm gemm_api
-    zero_pad brgemm brgemm_pack_b transform gated_mlp""".split()
-)
-
-_ENGINE_RE = re.compile(r"^(cpu|gpu)(:\d+)?$|^cpu2gpu$|^gpu2cpu$")
-_SOURCE_RE = re.compile(r"^\S+\.(c|cc|cpp|cxx|h|hpp|cl)(:\d+)?$")
+# the grammar's MARKER terminal, with the dialect each one names
 _DIALECT_BY_MARKER = {"mkldnn_verbose": "v0", "dnnl_verbose": "dnnl", "onednn_verbose": "onednn"}
+VERBOSE_MARKERS = tuple(_DIALECT_BY_MARKER)
+LINE_STARTS = (*VERBOSE_MARKERS, markers.PREFIX)
 _MESSAGE_OPS = {"check", "dispatch", "error", "warning", "debuginfo"}
 
-
-def is_engine(text: str) -> bool:
-    """True for an engine field (`cpu`, `gpu`, `gpu:1`, `cpu2gpu`)."""
-    return bool(_ENGINE_RE.match(text))
+_Decoded = TypeVar("_Decoded")
 
 
 @dataclass
@@ -76,7 +60,8 @@ class LineState:
     info: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     unknown_kinds: set[str] = field(default_factory=set)
-    text_fields: int = 0  # fields the grammar rejected, kept verbatim
+    unknown_fields: set[str] = field(default_factory=set)  # template fields kept as text
+    text_fields: int = 0  # field values the grammar rejected, kept verbatim
 
     def warn(self, message: str) -> None:
         """Record a warning once."""
@@ -92,43 +77,49 @@ class Classified:
     duration_ms: float = float("nan")
     ts_ms: float | None = None
     event: InfoEvent | MessageEvent | MarkerEvent | Unparsed | None = None
+    # a descriptor's memo key: the line without its timestamp and its time
+    memo_key: str = ""
+    # the key is the line (timestamp cut) up to its last comma, as the stream's hot loop cuts it
+    time_last: bool = True
+    # the text before the timestamp (`onednn_verbose,v1,`), "" when the line has none
+    ts_prefix: str = ""
 
 
 def classify(line_no: int, text: str, state: LineState) -> Classified:
     """Parse one line that starts with a verbose marker or `#DNNPROF` into a typed result."""
-    if text.startswith(DNNPROF_MARKER):
+    if text.startswith(markers.PREFIX):
         return _marker(line_no, text)
     try:
-        head = split_line(text)
+        header = split_line(text)
     except FieldError as exc:
         return Classified(event=Unparsed(line_no, text, f"not a verbose line: {exc}"))
-    _note_dialect(head, state)
-    ts = float(head["timestamp"]) if head["timestamp"] else None
-    operation = head["operation"]
-    component = head["component"] or "primitive"
-    payload = head["payload"]
-    if operation == "info":
-        return Classified(event=_info(line_no, head["component"], payload, state), ts_ms=ts)
-    op, _, sub = operation.partition(":")
+    _note_dialect(header, state)
+    ts = float(header.timestamp) if header.timestamp else None
+    if header.operation == "info":
+        return Classified(event=_info(line_no, header.component, header.payload, state), ts_ms=ts)
+    op, _, sub = header.operation.partition(":")
     if op in _MESSAGE_OPS or sub in _MESSAGE_OPS:
-        return Classified(event=_message(line_no, op, sub, payload, ts))
+        return Classified(event=_message(line_no, op, sub, header.payload, ts, state))
     try:
-        descriptor, duration = _descriptor(op, sub, component, payload, state)
+        result = _timed(op, sub, header, text, state)
     except (FieldError, ValueError) as exc:
         return Classified(event=Unparsed(line_no, text, str(exc)))
-    return Classified(descriptor=descriptor, duration_ms=duration, ts_ms=ts)
+    if ts is not None:
+        result.ts_ms = ts
+        result.ts_prefix = header.shape.timestamp_prefix(text)
+    return result
 
 
-def _note_dialect(head: dict[str, str], state: LineState) -> None:
-    dialect = _DIALECT_BY_MARKER[head["marker"]]
-    if head["version"]:
-        if head["version"] != "v1":
+def _note_dialect(header: Header, state: LineState) -> None:
+    dialect = _DIALECT_BY_MARKER[header.marker]
+    if header.version:
+        if header.version != "v1":
             state.warn(
-                f"unknown verbose version token {head['version']!r}: parsed as v1 "
+                f"unknown verbose version token {header.version!r}: parsed as v1 "
                 "(the newest known); check the results"
             )
         dialect = "onednn_v1"
-        state.version_token = head["version"]
+        state.version_token = header.version
     if not state.dialect:
         state.dialect = dialect
     elif state.dialect != dialect:
@@ -142,16 +133,9 @@ def _marker(line_no: int, text: str) -> Classified:
         return Classified(event=Unparsed(line_no, text, f"bad #DNNPROF marker: {exc}"))
     if not fields or not fields[0]:
         return Classified(event=Unparsed(line_no, text, "#DNNPROF marker without an event"))
-    event, rest = fields[0], fields[1:]
-    ts = None
-    time_index = {"begin": 2, "end": 2, "iter_begin": 2, "iter_end": 2, "phase": 1}.get(event)
-    if time_index is not None and len(rest) > time_index:
-        try:
-            ts = float(rest[time_index])
-            rest = rest[:time_index] + rest[time_index + 1 :]
-        except ValueError:
-            ts = None
-    return Classified(event=MarkerEvent(line_no, event, tuple(rest), ts), ts_ms=ts)
+    event = fields[0]
+    rest, ts = markers.split_time(event, fields[1:])
+    return Classified(event=MarkerEvent(line_no, event, rest, ts), ts_ms=ts)
 
 
 def _info(line_no: int, component: str, payload: str, state: LineState) -> InfoEvent:
@@ -174,47 +158,34 @@ def _info(line_no: int, component: str, payload: str, state: LineState) -> InfoE
     return InfoEvent(line_no, topic, values, payload)
 
 
-def _message(line_no: int, op: str, sub: str, payload: str, ts: float | None) -> MessageEvent:
-    # messages contain commas, so split only where the layout is fixed:
-    # component first, `file:line` last, the primitive context (8 fields) when printed
+def _message(
+    line_no: int, op: str, sub: str, payload: str, ts: float | None, state: LineState
+) -> MessageEvent:
+    # messages contain commas, so split only at the ends the grammar fixes: the component
+    # first, `file:line` last, and the primitive context (the primitive template without
+    # its time, starting with an engine) when printed
     kind = sub if sub in _MESSAGE_OPS else op
     stage = op if sub in _MESSAGE_OPS else ""
     parts = payload.split(",")
-    component = parts[0] if parts else ""
+    component = parts[0]
     source = ""
-    if len(parts) > 1 and _SOURCE_RE.match(parts[-1].strip()):
+    if len(parts) > 1 and is_source_location(parts[-1].strip()):
         source = parts.pop().strip()
-    context: tuple[str, ...] = ()
     body = parts[1:]
-    if len(body) >= 9 and is_engine(body[0]):
-        context, body = tuple(body[:8]), body[8:]
-    return MessageEvent(line_no, kind, stage, component, ",".join(body), source, context, ts)
-
-
-def _fit_fields(fields: list[str], names: tuple[str, ...], component: str) -> list[str]:
-    """Line the fields up with the template, allowing the field sets of older releases."""
-    if len(fields) == len(names):
-        return fields
-    if component == "graph" and len(fields) == len(names) + 1:
-        # v3.13 added `scratchpad:<bytes>` to graph lines without announcing it
-        for i, value in enumerate(fields):
-            if value.startswith("scratchpad:"):
-                return fields[:i] + fields[i + 1 :]
-    if component == "primitive" and len(fields) < len(names):
-        fitted = list(fields)
-        if fitted and not is_engine(fitted[0]) and "engine" in names:
-            fitted.insert(0, "")  # v0 printed no engine
-        if len(fitted) == len(names) - 1 and "attributes" in names:
-            fitted.insert(names.index("attributes"), "")  # v0/v1.0 printed no attributes
-        if len(fitted) == len(names):
-            return fitted
-    raise ValueError(
-        f"{len(fields)} fields where the {component} template has {len(names)}"
-        + (" (truncated line?)" if len(fields) < len(names) else "")
+    names = tuple(n for n in state.templates["primitive"] if n != TIME_FIELD)
+    context: tuple[str, ...] = ()
+    problem = ""
+    if len(body) > len(names) and is_engine(body[0]):
+        context, body = tuple(body[: len(names)]), body[len(names) :]
+        problem = context[names.index("problem_desc")] if "problem_desc" in names else ""
+    return MessageEvent(
+        line_no, kind, stage, component, ",".join(body), source, context, ts, problem
     )
 
 
-def _decode(decoder, text: str, state: LineState, default):
+def _decode(
+    decoder: Callable[[str], _Decoded], text: str, state: LineState, default: _Decoded
+) -> _Decoded:
     # A field the grammar does not know is kept as text, never fatal for the line.
     try:
         return decoder(text)
@@ -224,19 +195,50 @@ def _decode(decoder, text: str, state: LineState, default):
         return default
 
 
-def _descriptor(
-    op: str, sub: str, component: str, payload: str, state: LineState
-) -> tuple[Descriptor, float]:
+def _timed(op: str, sub: str, header: Header, text: str, state: LineState) -> Classified:
+    """An exec/create/compile line: its descriptor, time and memo key."""
+    component = header.component or "primitive"
     names = state.templates.get(component) or DEFAULT_TEMPLATES["primitive"]
-    fields = _fit_fields(payload.split(","), names, component)
-    by_name = dict(zip(names, fields, strict=True))
-    time_text = by_name.get("exec_time", "")
+    fields = header.payload.split(",")
+    layout = fit(component, names, fields)
+    by_name = layout.by_name(fields)
+    time_text = by_name.get(TIME_FIELD, "")
     try:
         duration = float(time_text)
     except ValueError:
         raise ValueError(f"time field {time_text[:40]!r} is not a number") from None
+    kept = _kept_as_text(layout, by_name, state)
     if component == "graph":
-        return _graph_descriptor(op, sub, by_name, state), duration
+        descriptor = _graph_descriptor(op, sub, by_name, kept, state)
+    else:
+        descriptor = _primitive_descriptor(op, sub, component, by_name, kept, state)
+    line = header.shape.without_timestamp(text)
+    if layout.time_last:
+        key = line.rpartition(",")[0]
+    else:
+        key = line[: len(line) - len(header.payload)] + ",".join(layout.without_time(fields))
+    return Classified(descriptor, duration, memo_key=key, time_last=layout.time_last)
+
+
+def _kept_as_text(
+    layout: FieldLayout, by_name: dict[str, str], state: LineState
+) -> tuple[tuple[str, str], ...]:
+    # template fields no decoder reads: their text is kept, under their own name
+    for name in layout.unknown:
+        if name not in state.unknown_fields:
+            state.unknown_fields.add(name)
+            state.warn(f"unknown template field {name!r}: kept as text")
+    return tuple((name, by_name[name]) for name in layout.unknown)
+
+
+def _primitive_descriptor(
+    op: str,
+    sub: str,
+    component: str,
+    by_name: dict[str, str],
+    kept: tuple[tuple[str, str], ...],
+    state: LineState,
+) -> Descriptor:
     kind = by_name.get("primitive", "")
     if kind not in KNOWN_KINDS and kind not in state.unknown_kinds:
         state.unknown_kinds.add(kind)
@@ -252,13 +254,7 @@ def _descriptor(
     prop = by_name.get("prop_kind", "")
     aux = _decode(parse_aux, aux_text, state, ())
     problem = _decode(parse_problem, prb_text, state, Problem(prb_text))
-    flops = descriptor_flops(kind, problem, aux, prop)
-    extra = (
-        tuple(f"{k}={v}" for k, v in by_name.items() if k not in _PRIMITIVE_FIELDS)
-        if names != _DEFAULT_PRIMITIVE
-        else ()
-    )
-    descriptor = Descriptor(
+    return Descriptor(
         api=component,
         op=op,
         cache=sub,
@@ -274,17 +270,18 @@ def _descriptor(
         aux=aux,
         aux_text=aux_text,
         problem=problem,
-        flops=flops,
-        extra_fields=extra,
+        flops=descriptor_flops(kind, problem, aux, prop),
+        extra_fields=kept,
     )
-    return descriptor, duration
 
 
-_PRIMITIVE_FIELDS = frozenset(DEFAULT_TEMPLATES["primitive"])
-_DEFAULT_PRIMITIVE = DEFAULT_TEMPLATES["primitive"]
-
-
-def _graph_descriptor(op: str, sub: str, by_name: dict[str, str], state: LineState) -> Descriptor:
+def _graph_descriptor(
+    op: str,
+    sub: str,
+    by_name: dict[str, str],
+    kept: tuple[tuple[str, str], ...],
+    state: LineState,
+) -> Descriptor:
     tensors_text = by_name.get("logical_tensors", "")
     tensors = _decode(parse_logical_tensors, tensors_text, state, ())
     fpmath = by_name.get("fpmath_mode", "").removeprefix("fpm:")
@@ -305,6 +302,7 @@ def _graph_descriptor(op: str, sub: str, by_name: dict[str, str], state: LineSta
         aux_text=by_name.get("data_formats", ""),
         problem=Problem(by_name.get("op_names", "")),
         flops=None,
+        extra_fields=kept,
         graph={
             "partition_id": by_name.get("partition_id", ""),
             "backend": by_name.get("backend", ""),

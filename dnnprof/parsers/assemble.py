@@ -1,0 +1,127 @@
+"""From the stream's per-line arrays to a Trace: the events frame, the counts, the metadata."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dnnprof import __version__
+from dnnprof.metadata import Counts, TraceMetadata
+from dnnprof.parsers import columns
+from dnnprof.parsers.lines import LineState
+from dnnprof.trace import EVENT_COLUMNS, FORMAT_VERSION, Trace, normalize_events
+
+TIMESTAMPS = "timestamps"  # every exec line carried a oneDNN timestamp
+SYNTHETIC = "synthetic"  # starts laid end to end from the exec times
+
+
+@dataclass
+class Parsed:
+    """What the stream collected: one descriptor id and duration per line, sparse timestamps."""
+
+    source: str
+    state: LineState
+    counts: Counts
+    rows: list[columns.Row]  # one per descriptor
+    per_line: np.ndarray  # descriptor id of each line, -1 for a line without an event
+    durations: np.ndarray  # one per line
+    ts_lines: np.ndarray  # the 0-based lines that carried a timestamp ...
+    ts_values: np.ndarray  # ... and their timestamps
+    unparsed: list[dict[str, Any]] = field(default_factory=list)
+    foreign_samples: list[str] = field(default_factory=list)
+
+
+def build_trace(parsed: Parsed) -> Trace:
+    """The Trace of a parsed log (the counts of event rows are derived here, from the rows)."""
+    lines = np.flatnonzero(parsed.per_line >= 0)
+    desc_ids = parsed.per_line[lines].copy()
+    ts = np.full(len(parsed.per_line), np.nan)
+    ts[parsed.ts_lines] = parsed.ts_values
+    ts = ts[lines]
+    durations = parsed.durations[lines].copy()
+    exec_with_ts = _count_rows(parsed, desc_ids, ts)
+    exec_count = parsed.counts.exec
+    timeline = TIMESTAMPS if exec_count and exec_with_ts == exec_count else SYNTHETIC
+    frame = columns.expand(parsed.rows, desc_ids)
+    frame["line"] = (lines + 1).astype(np.int32)
+    frame["ts_ms"] = ts
+    frame["duration_ms"] = durations
+    frame["desc_id"] = desc_ids
+    timed = np.array([columns.is_timed(r) for r in parsed.rows] or [False])
+    frame["start_ms"] = _start_times(ts, durations, timed[desc_ids], timeline)
+    # built in schema order, so that normalising only adds the still-empty columns (a
+    # reorder of a million-row frame would copy it whole); kept template fields go last
+    order = [name for name in EVENT_COLUMNS if name in frame]
+    order += [name for name in frame if name not in EVENT_COLUMNS]
+    events = normalize_events(pd.DataFrame({name: frame[name] for name in order}, copy=False))
+    return Trace(events, _metadata(parsed, timeline))
+
+
+def _count_rows(parsed: Parsed, desc_ids: np.ndarray, ts: np.ndarray) -> int:
+    """Fill the counts of event rows; returns how many exec rows carry a timestamp."""
+    # The hot loop appends rows without touching counters; derive them from the rows.
+    per_desc = np.bincount(desc_ids, minlength=len(parsed.rows))
+    counts = parsed.counts
+    counts.exec = counts.graph = counts.create = counts.messages = counts.markers = 0
+    is_exec = np.zeros(max(len(parsed.rows), 1), dtype=bool)
+    for i, (desc_row, count) in enumerate(zip(parsed.rows, per_desc.tolist(), strict=True)):
+        op = desc_row[columns.OP]
+        if op == "exec":
+            if desc_row[columns.API] == "graph":
+                counts.graph += count
+            else:
+                counts.exec += count
+                is_exec[i] = True
+        elif op in ("create", "compile"):
+            counts.create += count
+        elif op == "marker":
+            counts.markers += count
+        else:
+            counts.messages += count
+    return int((is_exec[desc_ids] & ~np.isnan(ts)).sum()) if len(ts) else 0
+
+
+def _start_times(
+    ts: np.ndarray, durations: np.ndarray, timed: np.ndarray, timeline: str
+) -> np.ndarray:
+    """Start of each event relative to the first: real timestamps, or exec times laid end to end."""
+    if not len(ts):
+        return ts
+    if timeline == TIMESTAMPS:
+        return ts - np.nanmin(ts)
+    # synthetic: each exec/create starts where the previous one ended; markers and
+    # messages sit at the current position
+    step = np.where(timed & ~np.isnan(durations), durations, 0.0)
+    return np.concatenate(([0.0], np.cumsum(step)[:-1]))
+
+
+def _metadata(parsed: Parsed, timeline: str) -> TraceMetadata:
+    state = parsed.state
+    info = state.info
+    threads = info.get("threads")
+    return TraceMetadata(
+        format_version=FORMAT_VERSION,
+        dnnprof_version=__version__,
+        source=parsed.source,
+        onednn_version=info.get("onednn_version"),
+        onednn_commit=info.get("onednn_commit"),
+        product=info.get("product"),
+        dialect=state.dialect or None,
+        version_token=state.version_token or None,
+        isa=info.get("isa"),
+        runtime=info.get("runtime"),
+        threads=int(threads) if threads and threads.isdigit() else None,
+        templates={component: list(names) for component, names in state.templates.items()},
+        templates_announced=sorted(state.announced),
+        timeline=timeline,
+        counts=parsed.counts,
+        fields_kept_as_text=state.text_fields,
+        unknown_kinds=sorted(state.unknown_kinds),
+        unknown_fields=columns.kept_field_names(parsed.rows),
+        unparsed_samples=parsed.unparsed,
+        foreign_samples=parsed.foreign_samples,
+        warnings=list(state.warnings),
+    )
