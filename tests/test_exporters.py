@@ -1,11 +1,14 @@
-"""Exporters without a server: the span tree, Chrome trace nesting, Jaeger JSON round trip,
-benchdnn cases, and the errors a user sees when a collector is down."""
+"""Exporters without a server: the same contract over every registered exporter, the span
+tree, Chrome trace nesting, Jaeger JSON round trip, benchdnn cases, and the errors a user
+sees when a collector is down or a file cannot be written."""
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import socket
+import subprocess
 import sys
 import time
 from collections import defaultdict
@@ -15,17 +18,27 @@ import numpy as np
 import pytest
 
 import dnnprof
+from dnnprof.errors import DnnprofError, OutputError
 from dnnprof.exporters import (
+    FORMATS,
     ExportError,
+    ExportOptions,
     build_span_tree,
+    export,
     export_jaeger_legacy,
     export_otlp,
+    get_exporter,
     read_jaeger_json,
     write_benchdnn,
     write_chrome_trace,
+    write_events_csv,
     write_jaeger_json,
 )
+from dnnprof.exporters.benchdnn_drivers import DRIVER_KNOBS
+from dnnprof.exporters.jaeger_legacy import _exporter_class
 from dnnprof.trace import Trace
+from dnnprof.vocabulary import PRIMITIVE_KINDS, ExitCode
+from support.ci import missing_dependency
 from support.traces import labelled_corpus_trace, make_trace, small_run, with_timestamps
 
 INT8 = "torch_resnet50_int8_fx_b1"
@@ -34,6 +47,170 @@ INT8 = "torch_resnet50_int8_fx_b1"
 def tree_shape(tree):
     """(depth, level, name) per span, pre-order: the structure without the times."""
     return [(depth, span.level, span.name) for span, _, depth in tree.walk()]
+
+
+def unused_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# ---------------------------------------------------- every registered exporter --
+
+
+def _json_spans(path, trace):
+    document = json.loads(path.read_text())
+    (tree,) = read_jaeger_json(document)
+    return len(tree)
+
+
+def _chrome_spans(path, trace):
+    document = json.loads(path.read_text())
+    assert_perfectly_nested(document)
+    return sum(event["ph"] == "X" for event in document["traceEvents"])
+
+
+def _benchdnn_cases(path, trace):
+    return len(_cases(path))
+
+
+def _csv_rows(path, trace):
+    with path.open(newline="") as source:
+        rows = list(csv.DictReader(source))
+    assert rows and {"line", "iteration", "layer", "duration_ms"} <= set(rows[0])
+    assert len(rows) == int((trace.events["op"] != "marker").sum())
+    return len(rows)
+
+
+# file format -> reads the written file back, checks it, returns how many items it holds
+FILE_CHECKS = {
+    "jaeger_json": _json_spans,
+    "chrome_trace": _chrome_spans,
+    "benchdnn": _benchdnn_cases,
+    "events_csv": _csv_rows,
+}
+ELTWISE_LINE = (
+    "onednn_verbose,v1,primitive,exec,cpu,eltwise,jit:avx512_core,forward_inference,"
+    "data:f32::blocked:abcd::f0 diff:undef::undef:::,,alg:eltwise_relu alpha:0 beta:0,"
+    "2x64x28x28,0.1"
+)
+REORDER_ROW = {
+    "duration_ms": 0.2,
+    "kind": "reorder",
+    "prop": "undef",
+    "mds": "src:f32::blocked:abcd::f0 dst:f32::blocked:Acdb16a::f0",
+    "problem": "64x3x7x7",
+}
+# the shapes of Trace an exporter must accept
+SMALL_TRACES = {
+    "run": lambda: small_run(),
+    "synthetic": lambda: small_run(timestamps=False),
+    "no-iterations": lambda: make_trace([{"duration_ms": 0.5}, REORDER_ROW]),
+    "parsed-log": lambda: dnnprof.parse([ELTWISE_LINE]),
+}
+
+
+def test_the_registry_names_every_format_and_each_exporter_says_what_it_writes():
+    assert set(FORMATS) == {
+        "otlp", "jaeger_json", "chrome_trace", "benchdnn", "events_csv", "jaeger_legacy",
+    }
+    for fmt in FORMATS:
+        exporter = get_exporter(fmt)
+        assert exporter.name == fmt and exporter.writes
+        assert exporter.to_file == (fmt in FILE_CHECKS)
+    with pytest.raises(ValueError, match="unknown export format 'svg'.*chrome_trace"):
+        get_exporter("svg")
+
+
+@pytest.mark.parametrize("shape", sorted(SMALL_TRACES))
+@pytest.mark.parametrize("fmt", sorted(FILE_CHECKS))
+def test_every_file_exporter_writes_a_valid_non_empty_file(tmp_path, fmt, shape):
+    trace = SMALL_TRACES[shape]()
+    path = tmp_path / "out" / f"export.{fmt}"
+    result = export(trace, fmt, path)
+    assert result.format == fmt and result.destination == str(path)
+    assert path.stat().st_size > 0 and str(path) in result.message
+    items = FILE_CHECKS[fmt](path, trace)
+    assert items > 0
+    assert items == (result.spans if fmt in ("jaeger_json", "chrome_trace") else result.items)
+    assert not list(path.parent.glob(".*.tmp"))  # written through a rename, nothing left over
+
+
+@pytest.mark.parametrize("fmt", [f for f in FORMATS if f not in FILE_CHECKS])
+def test_every_network_exporter_reports_an_unreachable_collector_as_exit_3(fmt):
+    with pytest.raises(ExportError) as error:
+        export(small_run(), fmt, f"http://127.0.0.1:{unused_port()}", retries=0, timeout_s=1)
+    assert isinstance(error.value, DnnprofError)
+    assert error.value.exit_code == ExitCode.UNREACHABLE == 3
+
+
+@pytest.mark.parametrize("fmt", sorted(FILE_CHECKS))
+def test_a_file_that_cannot_be_written_is_an_output_error_exit_2(tmp_path, fmt):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    target = blocker / "out.json"  # a path under a regular file
+    with pytest.raises(OutputError, match=f"cannot write {target}") as error:
+        export(small_run(), fmt, target)
+    assert error.value.exit_code == ExitCode.USAGE == 2
+
+
+def test_a_file_format_needs_a_path():
+    with pytest.raises(ValueError, match="chrome_trace export writes a file"):
+        export(small_run(), "chrome_trace")
+
+
+def test_export_defaults_are_the_format_functions_defaults(tmp_path):
+    trace = small_run(iterations=6)
+    pairs = (
+        ("jaeger_json", write_jaeger_json), ("chrome_trace", write_chrome_trace),
+        ("benchdnn", write_benchdnn), ("events_csv", write_events_csv),
+    )
+    for fmt, write in pairs:
+        export(trace, fmt, tmp_path / f"a.{fmt}")
+        write(trace, tmp_path / f"b.{fmt}")
+        assert (tmp_path / f"a.{fmt}").read_bytes() == (tmp_path / f"b.{fmt}").read_bytes(), fmt
+
+
+def test_export_options_select_iterations_as_the_command_line_does(tmp_path):
+    trace = small_run(iterations=6)
+    assert export(trace, "jaeger_json", tmp_path / "d.json").iterations == [3, 4, 5]
+    assert export(trace, "jaeger_json", tmp_path / "a.json", span_iterations=0).iterations == [
+        1, 2, 3, 4, 5,
+    ]
+    options = ExportOptions(service_name="resnet", span_iterations=2)
+    result = export(trace, "jaeger_json", tmp_path / "o.json", options, iterations="all")
+    assert result.iterations == [4, 5] and result.service_name == "resnet"
+    assert export(trace, "chrome_trace", tmp_path / "c.json").iterations == [0, 1, 2, 3, 4, 5]
+
+
+def test_importing_the_exporters_loads_neither_pandas_nor_the_otel_sdk():
+    code = (
+        "import sys, dnnprof.exporters as e\n"
+        "heavy = ('pandas', 'numpy', 'opentelemetry')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+        "e.get_exporter('chrome_trace'); e.get_exporter('events_csv')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    package, file_formats = done.stdout.splitlines()
+    assert package == "[]"
+    assert "opentelemetry" not in file_formats  # the SDK is for the network exporters only
+
+
+def test_the_exporters_and_the_trace_agree_on_the_steady_state():
+    # A phase named "run" (other tools' markers) is steady for Trace.by_kind and for exports.
+    trace = small_run(iterations=4)
+    trace.events["phase"] = trace.events["phase"].astype(str).replace("measure", "run")
+    steady_rows = trace.steady()
+    assert sorted(steady_rows["iteration"].unique()) == [1, 2, 3]
+    tree = build_span_tree(trace, span_iterations=None)
+    assert tree.iterations == [1, 2, 3]
+    assert tree.counts()["primitive"] == len(steady_rows)
+
+
+def test_every_benchdnn_driver_of_the_vocabulary_has_its_knobs():
+    drivers = {kind.driver for kind in PRIMITIVE_KINDS.values() if kind.driver}
+    assert drivers == set(DRIVER_KNOBS)
 
 
 # ------------------------------------------------------------------ span tree --
@@ -372,12 +549,6 @@ def test_benchdnn_writes_unconvertible_kinds_as_comments(tmp_path):
 # ------------------------------------------------------------ collector down --
 
 
-def unused_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.parametrize("protocol", ["grpc", "http"])
 def test_collector_down_is_a_quick_clear_error_and_leaves_the_trace_file_intact(tmp_path, protocol):
     stored = small_run().save(tmp_path / "run.trace")
@@ -395,6 +566,10 @@ def test_collector_down_is_a_quick_clear_error_and_leaves_the_trace_file_intact(
 
 
 def test_legacy_collector_down_is_a_clear_error():
+    try:
+        _exporter_class()
+    except ExportError as error:  # the optional extra; CI installs it, so there this fails
+        missing_dependency(str(error))
     port = unused_port()
     with pytest.raises(ExportError, match=f"Jaeger collector at 127.0.0.1:{port}"):
         export_jaeger_legacy(small_run(), f"http://127.0.0.1:{port}/api/traces", retries=1)
