@@ -12,8 +12,10 @@ Measured, best of `--repeat` (the machine is shared; the best run is the least d
     of tests/support/jaeger.py), end to end, and its own baseline: tree + OpenTelemetry SDK
     spans without sending; after each export Jaeger is asked whether it holds every span;
   * legacy Thrift HTTP to the same Jaeger, when the `jaeger` extra is installed;
-  * Jaeger JSON and Chrome trace files (spans/s), and benchdnn cases (exec rows/s, against
-    grouping the distinct primitives alone).
+  * Jaeger JSON and Chrome trace files (spans/s), benchdnn cases (exec rows/s, against
+    grouping the distinct primitives alone), and the events CSV (events/s).
+
+Every export goes through the public API, `dnnprof.exporters.export(trace, format, ...)`.
 
     python benchmarks/export_throughput.py [--iterations 120] [--repeat 3] [--json-out FILE]
 """
@@ -38,15 +40,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))  # the Jaeger launcher lives with the test fixtures
 
 import dnnprof  # noqa: E402
-from dnnprof.exporters import (  # noqa: E402
-    ExportError,
-    build_span_tree,
-    export_jaeger_legacy,
-    export_otlp,
-    write_benchdnn,
-    write_chrome_trace,
-    write_jaeger_json,
-)
+from dnnprof.exporters import ExportError, build_span_tree, export  # noqa: E402
 from dnnprof.exporters.benchdnn import distinct_primitives  # noqa: E402
 from dnnprof.exporters.otlp import resource_for, sdk_spans  # noqa: E402
 from dnnprof.reconstruct import reconstruct  # noqa: E402
@@ -55,7 +49,8 @@ from support.jaeger import JaegerServer, find_jaeger_binary, start_jaeger  # noq
 
 CORPUS = Path(os.environ.get("DNNPROF_CORPUS", REPO / "tests" / "data" / "corpus"))
 SOURCE_LOG = CORPUS / "torch_resnet50_int8_fx_b1.log"
-ALL = {"span_iterations": None, "iterations": "all"}
+ALL = {"span_iterations": None, "iterations": "all"}  # build_span_tree: no limit
+EVERY_ITERATION = {"span_iterations": 0, "iterations": "all"}  # the same as export options
 
 
 def load_input(iterations: int) -> Trace:
@@ -89,7 +84,7 @@ def load_input(iterations: int) -> Trace:
     for column in frame.columns:  # concat turns categoricals with differing categories to object
         if frame[column].dtype == object:
             frame[column] = frame[column].astype(str).astype("category")
-    return Trace(normalize_events(frame), dict(trace.metadata))
+    return Trace(normalize_events(frame), trace.metadata.copy())
 
 
 def best_of(repeat: int, action: Callable[[], Any]) -> tuple[float, float, Any]:
@@ -114,16 +109,20 @@ def measure_files(trace: Trace, spans: int, repeat: int, folder: Path) -> list[d
     rows = []
     best, median, _ = best_of(repeat, lambda: build_span_tree(trace, **ALL))
     rows.append(row("span tree only", "spans", spans, best, median))
-    best, median, _ = best_of(repeat, lambda: write_jaeger_json(trace, folder / "j.json", **ALL))
-    rows.append(row("Jaeger JSON file", "spans", spans, best, median, "span tree only"))
-    best, median, _ = best_of(repeat, lambda: write_chrome_trace(trace, folder / "c.json", **ALL))
-    rows.append(row("Chrome JSON file", "spans", spans, best, median, "span tree only"))
+    for name, fmt in (("Jaeger JSON file", "jaeger_json"), ("Chrome JSON file", "chrome_trace")):
+        path = folder / f"{fmt}.json"
+        best, median, _ = best_of(
+            repeat, lambda fmt=fmt, path=path: export(trace, fmt, path, **EVERY_ITERATION)
+        )
+        rows.append(row(name, "spans", spans, best, median, "span tree only"))
     exec_rows = int(distinct_primitives(trace)["calls"].sum())
     best, median, _ = best_of(repeat, lambda: distinct_primitives(trace))
     rows.append(row("distinct primitives only", "exec rows", exec_rows, best, median))
-    best, median, _ = best_of(repeat, lambda: write_benchdnn(trace, folder / "b.txt"))
+    best, median, _ = best_of(repeat, lambda: export(trace, "benchdnn", folder / "b.txt"))
     rows.append(row("benchdnn cases file", "exec rows", exec_rows, best, median,
                     "distinct primitives only"))
+    best, median, result = best_of(repeat, lambda: export(trace, "events_csv", folder / "e.csv"))
+    rows.append(row("events CSV file", "events", result.items, best, median))
     return rows
 
 
@@ -139,16 +138,17 @@ def measure_jaeger(trace: Trace, spans: int, repeat: int, server: JaegerServer,
                     "span tree only"))
     exports = [
         ("OTLP gRPC -> local Jaeger",
-         lambda: export_otlp(trace, server.otlp_grpc_endpoint, service_name="bench-grpc", **ALL)),
+         lambda: export(trace, "otlp", server.otlp_grpc_endpoint, service_name="bench-grpc",
+                        **EVERY_ITERATION)),
         ("OTLP HTTP -> local Jaeger",
-         lambda: export_otlp(trace, server.otlp_http_endpoint, protocol="http",
-                             service_name="bench-http", **ALL)),
+         lambda: export(trace, "otlp", server.otlp_http_endpoint, protocol="http",
+                        service_name="bench-http", **EVERY_ITERATION)),
     ]
     if legacy:
         exports.append(
             ("legacy Thrift HTTP -> local Jaeger",
-             lambda: export_jaeger_legacy(trace, server.collector_thrift_http_endpoint,
-                                          service_name="bench-legacy", **ALL)))
+             lambda: export(trace, "jaeger_legacy", server.collector_thrift_http_endpoint,
+                            service_name="bench-legacy", **EVERY_ITERATION)))
     for name, action in exports:
         best, median, result = best_of(repeat, action)
         # Throughput only counts if Jaeger has them all: ask its query API.
