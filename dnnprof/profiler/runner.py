@@ -2,7 +2,9 @@
 
 The child is `dnnprof/profiler/workload.py` (or any command after `--`). Its stdout
 is read line by line: each line goes to `verbose.log` and to the TraceBuilder, so
-memory stays bounded however long the run. stderr goes to `stderr.log`.
+memory stays bounded however long the run. stderr goes to `stderr.log`. The measured
+trace is saved before layer reconstruction and again after it, so a failure there never
+loses a run.
 """
 
 from __future__ import annotations
@@ -19,11 +21,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dnnprof import markers
+from dnnprof.errors import DnnprofError
 from dnnprof.parsers.stream import TraceBuilder
+from dnnprof.profiler.child import REFUSED
+from dnnprof.profiler.evidence import check_evidence, coverage
+from dnnprof.reconstruct import LayerTableError, reconstruct
+from dnnprof.storage import TRACE_FILE
 from dnnprof.trace import Trace
+from dnnprof.vocabulary import DEFAULT_VARIANT, ExitCode
 
 WORKLOAD = Path(__file__).resolve().with_name("workload.py")
 REPO_ROOT = WORKLOAD.parents[2]
+VERBOSE_LOG = "verbose.log"
+STDERR_LOG = "stderr.log"
+SUMMARY_FILE = "summary.json"
 
 # Every name oneDNN has read its switches under: MKL-DNN 0.x, DNNL 1.x-2.x (MXNet 1.9's
 # oneDNN 2.4 ignores ONEDNN_*), oneDNN 2.5+.
@@ -51,10 +63,10 @@ INSTALL_HINT = {
 }
 
 
-class RunError(Exception):
-    """A run that cannot start or did not show what was asked; `exit_code` says how it ended."""
+class RunError(DnnprofError):
+    """A run that cannot start (no interpreter, no workload); `exit_code` says how it ended."""
 
-    def __init__(self, message: str, exit_code: int = 1) -> None:
+    def __init__(self, message: str, exit_code: int = ExitCode.USAGE) -> None:
         super().__init__(message)
         self.exit_code = exit_code
 
@@ -64,7 +76,7 @@ class RunConfig:
     """What to run and how."""
 
     model: str | None = None
-    variants: list[str] = field(default_factory=lambda: ["fp32"])
+    variants: list[str] = field(default_factory=lambda: [DEFAULT_VARIANT])
     framework: str = "torch"
     python: str | None = None
     batch: int = 1
@@ -86,7 +98,7 @@ class RunConfig:
         """A short name for the run folder (`int8`, `pruned+int8`)."""
         if self.command:
             return "command"
-        return "+".join(self.variants) or "fp32"
+        return "+".join(self.variants) or DEFAULT_VARIANT
 
 
 @dataclass
@@ -95,7 +107,7 @@ class RunResult:
 
     trace: Trace
     run_dir: Path
-    exit_code: int
+    exit_code: int  # vocabulary.ExitCode: 0 ok, 1 evidence missing, 2 refused, 3 failed, 130
     child_returncode: int | None
     stderr_tail: str
     interrupted: bool = False
@@ -117,7 +129,7 @@ def resolve_python(config: RunConfig) -> str:
         raise RunError(
             f"no Python with {config.framework} found (looked at ${env_name} and {default}); "
             f"install it: {INSTALL_HINT[config.framework]}",
-            exit_code=2,
+            exit_code=ExitCode.USAGE,
         )
     return sys.executable
 
@@ -130,7 +142,7 @@ def child_command(config: RunConfig) -> list[str]:
     if not workload.exists():
         raise RunError(
             f"the {config.framework} workload ({workload.name}) is not part of this dnnprof yet",
-            exit_code=2,
+            exit_code=ExitCode.USAGE,
         )
     argv = [resolve_python(config), str(workload), "--model", str(config.model)]
     argv += ["--variant", ",".join(config.variants)]
@@ -179,29 +191,55 @@ def run(
     config: RunConfig,
     on_line: Callable[[str], None] | None = None,
 ) -> RunResult:
-    """Run the workload, stream and parse its output, save the run folder; never loses output."""
+    """Run the workload, stream and parse its output, save the run folder; never loses output.
+
+    `on_line` gets every marker line as the child prints it (`markers.Marker.from_line`
+    decodes it): a progress bar follows the `phase` and `iter_end` markers.
+    """
     argv = child_command(config)
     run_dir = make_run_dir(config)
-    builder = TraceBuilder(str(run_dir / "verbose.log"))
-    stderr_path = run_dir / "stderr.log"
-    interrupted = False
     started = time.time()
-    with (run_dir / "verbose.log").open("w", encoding="utf-8") as log, stderr_path.open("wb") as err:
+    trace, returncode, interrupted = _capture(argv, config, run_dir, on_line)
+    stderr_tail = _tail(run_dir / STDERR_LOG)
+    _annotate(trace, config, argv, run_dir, returncode, started, interrupted)
+    exit_code, ending = _ending(returncode, interrupted, stderr_tail)
+    _save(trace, run_dir, ending)  # the measured run is kept, whatever reconstruction does
+    trace = _reconstruct(trace)
+    problems = ending + check_evidence(trace, config.variants, bool(config.command))
+    if exit_code == ExitCode.OK and problems:
+        exit_code = ExitCode.REGRESSION  # 1: the log does not show the variant asked for
+    _save(trace, run_dir, problems)
+    return RunResult(trace, run_dir, exit_code, returncode, stderr_tail, interrupted, problems)
+
+
+def _capture(
+    argv: list[str], config: RunConfig, run_dir: Path, on_line: Callable[[str], None] | None
+) -> tuple[Trace, int, bool]:
+    """Run the child: stdout to verbose.log and the parser, stderr to stderr.log.
+
+    Returns the parsed trace, the child's exit status and whether Ctrl-C stopped it.
+    """
+    builder = TraceBuilder(str(run_dir / VERBOSE_LOG))
+    interrupted = False
+    with (
+        (run_dir / VERBOSE_LOG).open("w", encoding="utf-8") as log,
+        (run_dir / STDERR_LOG).open("wb") as err,
+    ):
         try:
-            child = subprocess.Popen(
+            process = subprocess.Popen(
                 argv, stdout=subprocess.PIPE, stderr=err, env=child_env(config),
                 stdin=subprocess.DEVNULL, start_new_session=True,
-            )
+            )  # fmt: skip
         except OSError as exc:
-            raise RunError(f"cannot start {argv[0]}: {exc.strerror or exc}", exit_code=2) from None
-        assert child.stdout is not None
+            raise RunError(f"cannot start {argv[0]}: {exc.strerror or exc}") from None
+        assert process.stdout is not None
 
         def lines() -> Iterator[str]:
             # every line goes to verbose.log as it comes, then to the parser's own loop
-            for raw in child.stdout:
+            for raw in process.stdout:
                 line = raw.decode("utf-8", "replace")
                 log.write(line)
-                if on_line is not None and line.startswith("#DNNPROF"):
+                if on_line is not None and markers.is_marker(line):
                     on_line(line)
                 yield line
 
@@ -209,43 +247,43 @@ def run(
             builder.feed_lines(lines())
         except KeyboardInterrupt:
             interrupted = True  # stop the child, keep what it printed
-            _stop(child)
-        returncode = child.wait()
-    trace = builder.finish()
-    stderr_tail = _tail(stderr_path)
-    _annotate(trace, config, argv, run_dir, returncode, started, interrupted)
-    trace = _reconstruct(trace)
-    problems = check_evidence(trace, config)
-    exit_code = 0
+            _stop(process)
+        returncode = process.wait()
+    return builder.finish(), returncode, interrupted
+
+
+def _ending(returncode: int, interrupted: bool, stderr_tail: str) -> tuple[ExitCode, list[str]]:
+    """The run's exit status from how the child ended, and the problem that says why."""
     if interrupted:
-        exit_code = 130
-    elif returncode == 2:
+        return ExitCode.INTERRUPTED, []
+    if returncode == REFUSED:
         # the workload refused before running (unknown model, impossible variant mix,
         # no bf16 on this CPU): a usage error, and its own words say why
-        exit_code = 2
         reason = stderr_tail.strip().splitlines()[-1] if stderr_tail.strip() else "no reason given"
-        problems.insert(0, f"the workload refused to run: {reason}")
-    elif returncode != 0:
-        exit_code = 3
-        problems.insert(0, _crash_message(returncode, stderr_tail))
-    elif problems:
-        exit_code = 1
+        return ExitCode.USAGE, [f"the workload refused to run: {reason}"]
+    if returncode != 0:
+        # 3, the child's own status for "the workload raised" (vocabulary: UNREACHABLE)
+        return ExitCode.UNREACHABLE, [_crash_message(returncode, stderr_tail)]
+    return ExitCode.OK, []
+
+
+def _save(trace: Trace, run_dir: Path, problems: list[str]) -> None:
+    """Write trace.parquet and summary.json (the summary carries coverage and problems)."""
     trace.metadata.problems = problems
-    trace.save(run_dir / "trace.parquet")
+    trace.save(run_dir / TRACE_FILE)
     summary = trace.summary()
     summary["coverage"] = trace.metadata.coverage
     summary["problems"] = problems
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
-    return RunResult(trace, run_dir, exit_code, returncode, stderr_tail, interrupted, problems)
+    (run_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=str))
 
 
-def _stop(child: subprocess.Popen[bytes]) -> None:
+def _stop(process: subprocess.Popen[bytes]) -> None:
     try:
-        os.killpg(child.pid, signal.SIGINT)
-        child.wait(timeout=5)
+        os.killpg(process.pid, signal.SIGINT)
+        process.wait(timeout=5)
     except (ProcessLookupError, subprocess.TimeoutExpired):
         try:
-            os.killpg(child.pid, signal.SIGKILL)
+            os.killpg(process.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
 
@@ -266,118 +304,54 @@ def _crash_message(returncode: int, stderr_tail: str) -> str:
     return f"the workload failed ({how}); what it printed before is kept in the run folder"
 
 
-def _meta_markers(trace: Trace) -> dict[str, Any]:
-    """`#DNNPROF,meta,<key>,<json>` values; a repeated key keeps its last value."""
-    ev = trace.events
-    meta: dict[str, Any] = {}
-    for message in ev.loc[(ev["op"] == "marker") & (ev["kind"] == "meta"), "message"].astype(str):
-        key, _, value = message.partition(",")
-        try:
-            meta[key] = json.loads(value)
-        except json.JSONDecodeError:
-            meta[key] = value
-    return meta
+def _run_meta(trace: Trace) -> dict[str, Any]:
+    """What the child said in `meta` markers, by key; a repeated key keeps its last value."""
+    events = trace.events
+    rows = events[(events["op"] == "marker") & (events["kind"] == markers.META)]
+    return dict(
+        markers.Marker.from_row(markers.META, message).meta
+        for message in rows["message"].astype(str)
+    )
 
 
 def _annotate(
     trace: Trace, config: RunConfig, argv: Sequence[str], run_dir: Path, returncode: int,
     started: float, interrupted: bool,
-) -> None:
-    meta = _meta_markers(trace)
-    md = trace.metadata
-    md.model = meta.get("model", config.model)
-    md.variant = meta.get("variant", config.variant_label)
-    md.variants = meta.get("variants", config.variants)
-    md.framework = meta.get("framework", config.framework)
-    md.framework_version = meta.get("framework_version")
-    md.route = meta.get("route")
-    md.batch = meta.get("batch", config.batch)
-    md.threads = md.threads or meta.get("threads") or config.threads
-    md.input_shape = meta.get("input_shape")
-    md.width = config.width
-    md.pruned = config.pruned
-    md.prune_mode = config.prune_mode if config.pruned is not None else None
-    md.warmup = config.warmup
-    md.iters = config.iters
-    md.wall_ms = meta.get("wall_ms")
-    md.layer_table = meta.get("layer_table")
-    md.notes = meta.get("notes", [])
-    md.bf16_supported = meta.get("bf16_supported")
-    md.command = shlex.join(argv)
-    md.run_dir = str(run_dir)
-    md.child_returncode = returncode
-    md.interrupted = interrupted
-    md.started = started
-    md.source = str(run_dir / "verbose.log")
+) -> None:  # fmt: skip
+    """The run's metadata: what the child said it ran (else what was asked), how it ended."""
+    run_meta = _run_meta(trace)
+    metadata = trace.metadata
+    metadata.model = run_meta.get("model", config.model)
+    metadata.variant = run_meta.get("variant", config.variant_label)
+    metadata.variants = run_meta.get("variants", config.variants)
+    metadata.framework = run_meta.get("framework", config.framework)
+    metadata.framework_version = run_meta.get("framework_version")
+    metadata.route = run_meta.get("route")
+    metadata.batch = run_meta.get("batch", config.batch)
+    metadata.threads = metadata.threads or run_meta.get("threads") or config.threads
+    metadata.input_shape = run_meta.get("input_shape")
+    metadata.width = config.width
+    metadata.pruned = config.pruned
+    metadata.prune_mode = config.prune_mode if config.pruned is not None else None
+    metadata.warmup = config.warmup
+    metadata.iters = config.iters
+    metadata.wall_ms = run_meta.get("wall_ms")
+    metadata.layer_table = run_meta.get("layer_table")
+    metadata.notes = run_meta.get("notes", [])
+    metadata.bf16_supported = run_meta.get("bf16_supported")
+    metadata.command = shlex.join(argv)
+    metadata.run_dir = str(run_dir)
+    metadata.child_returncode = returncode
+    metadata.interrupted = interrupted
+    metadata.started = started
+    metadata.source = str(run_dir / VERBOSE_LOG)
 
 
 def _reconstruct(trace: Trace) -> Trace:
+    """Iterations and layers attributed; a layer table that cannot be used leaves a warning."""
     try:
-        from dnnprof.reconstruct import reconstruct
-    except ImportError:  # the reconstructor is optional for a run to be kept
-        return trace
-    layers = trace.metadata.layer_table
-    try:
-        trace = reconstruct(trace, layers=layers) if layers else reconstruct(trace)
-    except Exception as exc:  # a failed attribution must not lose the measured run
+        trace = reconstruct(trace, layers=trace.metadata.layer_table or None)
+    except (LayerTableError, DnnprofError) as exc:
         trace.metadata.warnings.append(f"layer reconstruction failed: {exc}")
     trace.metadata.coverage = coverage(trace)
     return trace
-
-
-def coverage(trace: Trace) -> dict[str, Any] | None:
-    """Share of each measured iteration's wall time spent inside oneDNN primitives."""
-    wall = trace.metadata.wall_ms
-    ev = trace.exec_events
-    if not wall or (ev["iteration"] < 0).all():
-        return None
-    per_iter = ev[ev["iteration"] >= 0].groupby("iteration")["duration_ms"].sum()
-    rows = []
-    for iteration, onednn_ms in per_iter.items():
-        if 0 <= iteration < len(wall) and wall[iteration]:
-            rows.append(
-                {"iteration": int(iteration), "onednn_ms": float(onednn_ms),
-                 "wall_ms": float(wall[iteration]), "share": float(onednn_ms / wall[iteration])}
-            )
-    warmup = trace.metadata.warmup or 0
-    steady = [r["share"] for r in rows if r["iteration"] >= warmup] or [r["share"] for r in rows]
-    if not steady:
-        return None
-    steady.sort()
-    return {"per_iteration": rows, "median_share": steady[len(steady) // 2]}
-
-
-def check_evidence(trace: Trace, config: RunConfig) -> list[str]:
-    """What the log must show for the variants asked for; each miss is one sentence."""
-    ex = trace.exec_events
-    problems: list[str] = []
-    if "bf16" in config.variants and trace.metadata.get("bf16_supported") is False:
-        problems.append(
-            "BF16 was asked for, but this CPU has no oneDNN bf16 support (it needs AVX512BW/VL/DQ "
-            "or AVX-NE-CONVERT): ATen ran bf16 itself, so there is nothing of oneDNN to profile"
-        )
-        return problems
-    if ex.empty:
-        problems.append(
-            "oneDNN executed nothing: no primitive exec line in the log "
-            "(the framework ran every op itself, or verbose output was not enabled)"
-        )
-        return problems
-    if config.command:
-        return problems
-    steady = trace.steady_exec()
-    dtypes = set(steady["src_dt"].astype(str)) | set(steady["wei_dt"].astype(str))
-    variants = set(config.variants)
-    if "int8" in variants and not dtypes & {"u8", "s8"}:
-        problems.append(
-            "INT8 was asked for, but no u8/s8 primitive ran in the measured iterations: "
-            "the model ran in floating point"
-        )
-    if "bf16" in variants and "bf16" not in dtypes:
-        problems.append(
-            "BF16 was asked for, but no bf16 primitive ran (this CPU may lack oneDNN bf16 "
-            "support, so ATen ran bf16 itself)"
-        )
-    if "fused" in variants and not (steady["post_ops"].astype(str) != "").any():
-        problems.append("fusion was asked for, but no primitive carries post-ops")
-    return problems

@@ -13,18 +13,15 @@ syntax, the variants and the routes.
 Only the standard library is imported before the arguments are parsed; after that torch and
 ``dnnprof.profiler.models`` (torch + stdlib only). Exit status: 0 ok, 2 bad arguments or
 unknown model, 3 the workload raised (traceback on stderr, markers so far on stdout).
+The IPEX child (workload_ipex.py) reuses everything here but the routes.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import re
-import shutil
 import sys
-import time
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -38,19 +35,31 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(_HERE.parents[1]))
 
 from dnnprof.profiler.child import (  # noqa: E402  (needs the path set above)
-    EXIT_OK,
     UsageError,
-    emit,
+    base_parser,
+    build_phase,
+    check_counts,
+    child_main,
     emit_meta,
     emit_phase,
-    epoch_ms,
-    guarded_main,
-    timed_iterations,
+    emit_run_meta,
+    measure,
+    module_begin,
+    module_end,
+    variant_names,
 )
+from dnnprof.profiler.torch_routes import (  # noqa: E402
+    AUTOCAST,
+    HOOKABLE,
+    ROUTES,
+    build_route,
+    resolve_route,
+    route_notes,
+)
+from dnnprof.vocabulary import DEFAULT_VARIANT, DONE, SETUP, VARIANTS, ExitCode  # noqa: E402
 
-PRECISIONS = ("fp32", "fused", "int8", "bf16")  # at most one of these
+PRECISIONS = VARIANTS  # at most one of these
 MODIFIERS = ("pruned", "mlp_reduced")  # combine with any precision
-ROUTES = ("auto", "eager", "mkldnn", "inductor", "jit")
 _ALIASES = {
     "eager": "fp32",
     "fp32_eager": "fp32",
@@ -76,21 +85,17 @@ def parse_variants(values: list[str]) -> tuple[str, list[str], str | None]:
     """``["pruned,int8"]`` -> (precision, modifiers, prune mode implied by the name)."""
     names: list[str] = []
     prune_mode = None
-    for value in values:
-        for raw in re.split(r"[,+]", value):
-            name = raw.strip().lower()
-            if not name:
-                continue
-            if name in ("pruned_structured", "pruned_unstructured"):
-                name, prune_mode = "pruned", name.split("_", 1)[1]
-            name = _ALIASES.get(name, name)
-            if name not in PRECISIONS + MODIFIERS:
-                raise UsageError(
-                    f"unknown variant {raw!r}; choose from {', '.join(PRECISIONS + MODIFIERS)} "
-                    "(combine with ',' e.g. pruned,int8)"
-                )
-            if name not in names:
-                names.append(name)
+    for raw, name in variant_names(values):
+        if name in ("pruned_structured", "pruned_unstructured"):
+            name, prune_mode = "pruned", name.split("_", 1)[1]
+        name = _ALIASES.get(name, name)
+        if name not in PRECISIONS + MODIFIERS:
+            raise UsageError(
+                f"unknown variant {raw!r}; choose from {', '.join(PRECISIONS + MODIFIERS)} "
+                "(combine with ',' e.g. pruned,int8)"
+            )
+        if name not in names:
+            names.append(name)
     precisions = [name for name in names if name in PRECISIONS]
     if len(precisions) > 1:
         raise UsageError(
@@ -98,77 +103,51 @@ def parse_variants(values: list[str]) -> tuple[str, list[str], str | None]:
             f"{', '.join(PRECISIONS)} (plus any of {', '.join(MODIFIERS)})"
         )
     modifiers = [name for name in MODIFIERS if name in names]
-    return (precisions[0] if precisions else "fp32"), modifiers, prune_mode
+    return (precisions[0] if precisions else DEFAULT_VARIANT), modifiers, prune_mode
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="workload.py",
-        description="dnnprof workload child: run a zoo model with #DNNPROF markers on stdout.",
+    """The command line: every child's arguments, plus pruning, hook scope and route."""
+    parser = base_parser(
+        "workload.py",
+        "dnnprof workload child: run a zoo model with #DNNPROF markers on stdout.",
+        variant=(
+            "V[,V...]",
+            "fp32 (default) | fused | int8 | bf16, plus modifiers pruned, mlp_reduced; "
+            "comma-separated or repeated, e.g. --variant pruned,int8",
+        ),
+        threads="torch.set_num_threads",
+        input_size="image side, or sequence length for BERT",
+        markers_help="module begin/end markers from forward hooks (eager routes only; default on)",
+        layer_table="print the layer table and FLOPs as meta (default on; a meta-device pass)",
     )
-    parser.add_argument("--model", help="zoo model name (see --list-models)")
     parser.add_argument(
-        "--variant",
-        "--variants",
-        dest="variants",
-        action="append",
-        default=[],
-        metavar="V[,V...]",
-        help="fp32 (default) | fused | int8 | bf16, plus modifiers pruned, mlp_reduced; "
-        "comma-separated or repeated, e.g. --variant pruned,int8",
-    )
-    parser.add_argument("--batch", type=int, default=1)
-    parser.add_argument("--warmup", type=int, default=1, help="warm-up iterations (default 1)")
-    parser.add_argument("--iters", type=int, default=5, help="measured iterations (default 5)")
-    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
-    parser.add_argument(
-        "--input-size", type=int, default=None, help="image side, or sequence length for BERT"
-    )
-    parser.add_argument("--width", type=float, default=None, help="MobileNet width multiplier")
-    parser.add_argument(
-        "--pruned",
-        type=float,
-        default=None,
-        metavar="SPARSITY",
+        "--pruned", type=float, default=None, metavar="SPARSITY",
         help="prune this fraction (implies the pruned variant; default 0.5 when pruned)",
-    )
+    )  # fmt: skip
     parser.add_argument(
         "--prune-mode", choices=("unstructured", "structured"), default=None,
         help="unstructured (default; shapes unchanged) or structured (channels removed)",
     )  # fmt: skip
     parser.add_argument(
-        "--markers",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="module begin/end markers from forward hooks (eager routes only; default on)",
-    )
-    parser.add_argument(
         "--marker-scope", choices=("leaf", "all"), default="leaf",
         help="hook leaf modules only (default) or every submodule",
     )  # fmt: skip
-    parser.add_argument("--calib", type=int, default=2, help="int8 calibration batches")
     parser.add_argument(
-        "--route",
-        choices=ROUTES,
-        default="auto",
+        "--route", choices=ROUTES, default="auto",
         help="execution route; auto picks one from the variant (see docs/workload.md)",
-    )
-    parser.add_argument("--seed", type=int, default=0, help="weights and inputs seed")
-    parser.add_argument(
-        "--layer-table", action=argparse.BooleanOptionalAction, default=True,
-        help="print the layer table and FLOPs as meta (default on; a meta-device pass)",
     )  # fmt: skip
-    parser.add_argument("--list-models", action="store_true", help="print the zoo and exit")
-    # Debug: raise inside iteration N, to test how the parent copes with a crash.
-    parser.add_argument("--crash-after", type=int, default=None, help=argparse.SUPPRESS)
     return parser
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Parse and check the command line; a bad one exits 2 (argparse's status)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        args.precision, args.modifiers, implied_mode = parse_variants(args.variants or ["fp32"])
+        args.precision, args.modifiers, implied_mode = parse_variants(
+            args.variants or [DEFAULT_VARIANT]
+        )
     except UsageError as exc:
         parser.error(str(exc))
     if args.pruned is not None and "pruned" not in args.modifiers:
@@ -178,144 +157,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.pruned = 0.5
     if not 0.0 < args.pruned < 1.0:
         parser.error("--pruned SPARSITY must be between 0 and 1 (exclusive)")
-    for name in ("batch", "iters"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name} must be at least 1")
+    check_counts(parser, args)
     if args.warmup < 0 or args.calib < 0:
         parser.error("--warmup and --calib cannot be negative")
     if not args.model and not args.list_models:
         parser.error("--model is required")
     # fp32 is the default, so it is left out of combined names: "pruned", "pruned+int8"
-    shown = args.modifiers + ([args.precision] if args.precision != "fp32" else [])
-    args.variant = "+".join(shown) or "fp32"
+    shown = args.modifiers + ([args.precision] if args.precision != DEFAULT_VARIANT else [])
+    args.variant = "+".join(shown) or DEFAULT_VARIANT
     return args
-
-
-# ---------------------------------------------------------------------------- routes
-
-
-def resolve_route(args: argparse.Namespace, spec: Any) -> str:
-    """Which execution route a run takes; see docs/workload.md."""
-    precision = args.precision
-    if args.route == "auto":
-        if precision == "fused":
-            return "inductor" if _have_cxx_compiler() else "jit"
-        if precision == "int8":
-            return "fx_int8"
-        if precision == "bf16":
-            return "autocast"
-        # fp32 nn.Linear runs in MKL, not oneDNN: send Linear layers through
-        # torch.utils.mkldnn where they are the point of the run.
-        return "mkldnn" if spec.linear_heavy or "mlp_reduced" in args.modifiers else "eager"
-    allowed = {
-        "fp32": ("eager", "mkldnn"),
-        "bf16": ("eager",),
-        "fused": ("inductor", "jit"),
-        "int8": (),
-    }[precision]
-    if args.route not in allowed:
-        raise UsageError(
-            f"--route {args.route} does not go with variant {precision}"
-            + (f" (use {' or '.join(allowed)})" if allowed else " (int8 has one route: auto)")
-        )
-    return "autocast" if precision == "bf16" else args.route
-
-
-def _have_cxx_compiler() -> bool:
-    return any(
-        shutil.which(name) for name in (os.environ.get("CXX", "g++"), "g++", "c++", "clang++")
-    )
-
-
-def swap_linear_for_mkldnn(model: Any) -> int:
-    """Replace every nn.Linear by torch.utils.mkldnn.MkldnnLinear (oneDNN inner_product).
-
-    MkldnnLinear takes and returns dense tensors, so the rest of the model is untouched and
-    forward hooks still fire (the leaf's type becomes ``MkldnnLinear``).
-    """
-    import torch
-    from torch.utils import mkldnn as torch_mkldnn
-
-    count = 0
-    for parent in list(model.modules()):
-        for child_name, child in list(parent.named_children()):
-            if type(child) is torch.nn.Linear:
-                setattr(parent, child_name, torch_mkldnn.MkldnnLinear(child, torch.float))
-                count += 1
-    return count
-
-
-def quantize_fx(model: Any, example: tuple, calibration: list[tuple]) -> Any:
-    """FX post-training static quantization on the onednn engine.
-
-    Emits ``phase,calibrate`` around the calibration passes and ``phase,build`` again for
-    ``convert_fx`` (which pre-packs the int8 weights: reorders in the log).
-    """
-    import torch
-    from torch.ao.quantization import get_default_qconfig_mapping
-    from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
-
-    torch.backends.quantized.engine = "onednn"
-    # torch 2.13 warns at every call that torch.ao.quantization is deprecated: say it once.
-    warnings.filterwarnings("ignore", message=r"(?s).*torch\.ao\.quantization is deprecated")
-    warnings.filterwarnings("ignore", message=r"(?s).*quantized tensor creation functions")
-    mapping = get_default_qconfig_mapping("onednn")
-    # Embedding tables need weight-only qparams: keep them in float.
-    mapping.set_object_type(torch.nn.Embedding, None).set_object_type(torch.nn.EmbeddingBag, None)
-    prepared = prepare_fx(model, mapping, example_inputs=example)
-    emit_phase("calibrate")
-    for batch in calibration:
-        prepared(*batch)
-    emit_phase("build")
-    return convert_fx(prepared)
-
-
-def compile_inductor(model: Any) -> Any:
-    import torch
-    import torch._inductor.config as inductor_config
-
-    # Freezing folds BN and pre-packs the conv weights for oneDNN: fused post-ops, no reorders.
-    inductor_config.freezing = True
-    return torch.compile(model)
-
-
-def trace_jit(model: Any, example: tuple) -> Any:
-    """Fallback for ``fused``: trace + freeze + optimize_for_inference (one forward here)."""
-    import torch
-
-    traced = torch.jit.trace(model, example, check_trace=False)
-    return torch.jit.optimize_for_inference(torch.jit.freeze(traced.eval()))
-
-
-class FirstCallFallback:
-    """Call the compiled model; if its first call fails (inductor cannot build its C++),
-    say so in a ``route_fallback`` meta line and continue on the jit route."""
-
-    def __init__(self, compiled: Callable, fallback: Callable[[], Callable]) -> None:
-        self._current, self._fallback = compiled, fallback
-
-    def __call__(self, *inputs: Any) -> Any:
-        if self._fallback is None:
-            return self._current(*inputs)
-        try:
-            output = self._current(*inputs)
-        except Exception as exc:
-            emit_meta("route_fallback", {"from": "inductor", "to": "jit", "error": repr(exc)[:500]})
-            emit_meta("route", "jit")
-            self._current = self._fallback()
-            output = self._current(*inputs)
-        self._fallback = None
-        return output
 
 
 # ---------------------------------------------------------------------------- hooks
 
 
 class ModuleMarkers:
-    """Forward pre/post hooks that print begin/end markers; optionally record the calls."""
+    """Forward pre/post hooks that print begin/end markers; record iteration 0's calls."""
 
-    def __init__(self, model: Any, scope: str, describe: Callable[..., dict]) -> None:
-        self.recorded: list[dict] | None = None
+    def __init__(self, model: Any, scope: str, describe: Callable[..., dict] | None) -> None:
+        self.calls: list[dict] = []  # describe(...) of every hooked call in iteration 0
+        self._recording = False
         self._describe = describe
         self._handles: list[Any] = []
         for name, module in model.named_modules():
@@ -329,12 +190,12 @@ class ModuleMarkers:
         type_name = type(module).__name__
 
         def before(module: Any, inputs: Any) -> None:
-            emit("begin", name, type_name, epoch_ms())
+            module_begin(name, type_name)
 
         def after(module: Any, inputs: Any, output: Any) -> None:
-            emit("end", name, type_name, epoch_ms())
-            if self.recorded is not None:
-                self.recorded.append(self._describe(name, module, inputs, output))
+            module_end(name, type_name)
+            if self._recording and self._describe is not None:
+                self.calls.append(self._describe(name, module, inputs, output))
 
         self._handles.append(module.register_forward_pre_hook(before))
         try:  # always_call: an `end` even when the forward raises, so nesting stays valid
@@ -342,16 +203,26 @@ class ModuleMarkers:
         except TypeError:  # torch < 2.0
             self._handles.append(module.register_forward_hook(after))
 
+    def before_iteration(self, index: int) -> None:
+        """Record the calls of the first iteration only (one forward describes the model)."""
+        self._recording = index == 0
+
+    def after_iteration(self, index: int) -> None:
+        """Stop recording."""
+        self._recording = False
+
     def remove(self) -> None:
+        """Detach every hook."""
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
 
 
-# ---------------------------------------------------------------------------- main
+# ---------------------------------------------------------------------------- run
 
 
-def _torch_facts(torch: Any) -> dict[str, Any]:
+def torch_facts(torch: Any) -> dict[str, Any]:
+    """The framework, its versions, oneDNN's build version and bf16 support, as meta."""
     config = torch.__config__.show()
     match = re.search(r"(?:oneDNN|MKL-DNN)\s+v([\w.]+)", config)
     facts = {
@@ -362,15 +233,15 @@ def _torch_facts(torch: Any) -> dict[str, Any]:
         "python": sys.version.split()[0],
         "mkldnn_available": torch.backends.mkldnn.is_available(),
     }
-    with contextlib.suppress(Exception):
+    with contextlib.suppress(Exception):  # a private op that older builds lack
         facts["bf16_supported"] = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     return facts
 
 
-def _list_models() -> int:
+def list_models() -> int:
+    """Print the zoo: params, input and FLOPs (from the meta device: nothing runs)."""
     from dnnprof.profiler.models import MODELS, summarize
 
-    # params, input and FLOPs come from the meta device: nothing is allocated or run
     print(f"{'model':18} {'params':>9} {'GFLOP':>8}  {'input':24} description")
     for name, spec in MODELS.items():
         facts = summarize(name)
@@ -379,22 +250,33 @@ def _list_models() -> int:
             f"{name:18} {facts['params'] / 1e6:8.1f}M {facts['flops'] / 1e9:8.3g}  "
             f"{shapes:24} {spec.description}"
         )
-    return EXIT_OK
+    return ExitCode.OK
 
 
-def emit_run_meta(args: argparse.Namespace, spec: Any, threads: int) -> None:
-    """The meta lines that say what runs: model, variant, batch, threads, input, iterations."""
-    emit_meta("model", spec.name)
-    emit_meta("model_description", spec.description)
-    emit_meta("variant", args.variant)
-    emit_meta("variants", args.modifiers + [args.precision])
-    emit_meta("batch", args.batch)
-    emit_meta("threads", threads)
-    emit_meta("input_shape", spec.input_shapes(args.batch, args.input_size))
-    emit_meta("warmup", args.warmup)
-    emit_meta("iters", args.iters)
-    emit_meta("argv", sys.argv)
-    emit_meta("pid", os.getpid())
+def start(args: argparse.Namespace) -> tuple[Any, Any]:
+    """Phase `setup`: import torch, set the threads, find the zoo spec -> (torch, spec)."""
+    emit_phase(SETUP)
+    import torch
+
+    from dnnprof.profiler.models import get_spec
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        return torch, get_spec(args.model)
+    except KeyError as exc:
+        raise UsageError(exc.args[0]) from None
+
+
+def emit_setup_meta(args: argparse.Namespace, spec: Any, threads: int, facts: dict) -> None:
+    """The framework facts, then what runs (model, variant, batch, threads, input, iterations)."""
+    for key, value in facts.items():
+        emit_meta(key, value)
+    emit_run_meta(
+        args, model=spec.name, description=spec.description,
+        variants=args.modifiers + [args.precision], threads=threads,
+        input_shape=spec.input_shapes(args.batch, args.input_size),
+    )  # fmt: skip
 
 
 def build_float_model(args: argparse.Namespace, spec: Any, notes: list[str]) -> tuple[Any, Any]:
@@ -409,11 +291,9 @@ def build_float_model(args: argparse.Namespace, spec: Any, notes: list[str]) -> 
 
     try:
         model = build_model(
-            spec.name,
-            width=args.width,
-            mlp_reduced="mlp_reduced" in args.modifiers,
+            spec.name, width=args.width, mlp_reduced="mlp_reduced" in args.modifiers,
             seed=args.seed,
-        )
+        )  # fmt: skip
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     if "mlp_reduced" in args.modifiers and not spec.mlp_reduced_note and spec.family != "dlrm":
@@ -435,114 +315,61 @@ def build_float_model(args: argparse.Namespace, spec: Any, notes: list[str]) -> 
     return model, example
 
 
-def run(args: argparse.Namespace) -> int:
-    emit_phase("setup")
+def run_model(
+    args: argparse.Namespace, model: Any, example: tuple, route: str, notes: list[str], *,
+    hookable: bool, bf16_autocast: bool, unhooked: str, record_calls: bool,
+) -> int:  # fmt: skip
+    """Hooks, then phase `run` (the timed iterations), then phase `done`; exit 0."""
     import torch
 
-    from dnnprof.profiler.models import (
-        describe_call,
-        get_spec,
-    )
+    from dnnprof.profiler.models import describe_call
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    try:
-        spec = get_spec(args.model)
-    except KeyError as exc:
-        raise UsageError(exc.args[0]) from None
-    route = resolve_route(args, spec)
-    notes: list[str] = []
-
-    facts = _torch_facts(torch)
-    for key, value in facts.items():
-        emit_meta(key, value)
-    emit_run_meta(args, spec, torch.get_num_threads())
-
-    emit_phase("build")
-    started = time.perf_counter()
-    with torch.no_grad():
-        model, example = build_float_model(args, spec, notes)
-
-        if route == "mkldnn":
-            swapped = swap_linear_for_mkldnn(model)
-            notes.append(f"{swapped} nn.Linear layers run as torch.utils.mkldnn.MkldnnLinear")
-        elif route == "fx_int8":
-            calibration = [
-                spec.make_input(args.batch, args.input_size, seed=args.seed + 1 + index)
-                for index in range(args.calib)
-            ]
-            model = quantize_fx(model, example, calibration)
-        elif route == "inductor":
-            eager_model = model
-            model = FirstCallFallback(
-                compile_inductor(model), lambda: trace_jit(eager_model, example)
-            )
-            notes.append("torch.compile compiles in the first warm-up iteration")
-        elif route == "jit":
-            if args.route == "auto":
-                notes.append("no C++ compiler for inductor: fused falls back to jit trace+freeze")
-            model = trace_jit(model, example)
-    if route == "eager" and spec.family == "dlrm":
-        notes.append("fp32 eager DLRM makes no oneDNN calls (Linear runs in MKL)")
-    if route in ("inductor", "jit") and spec.linear_heavy:
-        notes.append(
-            f"{route} keeps fp32 Linear in MKL / generated C++: expect few or no oneDNN lines"
-        )
-    if route == "autocast" and not facts.get("bf16_supported", True):
-        notes.append(
-            "this CPU has no oneDNN bf16 support (needs AVX512BW/VL/DQ or AVX-NE-CONVERT): "
-            "ATen runs bf16 ops itself, so the log shows no bf16 primitives"
-        )
-    emit_meta("route", route)
-    emit_meta("build_seconds", round(time.perf_counter() - started, 4))
-
-    hookable = route in ("eager", "mkldnn", "fx_int8", "autocast")
     emit_meta("hookable", hookable)
-    markers = (
-        ModuleMarkers(model, args.marker_scope, describe_call)
-        if args.markers and hookable
-        else None
-    )
-    if args.markers and not hookable:
-        notes.append(f"route {route}: hooks do not fire in compiled graphs, iteration markers only")
+    hooks = None
+    if args.markers and hookable:
+        hooks = ModuleMarkers(model, args.marker_scope, describe_call if record_calls else None)
+    elif args.markers:
+        notes.append(f"route {route}: hooks do not fire in {unhooked}, iteration markers only")
     if notes:
         emit_meta("notes", notes)
-
-    emit_phase("run")
     precision = (
-        torch.autocast("cpu", dtype=torch.bfloat16)
-        if route == "autocast"
-        else contextlib.nullcontext()
+        torch.autocast("cpu", dtype=torch.bfloat16) if bf16_autocast else contextlib.nullcontext()
     )
-    leaf_calls: list[dict] = []
-
-    def start_recording(index: int) -> None:
-        if markers is not None and index == 0:
-            markers.recorded = []
-
-    def stop_recording(index: int) -> None:
-        nonlocal leaf_calls
-        if markers is not None and markers.recorded is not None and index == 0:
-            leaf_calls, markers.recorded = markers.recorded, None
-
     with torch.no_grad(), precision:
-        timed_iterations(
-            args.warmup, args.iters, lambda: model(*example), args.crash_after,
-            before=start_recording, after=stop_recording,
-        )
-    if markers is not None:
-        markers.remove()
-        emit_meta("leaf_modules", leaf_calls)
-    emit_phase("done")
-    return EXIT_OK
+        measure(
+            args, lambda: model(*example),
+            before=hooks.before_iteration if hooks else None,
+            after=hooks.after_iteration if hooks else None,
+        )  # fmt: skip
+    if hooks is not None:
+        hooks.remove()
+        if record_calls:
+            emit_meta("leaf_modules", hooks.calls)
+    emit_phase(DONE)
+    return ExitCode.OK
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build the variant on its torch route and run it, printing markers; exit 0."""
+    torch, spec = start(args)
+    route = resolve_route(args, spec)
+    facts = torch_facts(torch)
+    emit_setup_meta(args, spec, torch.get_num_threads(), facts)
+    notes: list[str] = []
+    with build_phase(), torch.no_grad():
+        model, example = build_float_model(args, spec, notes)
+        model = build_route(route, model, example, args, spec, notes)
+        notes += route_notes(route, spec, facts.get("bf16_supported"))
+        emit_meta("route", route)
+    return run_model(
+        args, model, example, route, notes, hookable=route in HOOKABLE,
+        bf16_autocast=route == AUTOCAST, unhooked="compiled graphs", record_calls=True,
+    )  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: exit 0 ok, 2 usage, 3 the workload raised."""
-    args = parse_args(argv)
-    if args.list_models:
-        return _list_models()
-    return guarded_main("workload.py", lambda: run(args))
+    return child_main("workload.py", lambda: parse_args(argv), list_models, run)
 
 
 if __name__ == "__main__":

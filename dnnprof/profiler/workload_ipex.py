@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
-import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -33,13 +32,13 @@ if __package__ in (None, ""):
 
 from dnnprof.profiler import workload as base  # noqa: E402  (needs the path set above)
 from dnnprof.profiler.child import (  # noqa: E402
-    EXIT_OK,
     UsageError,
+    build_phase,
+    child_main,
     emit_meta,
     emit_phase,
-    guarded_main,
-    timed_iterations,
 )
+from dnnprof.vocabulary import BUILD, CALIBRATE  # noqa: E402
 
 # variant -> route (meta,route): eager routes keep module hooks, jit routes do not
 ROUTES = {"fp32": "ipex_eager", "bf16": "ipex_bf16", "fused": "ipex_jit", "int8": "ipex_int8"}
@@ -62,12 +61,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def ipex_facts(torch: Any, ipex: Any) -> dict[str, Any]:
     """workload.py's torch facts, relabelled: the framework is IPEX on top of that torch."""
-    facts = base._torch_facts(torch)
+    facts = base.torch_facts(torch)
     facts.update(
         framework="ipex", framework_version=ipex.__version__, ipex_version=ipex.__version__
     )
     # IPEX brings its own oneDNN: its answer is the one that decides bf16 prepacking
-    with contextlib.suppress(Exception):
+    with contextlib.suppress(Exception):  # a private function that other builds may lack
         facts["bf16_supported"] = bool(ipex._C.onednn_has_bf16_support())
     return facts
 
@@ -98,40 +97,53 @@ def quantize_static(model: Any, example: tuple, calibration: list[tuple]) -> Any
         model, ipex.quantization.default_static_qconfig_mapping, example_inputs=example,
         inplace=False,
     )  # fmt: skip
-    emit_phase("calibrate")
+    emit_phase(CALIBRATE)
     for batch in calibration:
         prepared(*batch)
-    emit_phase("build")
+    emit_phase(BUILD)
     return trace_freeze(convert(prepared), example)
+
+
+def build_route(
+    route: str, model: Any, example: tuple, args: argparse.Namespace, spec: Any, notes: list[str]
+) -> Any:
+    """The fp32 model turned into what `route` runs (called under torch.no_grad)."""
+    import intel_extension_for_pytorch as ipex
+    import torch
+
+    if route == "ipex_int8":
+        calibration = [
+            spec.make_input(args.batch, args.input_size, seed=args.seed + 1 + index)
+            for index in range(args.calib)
+        ]
+        model = quantize_static(model, example, calibration)
+    else:
+        dtype = torch.bfloat16 if route == "ipex_bf16" else torch.float32
+        # weight pre-packing for oneDNN; the modules stay modules (hooks still fire)
+        # sample_input: pack the weights in the layout the kernels choose for this input
+        # shape; without it IPEX guesses, and on AVX2 it guesses Acdb16a where the
+        # kernel wants Acdb24a, so every conv reorders its weights on every call
+        model = ipex.optimize(model, dtype=dtype, inplace=True, sample_input=example)
+        if route == "ipex_jit":
+            model = trace_freeze(model, example)
+    if route in ("ipex_jit", "ipex_int8"):
+        notes.append(
+            f"jit: {JIT_PROFILING_CALLS} profiling calls in phase build, so every "
+            "iteration runs the fused graph"
+        )
+    return model
 
 
 def run(args: argparse.Namespace) -> int:
     """Build, optimize and run the model, printing markers; returns the exit status."""
-    emit_phase("setup")
+    torch, spec = base.start(args)
     import intel_extension_for_pytorch as ipex
-    import torch
 
     # said at every traced call; the JIT route is still the one that fuses through oneDNN
     warnings.filterwarnings("ignore", message="JIT pass will be deprecated")
-
-    from dnnprof.profiler.models import (
-        describe_call,
-        get_spec,
-    )
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    try:
-        spec = get_spec(args.model)
-    except KeyError as exc:
-        raise UsageError(exc.args[0]) from None
     route = ROUTES[args.precision]
-    notes: list[str] = []
-
     facts = ipex_facts(torch, ipex)
-    for key, value in facts.items():
-        emit_meta(key, value)
-    base.emit_run_meta(args, spec, torch.get_num_threads())
+    base.emit_setup_meta(args, spec, torch.get_num_threads(), facts)
     if route == "ipex_bf16" and facts.get("bf16_supported") is False:
         # ipex.optimize(dtype=bfloat16) asserts here; without its prepacking ATen would run
         # bf16 itself and the log would hold nothing of the bf16 variant to profile
@@ -139,71 +151,20 @@ def run(args: argparse.Namespace) -> int:
             "bf16 is not available on this CPU: IPEX's oneDNN runs bf16 only with AVX512BW/VL/DQ "
             "or AVX-NE-CONVERT, which this CPU lacks. Run fp32, fused or int8 instead"
         )
-
-    emit_phase("build")
-    started = time.perf_counter()
-    with torch.no_grad():
+    notes: list[str] = []
+    with build_phase(), torch.no_grad():
         model, example = base.build_float_model(args, spec, notes)
-
-        if route == "ipex_int8":
-            calibration = [
-                spec.make_input(args.batch, args.input_size, seed=args.seed + 1 + index)
-                for index in range(args.calib)
-            ]
-            model = quantize_static(model, example, calibration)
-        else:
-            dtype = torch.bfloat16 if route == "ipex_bf16" else torch.float32
-            # weight pre-packing for oneDNN; the modules stay modules (hooks still fire)
-            # sample_input: pack the weights in the layout the kernels choose for this input
-            # shape; without it IPEX guesses, and on AVX2 it guesses Acdb16a where the
-            # kernel wants Acdb24a, so every conv reorders its weights on every call
-            model = ipex.optimize(model, dtype=dtype, inplace=True, sample_input=example)
-            if route == "ipex_jit":
-                model = trace_freeze(model, example)
-        if route in ("ipex_jit", "ipex_int8"):
-            notes.append(
-                f"jit: {JIT_PROFILING_CALLS} profiling calls in phase build, so every "
-                "iteration runs the fused graph"
-            )
-    emit_meta("route", route)
-    emit_meta("build_seconds", round(time.perf_counter() - started, 4))
-
-    hookable = route in HOOKABLE
-    emit_meta("hookable", hookable)
-    markers = (
-        base.ModuleMarkers(model, args.marker_scope, describe_call)
-        if args.markers and hookable
-        else None
-    )
-    if args.markers and not hookable:
-        notes.append(f"route {route}: hooks do not fire in TorchScript, iteration markers only")
-    if notes:
-        emit_meta("notes", notes)
-
-    emit_phase("run")
-    precision = (
-        torch.autocast("cpu", dtype=torch.bfloat16)
-        if route == "ipex_bf16"
-        else contextlib.nullcontext()
-    )
-    with torch.no_grad(), precision:
-        timed_iterations(args.warmup, args.iters, lambda: model(*example), args.crash_after)
-    if markers is not None:
-        markers.remove()
-    emit_phase("done")
-    return EXIT_OK
+        model = build_route(route, model, example, args, spec, notes)
+        emit_meta("route", route)
+    return base.run_model(
+        args, model, example, route, notes, hookable=route in HOOKABLE,
+        bf16_autocast=route == "ipex_bf16", unhooked="TorchScript", record_calls=False,
+    )  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: exit 0 ok, 2 usage, 3 the workload raised."""
-
-    def body() -> int:
-        args = parse_args(argv)
-        if args.list_models:
-            return base._list_models()
-        return run(args)
-
-    return guarded_main("workload_ipex.py", body)
+    return child_main("workload_ipex.py", lambda: parse_args(argv), base.list_models, run)
 
 
 if __name__ == "__main__":
