@@ -21,7 +21,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from dnnprof.markers import ITER_END, Marker  # noqa: E402
 from dnnprof.profiler.runner import VERBOSE_ENV, WORKLOAD  # noqa: E402
+from dnnprof.vocabulary import MEASURE  # noqa: E402
 
 CONFIGS = {
     "no verbose": ({}, ["--no-markers"]),
@@ -42,8 +44,10 @@ def one_run(model: str, iters: int, input_size: int | None, env_extra: dict, fla
     out = subprocess.run(argv, env=env, capture_output=True, text=True, check=True)
     walls = []
     for line in out.stdout.splitlines():
-        if line.startswith("#DNNPROF,iter_end,") and ",measure," in line:
-            walls.append(float(line.rsplit(",", 1)[1]))
+        marker = Marker.from_line(line)
+        # iter_end's fields, its time split off: index, phase, wall ms
+        if marker is not None and marker.event == ITER_END and marker.field(1) == MEASURE:
+            walls.append(float(marker.field(2)))
     return walls
 
 
