@@ -181,6 +181,9 @@ def test_export_options_select_iterations_as_the_command_line_does(tmp_path):
     result = export(trace, "jaeger_json", tmp_path / "o.json", options, iterations="all")
     assert result.iterations == [4, 5] and result.service_name == "resnet"
     assert export(trace, "chrome_trace", tmp_path / "c.json").iterations == [0, 1, 2, 3, 4, 5]
+    # unset command-line flags (None) take the defaults
+    unset = export(trace, "jaeger_json", tmp_path / "u.json", service_name=None, protocol=None)
+    assert unset.service_name == "dnnprof" and unset.iterations == [3, 4, 5]
 
 
 def test_importing_the_exporters_loads_neither_pandas_nor_the_otel_sdk():

@@ -109,14 +109,16 @@ def export(
     """Export `trace` as format `fmt` to a file path or collector URL.
 
     `fields` are ExportOptions fields (service_name, span_iterations, iterations, protocol,
-    timeout_s, retries, batch_size, headers), applied over `options` when both are given.
-    A network format takes None for its default endpoint. Raises ExportError (exit 3) when a
-    collector cannot be reached or there is nothing to export, OutputError (exit 2) when a
-    file cannot be written; the Trace itself is never modified.
+    timeout_s, retries, batch_size, headers), applied over `options` when both are given; a
+    field given as None is left at its value (so unset command-line flags pass straight
+    through). A network format takes None for its default endpoint. Raises ExportError
+    (exit 3) when a collector cannot be reached or there is nothing to export, OutputError
+    (exit 2) when a file cannot be written; the Trace itself is never modified.
     """
     chosen = options or ExportOptions()
-    if fields:
-        chosen = dataclasses.replace(chosen, **fields)
+    given = {name: value for name, value in fields.items() if value is not None}
+    if given:
+        chosen = dataclasses.replace(chosen, **given)
     return get_exporter(fmt).export(trace, destination, chosen)
 
 

@@ -10,10 +10,10 @@ The cases follow oneDNN's verbose converter (scripts/verbose_converter, see
 the oneDNN verbose reference, section 3) and current benchdnn syntax, so a case
 from an old log (v0 `mkldnn_verbose`, v1/v2 `dnnl_verbose`) re-runs the same problem on a
 current benchdnn: driver, `--dir`, data types, tags (`any` where the user passed `any`),
-attributes, then the problem descriptor as printed. The md/attribute/aux fields are decoded
-with the parser's grammar rules, so every dialect the parser reads is covered. The knobs
-of each driver are in `benchdnn_drivers`, the descriptor and attribute knobs in
-`benchdnn_args`.
+attributes, then the problem descriptor as printed. The memory-descriptor, attribute and
+aux fields are decoded with the parser's grammar rules, so every dialect the parser reads
+is covered. The knobs of each driver are in `benchdnn_drivers`, the descriptor and
+attribute knobs in `benchdnn_args`.
 """
 
 from __future__ import annotations
