@@ -12,7 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from dnnprof import markers
+from dnnprof.profiler import runner
 from dnnprof.profiler.runner import RunConfig, RunError, run
+from dnnprof.trace import Trace
+from dnnprof.vocabulary import ExitCode
 from support.ci import missing_dependency
 
 try:
@@ -24,8 +28,9 @@ SMALL = {"model": "resnet18", "input_size": 64, "warmup": 1, "iters": 2}
 
 
 @pytest.fixture(autouse=True)
-def _needs_torch():
-    if torch is None:
+def _needs_torch(request):
+    # the tests over a fake workload (below) run the runner without any framework
+    if torch is None and "fake_workload" not in request.fixturenames:
         missing_dependency("PyTorch is not installed in this interpreter")
 
 
@@ -243,3 +248,117 @@ def test_models_lists_the_zoo_with_params_input_and_flops():
     resnet50 = rows["resnet50"].split()
     assert resnet50[1] == "25.6M" and float(resnet50[2]) == pytest.approx(7.7, abs=0.1)
     assert "1x3x224x224" in rows["resnet50"]
+
+
+# ------------------------------------------- the runner over a fake workload (no framework)
+
+# A child that speaks the workload protocol with dnnprof.profiler.child and prints a few
+# oneDNN lines of the corpus: the runner's side of the protocol, tested without torch.
+FAKE_WORKLOAD = """
+import sys
+from dnnprof.profiler import child
+
+HEADER = (
+    "onednn_verbose,v1,info,oneDNN v3.12.0 (commit 80afa71049cd69a3df32adcccb623b12cd7baa22)",
+    "onednn_verbose,v1,primitive,info,template:operation,engine,primitive,implementation,"
+    "prop_kind,memory_descriptors,attributes,auxiliary,problem_desc,exec_time",
+)
+CONV = (
+    "onednn_verbose,v1,primitive,exec,cpu,convolution,jit:avx512_core,forward_training,"
+    "src:f32:a:blocked:abcd::f0 wei:f32:a:blocked:Acdb16a::f0 bia:undef::undef::: "
+    "dst:f32:a:blocked:aBcd16b::f0,attr-scratchpad:user,alg:convolution_direct,"
+    "mb1_ic3oc64_ih224oh112kh7sh2dh0ph3_iw224ow112kw7sw2dw0pw3,2.71899"
+)
+mode = sys.argv[1]
+
+
+def forward():
+    child.module_begin("conv1", "Conv2d")
+    print(CONV, flush=True)
+    child.module_end("conv1", "Conv2d")
+
+
+def body():
+    print("\\n".join(HEADER), flush=True)
+    child.emit_phase("setup")
+    child.emit_metas({"model": "fake", "variant": "fp32", "route": "eager", "threads": 1,
+                      "notes": ["a note"]})
+    if mode == "bad-table":
+        child.emit_meta("layer_table", "no-such-table.json")
+    if mode == "refuse":
+        raise child.UsageError("no such model: fake")
+    child.emit_phase("run")
+    child.timed_iterations(1, 2, forward, crash_after=1 if mode == "crash" else None)
+    child.emit_phase("done")
+    return 0
+
+
+sys.exit(child.guarded_main("fake.py", body))
+"""
+
+
+@pytest.fixture
+def fake_workload(tmp_path):
+    script = tmp_path / "fake.py"
+    script.write_text(FAKE_WORKLOAD)
+
+    def run_fake(mode: str, **kwargs):
+        config = RunConfig(command=[sys.executable, str(script), mode], out=tmp_path / mode)
+        return run(config, **kwargs)
+
+    return run_fake
+
+
+def test_runner_reads_the_childs_markers(fake_workload):
+    lines = []
+    result = fake_workload("ok", on_line=lines.append)
+    assert result.exit_code == ExitCode.OK, (result.problems, result.stderr_tail)
+    metadata = result.trace.metadata
+    assert (metadata.model, metadata.variant, metadata.route) == ("fake", "fp32", "eager")
+    assert metadata.notes == ["a note"] and metadata.threads == 1
+    assert len(metadata.wall_ms) == 3 and metadata.counts.exec == 3
+    assert metadata.reconstruction_mode == "markers"
+    assert metadata.coverage is not None
+    decoded = [markers.Marker.from_line(line) for line in lines]
+    assert all(marker is not None for marker in decoded)  # only marker lines reach on_line
+    assert [m.field(0) for m in decoded if m.event == markers.PHASE] == ["setup", "run", "done"]
+    assert sum(m.event == markers.ITER_END for m in decoded) == 3
+    stored = Trace.load(result.run_dir)
+    assert stored.metadata.model == "fake" and stored.metadata.problems == []
+    summary = json.loads((result.run_dir / "summary.json").read_text())
+    assert summary["problems"] == [] and summary["coverage"]["median_share"] > 0
+
+
+def test_a_refusing_child_is_a_usage_error_with_its_reason(fake_workload):
+    result = fake_workload("refuse")
+    assert result.exit_code == ExitCode.USAGE and result.child_returncode == 2
+    assert result.problems[0] == "the workload refused to run: fake.py: error: no such model: fake"
+
+
+def test_a_crashing_child_keeps_what_it_measured(fake_workload):
+    result = fake_workload("crash")
+    assert result.exit_code == 3 and result.child_returncode == 3
+    assert "deliberate crash in iteration 1" in result.stderr_tail
+    stored = Trace.load(result.run_dir)
+    assert stored.metadata.counts.exec == 2  # warm-up 0 and iteration 1's forward
+    assert "failed" in stored.metadata.problems[0]
+
+
+def test_an_unusable_layer_table_leaves_a_warning_not_a_lost_run(fake_workload):
+    result = fake_workload("bad-table")
+    assert result.exit_code == ExitCode.OK, result.problems
+    assert any("layer reconstruction failed" in w for w in result.trace.metadata.warnings)
+    assert (result.run_dir / "trace.parquet").exists()
+
+
+def test_a_reconstruction_bug_surfaces_after_the_run_is_saved(fake_workload, monkeypatch, tmp_path):
+    def broken(trace, layers=None):
+        raise RuntimeError("a bug in reconstruction")
+
+    monkeypatch.setattr(runner, "reconstruct", broken)
+    with pytest.raises(RuntimeError, match="a bug in reconstruction"):
+        fake_workload("ok")
+    # the measured run was saved before reconstruction started
+    stored = Trace.load(tmp_path / "ok")  # the fixture's run folder for mode "ok"
+    assert stored.metadata.model == "fake" and stored.metadata.counts.exec == 3
+    assert json.loads((tmp_path / "ok" / "summary.json").read_text())["exec"] == 3
