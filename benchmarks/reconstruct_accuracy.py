@@ -53,14 +53,14 @@ def measure(name: str) -> list[dict]:
         result, marker_lines = run()
         seconds = time.perf_counter() - started
         acc = mode_accuracy(result, name, with_marker_lines=marker_lines)
-        info = result.metadata["reconstruction"]
+        info = result.metadata.reconstruction
         layer = acc["layer_accuracy"]
         if mode == "heuristic":
             layer = grouping_agreement(result, name) if truth(name)["labels"]["module"] else None
         rows.append({
-            "log": name, "mode": mode, "chosen": info["mode"], "layer": layer,
+            "log": name, "mode": mode, "chosen": info.mode, "layer": layer,
             "layer_lines": acc["layer_lines"], "iteration": acc["iteration_accuracy"],
-            "phase": acc["phase_accuracy"], "score": info["score"], "seconds": round(seconds, 3),
+            "phase": acc["phase_accuracy"], "score": info.score, "seconds": round(seconds, 3),
         })
     return rows
 

@@ -233,6 +233,17 @@ def test_input_trace_is_left_untouched():
     assert "reconstruction" not in trace.metadata
 
 
+def test_reconstructing_twice_leaves_the_first_result_untouched():
+    first = reconstruct(dnnprof.parse(FIGURE), model="alexnet")
+    events, stored = first.events.copy(), first.metadata.to_dict()
+    second = reconstruct(first)  # aligns with the table the first result's metadata keeps
+    pd.testing.assert_frame_equal(first.events, events)
+    assert first.metadata.to_dict() == stored
+    assert second.metadata.reconstruction.mode == "align"
+    second.metadata.layer_table.append({"name": "extra", "type": "ReLU"})
+    assert first.metadata.to_dict() == stored
+
+
 # ------------------------------------------------------------------ CLI --
 
 

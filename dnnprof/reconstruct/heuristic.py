@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from dnnprof.reconstruct.primitives import PrimitiveShape
+from dnnprof.vocabulary import REORDER
 
 # Categories that join the compute layer before them.
 JOINING = frozenset({"act", "add", "binary", "bn", "lrn", "layernorm", "groupnorm"})
@@ -40,7 +41,7 @@ def group(shapes: Sequence[PrimitiveShape]) -> list[Group]:
     groups: list[tuple[str, str, list[int]]] = []
     open_compute = False
     for i, shape in enumerate(shapes):
-        if shape.category == "reorder":
+        if shape.category == REORDER:
             continue
         if shape.category in JOINING and open_compute and groups:
             groups[-1][2].append(i)

@@ -28,15 +28,15 @@ MIN_TABLE_COVERAGE = 0.75
 
 def reconstruct(trace: Trace, layers: Any = None, model: str | None = None) -> Trace:
     """A new Trace with iterations, layers, fusion and reorders attributed (see the package doc)."""
-    events = trace.events.copy()  # the input trace is never modified
+    events = trace.events.copy()  # the input trace is never modified: work on copies
+    metadata = trace.metadata.copy()
     columns = columns_of(events)
     info = read_markers(events)
     warnings = [f"marker: {p}" for p in info.problems[:20]]
-    table_rows, table_source = choose_table(layers, model, info.layer_table,
-                                            trace.metadata.layer_table)
+    table_rows, table_source = choose_table(layers, model, info.layer_table, metadata.layer_table)
     specs = normalize_table(table_rows) if table_rows else None
 
-    truncated = any("truncated" in str(w) for w in trace.metadata.warnings)
+    truncated = any("truncated" in str(w) for w in metadata.warnings)
     found, iteration, phase = label_rows(columns, info, truncated)
     events["iteration"] = iteration.astype(np.int32)
     events["phase"] = pd.Categorical(phase)
@@ -47,7 +47,6 @@ def reconstruct(trace: Trace, layers: Any = None, model: str | None = None) -> T
     reorder_class = row_classes(columns, [p.exec_rows for p in found.passes], steady)
     _write_layer_columns(events, columns, out, reorder_class)
     coverage, coverage_all = summaries.coverage(columns, out, iteration, steady)
-    metadata = trace.metadata.copy()
     metadata.reconstruction = Reconstruction(
         mode=mode,
         score=None if score is None else round(float(score), 4),

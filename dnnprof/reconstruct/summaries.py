@@ -44,8 +44,8 @@ def iteration_summary(found: IterationResult, iteration: np.ndarray, phase: np.n
         "source": found.source,
         "period": found.period,
         "count": len(numbers),
-        WARMUP: by_phase.get(WARMUP, []),
-        MEASURE: by_phase.get(MEASURE, []),
+        "warmup": by_phase.get(WARMUP, []),  # the keys trace-schema.md documents
+        "measure": by_phase.get(MEASURE, []),
         "other_phases": sorted(str(v) for v in set(phase[columns.is_exec & (iteration < 0)]) if v),
         "wall_ms": wall,  # int keys: `Reconstruction.wall_ms` reads them back as ints
     }
