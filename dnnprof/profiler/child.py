@@ -78,6 +78,26 @@ def module_end(name: str, type_name: str) -> None:
     emit(markers.END, name, type_name, epoch_ms())
 
 
+def module_hooks(
+    name: str, type_name: str, on_end: Callable[[Any, Any, Any], None] | None = None
+) -> tuple[Callable[[Any, Any], None], Callable[[Any, Any, Any], None]]:
+    """A forward pre-hook and a forward hook that mark one module's begin and end.
+
+    The signatures are torch's and Gluon's alike; `on_end(module, inputs, output)` runs
+    after the `end` marker.
+    """
+
+    def before(module: Any, inputs: Any) -> None:
+        module_begin(name, type_name)
+
+    def after(module: Any, inputs: Any, output: Any) -> None:
+        module_end(name, type_name)
+        if on_end is not None:
+            on_end(module, inputs, output)
+
+    return before, after
+
+
 def emit_run_meta(
     args: argparse.Namespace, *, model: str, description: str, variants: list[str],
     threads: int | None, input_shape: Any,

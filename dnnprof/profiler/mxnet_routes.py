@@ -14,7 +14,7 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
-from dnnprof.profiler.child import emit_phase, module_begin, module_end
+from dnnprof.profiler.child import emit_phase, module_hooks
 from dnnprof.vocabulary import BUILD, CALIBRATE
 
 ROUTES = {
@@ -130,14 +130,7 @@ class BlockMarkers:
                 self._attach(name, block)
 
     def _attach(self, name: str, block: Any) -> None:
-        type_name = type(block).__name__
-
-        def before(block: Any, inputs: Any) -> None:
-            module_begin(name, type_name)
-
-        def after(block: Any, inputs: Any, output: Any) -> None:
-            module_end(name, type_name)
-
+        before, after = module_hooks(name, type(block).__name__)
         self._handles.append(block.register_forward_pre_hook(before))
         self._handles.append(block.register_forward_hook(after))
 

@@ -44,8 +44,7 @@ from dnnprof.profiler.child import (  # noqa: E402  (needs the path set above)
     emit_phase,
     emit_run_meta,
     measure,
-    module_begin,
-    module_end,
+    module_hooks,
     variant_names,
 )
 from dnnprof.profiler.torch_routes import (  # noqa: E402
@@ -187,16 +186,11 @@ class ModuleMarkers:
             self._attach(name, module)
 
     def _attach(self, name: str, module: Any) -> None:
-        type_name = type(module).__name__
-
-        def before(module: Any, inputs: Any) -> None:
-            module_begin(name, type_name)
-
-        def after(module: Any, inputs: Any, output: Any) -> None:
-            module_end(name, type_name)
+        def record(module: Any, inputs: Any, output: Any) -> None:
             if self._recording and self._describe is not None:
                 self.calls.append(self._describe(name, module, inputs, output))
 
+        before, after = module_hooks(name, type(module).__name__, record)
         self._handles.append(module.register_forward_pre_hook(before))
         try:  # always_call: an `end` even when the forward raises, so nesting stays valid
             self._handles.append(module.register_forward_hook(after, always_call=True))

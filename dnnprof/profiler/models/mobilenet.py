@@ -11,6 +11,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from dnnprof.profiler.models.pruning import PruneGroup
+from dnnprof.profiler.models.resnet import init_like_torchvision
 
 # (output channels, stride of the depthwise conv) for the 13 blocks
 _BLOCKS = [
@@ -58,12 +59,7 @@ class MobileNetV1(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.flatten = nn.Flatten(1)
         self.fc = nn.Linear(in_ch, num_classes)
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(module, nn.BatchNorm2d):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
+        init_like_torchvision(self)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.fc(self.flatten(self.avgpool(self.blocks(self.stem(x)))))

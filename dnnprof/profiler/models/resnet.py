@@ -103,7 +103,7 @@ class ResNet(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.flatten = nn.Flatten(1)
         self.fc = nn.Linear(in_planes, num_classes)
-        _init_like_torchvision(self)
+        init_like_torchvision(self)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
@@ -118,7 +118,8 @@ class ResNet(nn.Module):
         return groups
 
 
-def _init_like_torchvision(model: nn.Module) -> None:
+def init_like_torchvision(model: nn.Module) -> None:
+    """Kaiming-normal conv weights, BN weight 1 and bias 0: torchvision's initialization."""
     for module in model.modules():
         if isinstance(module, nn.Conv2d):
             nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
