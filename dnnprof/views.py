@@ -14,6 +14,8 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from dnnprof.vocabulary import PRIMITIVE_KINDS
+
 LAYER_COLUMNS = ["layer", "layer_type", "calls", "total_ms", "mean_ms", "share", "fused_layers",
                  "reorder_ms", "reorders", "flops", "gflops"]
 ITERATION_COLUMNS = ["iteration", "phase", "exec", "reorders", "total_ms", "reorder_ms",
@@ -106,6 +108,13 @@ def by_iteration(ex: pd.DataFrame, wall_ms: dict[int, float]) -> pd.DataFrame:
 
 _TORCH_STAGE = re.compile(r"^layer(\d+)\.")
 _MXNET_STAGE = re.compile(r"stage(\d+)_")
+_OUTPUT_HEIGHT = re.compile(r"oh(\d+)")
+_SIZED_KINDS = frozenset({"convolution", "pooling", "pooling_v2"})
+_HEAD_KINDS = frozenset(k.name for k in PRIMITIVE_KINDS.values() if k.category == "linear")
+# How stages were found (the reports show it next to each stage)
+BY_LAYER_NAMES = "layer names"
+BY_OUTPUT_SIZES = "convolution output sizes"
+StageMapper = Callable[[str], str | None]
 
 
 def resnet_stage(layer: str, layer_type: str = "") -> str | None:
@@ -123,51 +132,112 @@ def resnet_stage(layer: str, layer_type: str = "") -> str | None:
     return None
 
 
-def _stage_by_size(ex: pd.DataFrame) -> Callable[[str], str | None] | None:
-    """Stages from output spatial sizes, for names that say nothing (heuristic mode):
-    ResNet halves the resolution once per stage, so five distinct conv output sizes."""
-    kinds_all = ex["kind"].astype(str)
-    sized = ex[kinds_all.isin(["convolution", "pooling", "pooling_v2"])]
-    sizes: dict[str, int] = {}
-    conv_sizes: set[int] = set()
-    for layer, kind, problem in zip(sized["layer"].astype(str), sized["kind"].astype(str),
-                                    sized["problem"].astype(str), strict=True):
-        match = re.search(r"oh(\d+)", problem)
-        if match and layer not in sizes:
-            sizes[layer] = int(match.group(1))
-            if kind == "convolution":
-                conv_sizes.add(int(match.group(1)))
-    distinct = sorted(conv_sizes, reverse=True)
+def _output_heights(ex: pd.DataFrame) -> np.ndarray:
+    """Output height of each convolution and pooling row (-1 for every other row)."""
+    problems = ex["problem"].astype(str).to_numpy()
+    sized = ex["kind"].astype(str).isin(_SIZED_KINDS).to_numpy()
+    heights = {}
+    for problem in pd.unique(problems[sized]):
+        match = _OUTPUT_HEIGHT.search(problem)
+        heights[problem] = int(match.group(1)) if match else -1
+    return np.array([heights[p] if s else -1 for p, s in zip(problems, sized, strict=True)],
+                    dtype=np.int64)
+
+
+def _size_rule(ex: pd.DataFrame) -> Callable[[str, int], str | None] | None:
+    """Stage of a (primitive kind, output height): ResNet halves the resolution once per
+    stage, so its convolutions have five distinct output sizes. None for other models."""
+    heights = _output_heights(ex)
+    is_conv = (ex["kind"].astype(str) == "convolution").to_numpy()
+    distinct = sorted({int(h) for h in heights[is_conv] if h >= 0}, reverse=True)
     if len(distinct) != 5:
         return None
     names = dict(zip(distinct, RESNET_STAGES[:5], strict=True))
-    kinds = dict(zip(ex["layer"].astype(str), kinds_all, strict=False))
 
-    def stage(layer: str) -> str | None:
-        if layer in sizes:  # a pool smaller than every conv output is the global pool
-            return names.get(sizes[layer], "fc" if sizes[layer] < distinct[-1] else None)
-        if kinds.get(layer) in ("inner_product", "matmul") or layer.startswith("fc"):
+    def stage(kind: str, height: int) -> str | None:
+        if kind in _HEAD_KINDS:
             return "fc"
-        return None
+        if height < 0:
+            return None
+        # a pool smaller than every convolution output is the global pool before fc
+        return names.get(height, "fc" if height < distinct[-1] else None)
 
     return stage
 
 
+def _stage_by_size(ex: pd.DataFrame) -> StageMapper | None:
+    """Stages of layers whose names say nothing (heuristic mode), from output sizes."""
+    rule = _size_rule(ex)
+    if rule is None:
+        return None
+    frame = pd.DataFrame({"layer": ex["layer"].astype(str).to_numpy(),
+                          "kind": ex["kind"].astype(str).to_numpy(),
+                          "height": _output_heights(ex)})
+    first_sized = frame[frame["height"] >= 0].drop_duplicates("layer")
+    sized = {layer: rule(kind, int(height)) for layer, kind, height
+             in first_sized.itertuples(index=False)}
+    last_kind = dict(zip(frame["layer"], frame["kind"], strict=True))
+
+    def stage(layer: str) -> str | None:
+        if layer in sized:
+            return sized[layer]
+        if layer.startswith("fc"):
+            return "fc"
+        return rule(last_kind.get(layer, ""), -1)
+
+    return stage
+
+
+def stage_mapper(ex: pd.DataFrame) -> tuple[StageMapper, str] | None:
+    """The one layer -> ResNet stage mapping of these labelled rows, and how it was found:
+    by layer name when most names say, else by output size; None when neither works."""
+    layers = pd.unique(ex["layer"].astype(str).to_numpy())
+    named = [resnet_stage(layer) for layer in layers]
+    if len(layers) and sum(s is not None for s in named) >= len(named) / 2:
+        return resnet_stage, BY_LAYER_NAMES
+    sized = _stage_by_size(ex)
+    return None if sized is None else (sized, BY_OUTPUT_SIZES)
+
+
+def stages_of_rows(ex: pd.DataFrame) -> tuple[pd.Series, str]:
+    """The ResNet stage of every exec row (None where unknown) and how it was found.
+
+    Labelled rows take their layer's stage (`stage_mapper`); rows outside any layer (framework
+    glue, or a log without layers) are staged by output size, and the kinds that have no size
+    (reorders, element-wise) join the compute primitive they feed.
+    """
+    layers = ex["layer"].astype(str)
+    labelled = (layers != "").to_numpy()
+    stage = pd.Series([None] * len(ex), index=ex.index, dtype=object)
+    method = BY_OUTPUT_SIZES
+    chosen = stage_mapper(ex[labelled]) if labelled.any() else None
+    if chosen is not None:
+        mapper, method = chosen
+        lookup = {layer: mapper(layer) for layer in pd.unique(layers[labelled])}
+        stage[labelled] = layers[labelled].map(lookup)
+    if not labelled.all():
+        rule = _size_rule(ex)
+        if rule is not None:
+            kinds = ex["kind"].astype(str).to_numpy()
+            by_size = pd.Series([rule(k, int(h)) for k, h in zip(kinds, _output_heights(ex),
+                                                                 strict=True)],
+                                index=ex.index, dtype=object)
+            stage[~labelled] = by_size.bfill().ffill()[~labelled]
+    return stage, method
+
+
 def by_stage(ex: pd.DataFrame,
-             stages: dict[str, str] | Callable[[str], str | None] | None = None) -> pd.DataFrame:
+             stages: dict[str, str] | StageMapper | None = None) -> pd.DataFrame:
     """Time per ResNet stage (conv1, conv2_x ... conv5_x, fc), or per a given mapping."""
     ex = ex[ex["layer"].astype(str) != ""]
     if ex.empty:
         return pd.DataFrame(columns=STAGE_COLUMNS)
     layers = ex["layer"].astype(str).to_numpy()
     if stages is None:
-        mapper: Callable[[str], str | None] = resnet_stage
-        named = [resnet_stage(layer) for layer in pd.unique(layers)]
-        if sum(s is not None for s in named) < len(named) / 2:
-            sized = _stage_by_size(ex)
-            if sized is None:
-                return pd.DataFrame(columns=STAGE_COLUMNS)  # not a model with ResNet stages
-            mapper = sized
+        chosen = stage_mapper(ex)
+        if chosen is None:
+            return pd.DataFrame(columns=STAGE_COLUMNS)  # not a model with ResNet stages
+        mapper: StageMapper = chosen[0]
     elif isinstance(stages, dict):
         mapper = stages.get
     else:

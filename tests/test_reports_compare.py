@@ -8,13 +8,10 @@ import math
 import pandas as pd
 import pytest
 
-import dnnprof.reports.compare as compare
-from dnnprof.reports.compare import (
-    ROLES,
-    Comparison,
-    ReportInputError,
-    bootstrap_speedup,
-)
+from dnnprof.errors import InputError
+from dnnprof.metadata import Reconstruction
+from dnnprof.reports.compare import Comparison, bootstrap_speedup
+from dnnprof.reports.variants import ROLES
 from dnnprof.trace import Trace
 from support.corpus_traces import REPORT_LOGS, corpus_log, labelled_trace
 
@@ -70,7 +67,7 @@ def test_coverage_agrees_with_the_runner(four):
     from dnnprof.profiler.runner import coverage
 
     for variant in four.variants:
-        variant.trace.metadata["warmup"] = 1
+        variant.trace.metadata.warmup = 1
         runner = coverage(variant.trace)["median_share"]
         mine = four.overview.set_index("variant").loc[variant.name, "coverage"]
         assert mine == pytest.approx(runner), variant.name
@@ -195,7 +192,7 @@ def test_baseline_choice():
     assert comp.baseline.name == INT8
     fp32 = comp.overview.set_index("variant").loc[FP32]
     assert fp32["speedup"] < 1
-    with pytest.raises(ReportInputError, match="matches none"):
+    with pytest.raises(InputError, match="matches none"):
         Comparison.from_traces(traces, baseline="bf16")
 
 
@@ -205,16 +202,15 @@ def test_duplicate_names_are_made_unique():
     assert comp.names == [INT8, f"{INT8} #2"]
 
 
-def test_unlabelled_log_degrades_with_explanations(monkeypatch):
-    # no reconstructor: iterations and layers unknown, whole log counts as one iteration
-    monkeypatch.setattr(compare, "_reconstructor", lambda: None)
-    comp = Comparison.from_paths([corpus_log("torch_resnet50_int8_fx_b1")])
+def test_unlabelled_log_degrades_with_explanations():
+    # not reconstructed: iterations and layers unknown, whole log counts as one iteration
+    comp = Comparison.from_paths([corpus_log("torch_resnet50_int8_fx_b1")], layers=False)
     variant = comp.variants[0]
     assert not variant.iterations_known and not variant.layers_known
     assert comp.by_layer.empty and comp.layer_speedup.empty
     assert comp.latency_source == "oneDNN"
     notes = " ".join(comp.notes["overview"])
-    assert "iterations are unknown" in notes and "no layer reconstructor" in notes
+    assert "iterations are unknown" in notes
     assert "no wall times" in notes
     assert "one variant" in notes
     # the calibration passes are in the totals, and the report says so
@@ -243,14 +239,13 @@ def test_load_run_folder_trace_file_and_log(tmp_path):
     comp = Comparison.from_paths([run, stored])
     assert comp.names == [f"{COMPILE}", f"{COMPILE} #2"]
     assert comp.overview["wall_ms"].notna().all()
-    with pytest.raises(ReportInputError, match="without trace.parquet"):
+    with pytest.raises(InputError, match="without trace.parquet"):
         Comparison.from_paths([tmp_path])
-    with pytest.raises(ReportInputError, match="no such file"):
+    with pytest.raises(InputError, match="no such log"):
         Comparison.from_paths([tmp_path / "missing.log"])
 
 
 def test_reconstructed_raw_logs():
-    assert compare._reconstructor() is not None  # part of dnnprof, never optional
     comp = Comparison.from_paths([corpus_log("torch_resnet50_fp32_eager_b1"),
                                   corpus_log("torch_resnet50_int8_fx_b1")])
     assert all(v.iterations_known for v in comp.variants)
@@ -261,8 +256,8 @@ def test_reconstructed_raw_logs():
 
 def test_wall_times_from_reconstructed_markers():
     trace = labelled_trace("torch_resnet50_int8_fx_b1", wall=False)
-    trace.metadata["reconstruction"] = {"iterations": {"wall_ms": {"1": 15.0, "2": 16.0,
-                                                                    "3": 17.0, "0": 40.0}}}
+    trace.metadata.reconstruction = Reconstruction(
+        iterations={"wall_ms": {"1": 15.0, "2": 16.0, "3": 17.0, "0": 40.0}})
     comp = Comparison.from_traces([trace])
     assert comp.variants[0].wall_ms.tolist() == [15.0, 16.0, 17.0]
     assert comp.latency_source == "wall"

@@ -79,7 +79,7 @@ def test_cli_report_prints_tables(tmp_path, capsys, monkeypatch):
 
 def test_cli_bad_input(tmp_path, capsys):
     assert main(["compare", str(tmp_path / "nope.log")]) == 2
-    assert "no such file" in capsys.readouterr().err
+    assert "no such log, trace file or run folder" in capsys.readouterr().err
     assert main(["report", str(tmp_path)]) == 2
     assert main(["compare", str(corpus_log("torch_resnet50_int8_fx_b1")),
                  "--baseline", "bf16"]) == 2

@@ -13,7 +13,6 @@ import pandas as pd
 import pytest
 
 import dnnprof
-import dnnprof.reports.compare as compare
 from dnnprof.reports.compare import Comparison
 from dnnprof.reports.html import CHART_TITLES, render_html, write_html
 from support.corpus_traces import REPORT_LOGS, corpus_log, labelled_trace
@@ -122,8 +121,8 @@ def _hostile_trace():
         lambda name: HOSTILE_MODEL if name == "Conv2d" else name)
     events["impl"] = events["impl"].cat.rename_categories(
         lambda name: "<b onmouseover=alert(5)>" + name if name == "jit:avx512_core" else name)
-    trace.metadata["model"] = HOSTILE_MODEL
-    trace.metadata["variant"] = HOSTILE_VARIANT
+    trace.metadata.model = HOSTILE_MODEL
+    trace.metadata.variant = HOSTILE_VARIANT
     return trace
 
 
@@ -159,10 +158,10 @@ def test_hostile_names_show_as_text_and_never_run(browser, tmp_path):
     page.screenshot(ARTIFACTS / "hostile.png", full_page=False)
 
 
-def test_trace_without_layers_iterations_or_timestamps(browser, tmp_path, monkeypatch):
-    # A raw log and no reconstructor: no iterations, no layers, no wall times, no timestamps.
-    monkeypatch.setattr(compare, "_reconstructor", lambda: None)
-    comp = Comparison.from_paths([corpus_log("torch_resnet50_compile_freezing_b1")])
+def test_trace_without_layers_iterations_or_timestamps(browser, tmp_path):
+    # A raw log, not reconstructed: no iterations, no layers, no wall times, no timestamps.
+    comp = Comparison.from_paths([corpus_log("torch_resnet50_compile_freezing_b1")],
+                                 layers=False)
     path = write_html(comp, tmp_path / "bare.html")
     page, _, dialogs = _open(browser, path)
     assert page.errors == [] and dialogs == []
@@ -208,7 +207,7 @@ def test_timestamped_timeline_keeps_the_gaps(tmp_path):
     starts = (events["duration_ms"].where(exec_rows, 0) + gap).cumsum().shift(fill_value=0)
     events["start_ms"] = starts.where(exec_rows)
     events["ts_ms"] = 1.7e12 + starts.where(exec_rows)
-    trace.metadata["timeline"] = "timestamps"
+    trace.metadata.timeline = "timestamps"
     comp = Comparison.from_traces([trace])
     timeline = comp.timeline()
     span = (timeline["start_ms"] + timeline["duration_ms"]).max()
@@ -232,7 +231,7 @@ def test_tables_escape_everything():
 
 
 def test_frame_helpers_do_not_leak_nan():
-    from dnnprof.reports.html import html_table
+    from dnnprof.reports.page_tables import html_table
 
     frame = pd.DataFrame({"a": [1.0, float("nan")], "b": ["<x>", None]})
     text = html_table(frame, [("a", "A", None), ("b", "B", None)])

@@ -17,7 +17,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from dnnprof.reports.compare import ROLES, UNATTRIBUTED, Comparison
+from dnnprof.reports.compare import Comparison
+from dnnprof.reports.variants import ROLES, UNATTRIBUTED
+from dnnprof.views import RESNET_STAGES
 
 Column = tuple[str, str, Callable[[Any], str] | None]
 
@@ -136,8 +138,7 @@ def comparison_tables(comp: Comparison, layers: int = 15, top: int = 5) -> list[
                 ("shape", "shape", str),
             ], limit=layers))
     if not comp.by_stage.empty:
-        present = [s for s in ("conv1", "conv2_x", "conv3_x", "conv4_x", "conv5_x", "fc")
-                   if s in set(comp.by_stage["stage"])]
+        present = [s for s in RESNET_STAGES if s in set(comp.by_stage["stage"])]
         frame, columns = _wide(comp.by_stage, "stage", present, names,
                                lambda r: _num(r["ms_per_iter"]))
         tables.append(rich_table("ResNet stages (ms per iteration)", frame, columns))
