@@ -281,7 +281,6 @@ def from_markers(columns: EventColumns, info: MarkerInfo) -> IterationResult:
     # runs of rows outside every iteration (calibration, build...), one per marker phase:
     # periodicity inside each finds its passes; the marker phase stays the rows' phase
     outside = np.flatnonzero(~covered)
-    notes: list[str] = []
     if len(outside):
         phase_codes = np.unique(info.phase[outside].astype(str), return_inverse=True)[1]
         breaks = np.flatnonzero((np.diff(outside) > 1) | (np.diff(phase_codes) != 0))
@@ -295,7 +294,7 @@ def from_markers(columns: EventColumns, info: MarkerInfo) -> IterationResult:
                 p.phase = phase or ("" if p.phase in (WARMUP, MEASURE) else p.phase)
             passes.extend(sub.passes)
     passes.sort(key=lambda p: p.first_row)
-    return IterationResult(passes, "markers", notes=notes)
+    return IterationResult(passes, "markers")
 
 
 def label_rows(columns: EventColumns, info: MarkerInfo,
