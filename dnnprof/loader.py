@@ -40,7 +40,9 @@ def open_trace(
                 "by `dnnprof trace`, a stored trace or a verbose log"
             )
         trace = Trace.load(source)
-    elif is_stored_trace(source):
+    elif is_stored_trace(source) or source.suffix == ".parquet":
+        # a .parquet file is meant as a trace: a broken one says so (TraceFileError)
+        # instead of being parsed as a log without a single oneDNN line
         trace = Trace.load(source)
     else:
         trace = parse_to_trace(source)

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from dnnprof.cli import main
+from dnnprof.cli.outputs import export_from_args
 from dnnprof.exporters import (
     ExportError,
     build_span_tree,
@@ -27,7 +28,6 @@ from dnnprof.exporters import (
     write_chrome_trace,
     write_jaeger_json,
 )
-from dnnprof.exporters.cli_support import export_from_args
 from dnnprof.exporters.jaeger_legacy import _exporter_class
 from dnnprof.trace import Trace
 from support.ci import missing_dependency
@@ -347,7 +347,7 @@ def test_bad_span_iterations_is_a_usage_error(corpus_trace):
 
 def options(**given) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
-    from dnnprof.exporters.cli_support import add_export_options
+    from dnnprof.cli.outputs import add_export_options
 
     add_export_options(parser)
     args = parser.parse_args([])

@@ -1,12 +1,16 @@
-"""CI regression gate: a new trace against a stored baseline, statistical on timing, exact on structure."""
+"""CI regression gate: a new trace against a stored baseline, statistical on timing, exact on structure.
+
+`check(new, baseline=...)` is the whole gate; `dnnprof check` and `dnnprof baseline` are its
+command-line front ends (dnnprof/cli/check.py, dnnprof/cli/baseline.py).
+"""
 
 from __future__ import annotations
 
-from dnnprof.check.cli import add_check_commands, run_baseline, run_check
 from dnnprof.check.config import CheckConfig, ConfigError, load_config
-from dnnprof.check.gate import check_traces
+from dnnprof.check.gate import check, check_traces
 from dnnprof.check.inputs import CheckInputError, baseline_trace, load_input, save_baseline
 from dnnprof.check.report import CheckReport, Finding
+from dnnprof.check.steady import SteadyStateError
 
 __all__ = [
     "CheckConfig",
@@ -14,12 +18,11 @@ __all__ = [
     "CheckReport",
     "ConfigError",
     "Finding",
-    "add_check_commands",
+    "SteadyStateError",
     "baseline_trace",
+    "check",
     "check_traces",
     "load_config",
     "load_input",
-    "run_baseline",
-    "run_check",
     "save_baseline",
 ]

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from dnnprof.errors import DnnprofError
+
 try:
     import tomllib
 except ModuleNotFoundError:  # pragma: no cover - Python 3.10
@@ -42,8 +44,8 @@ DEFAULT_SEVERITY: dict[str, str] = {
 }
 
 
-class ConfigError(ValueError):
-    """The configuration file or a flag is invalid; the message names the key."""
+class ConfigError(DnnprofError, ValueError):
+    """The configuration file or a flag is invalid; the message names the key (exit 2)."""
 
 
 @dataclass

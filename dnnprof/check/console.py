@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from dnnprof.check.report import CHECK_TITLES, CheckReport, RunInfo
-from dnnprof.check.stats import Comparison
+from dnnprof.check.stats import TimingComparison
 
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 NOTABLE_LAYERS = 15  # layers listed in the timing table; --json has them all
@@ -84,7 +84,7 @@ def _run_line(label: str, info: RunInfo) -> str:
     )
 
 
-def _timing_cells(comparison: Comparison) -> tuple[str, ...]:
+def _timing_cells(comparison: TimingComparison) -> tuple[str, ...]:
     unit = "x" if comparison.name == "(typical speed)" else " ms"
     base, new = _value(comparison.median_base_ms, unit), _value(comparison.median_new_ms, unit)
     change = f"{comparison.ratio - 1:+.1%}" if math.isfinite(comparison.ratio) else "-"

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from dnnprof.check.config import CheckConfig
+from dnnprof.check.inputs import load_input
 from dnnprof.check.report import CheckReport, Finding, RunInfo
-from dnnprof.check.stats import Comparison
+from dnnprof.check.stats import TimingComparison
 from dnnprof.check.steady import SteadyState, SteadyStateError, steady_state
 from dnnprof.check.structure import UnitPair, match_units, structural_findings
 from dnnprof.check.timing import (
@@ -21,6 +24,31 @@ from dnnprof.check.timing import (
 from dnnprof.trace import Trace
 
 NOISY_SPREAD = 0.30  # iteration totals varying more than this: the runner was busy
+
+TraceOrPath = Trace | str | os.PathLike[str]
+
+
+def check(
+    new: TraceOrPath,
+    *,
+    baseline: TraceOrPath,
+    config: CheckConfig | None = None,
+    model: str | None = None,
+) -> CheckReport:
+    """`dnnprof check NEW --baseline BASE` from Python: each side a Trace or a path to one.
+
+    A path is read with `load_input` (with `model`, aligned with that zoo model's layers).
+    Raises InputError (CheckInputError, SteadyStateError) when a side cannot be compared.
+    """
+    new_trace, new_name = _side(new, "new", model)
+    base_trace, base_name = _side(baseline, "baseline", model)
+    return check_traces(base_trace, new_trace, config, base_name, new_name)
+
+
+def _side(side: TraceOrPath, role: str, model: str | None) -> tuple[Trace, str]:
+    if isinstance(side, Trace):
+        return side, ""
+    return load_input(side, role, model), str(side)
 
 
 def check_traces(
@@ -105,7 +133,7 @@ def _timing_findings(timing: TimingResult, config: CheckConfig) -> list[Finding]
     return findings
 
 
-def _describe(comparison: Comparison) -> str:
+def _describe(comparison: TimingComparison) -> str:
     if comparison.name == SPEED:
         return (
             f"primitives run at {comparison.ratio:.2f}x their baseline time "
@@ -126,8 +154,8 @@ def _run_info(
     kinds = rows.groupby(rows["kind"].astype(str)).size() / n_iter
     return RunInfo(
         path=path,
-        source=trace.metadata.get("source"),
-        onednn_version=trace.metadata.get("onednn_version"),
+        source=trace.metadata.source,
+        onednn_version=trace.metadata.onednn_version,
         iterations=len(state.iterations),
         method=state.method,
         labeled=state.labeled,

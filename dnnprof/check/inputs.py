@@ -9,95 +9,50 @@ import numpy as np
 import pandas as pd
 
 from dnnprof import __version__
-from dnnprof.check.steady import SteadyStateError, steady_state
-from dnnprof.trace import TRACE_FILE, Trace, TraceFileError, normalize_events
+from dnnprof.check.steady import steady_state
+from dnnprof.errors import InputError, LogReadError, OutputError, TraceFileError
+from dnnprof.loader import open_trace
+from dnnprof.storage import is_stored_trace
+from dnnprof.trace import Trace, normalize_events
+from dnnprof.vocabulary import MEASURE
 
-PARQUET_MAGIC = b"PAR1"
-LOG_SUFFIXES = (".log", ".txt", ".gz", ".out")
 
-
-class CheckInputError(Exception):
-    """A trace, run folder or log that cannot be used; the message says what to do."""
+class CheckInputError(InputError):
+    """A trace, run folder or log that cannot be checked; the message says what to do."""
 
 
 def load_input(path: str | os.PathLike[str], role: str, model: str | None = None) -> Trace:
-    """A Trace from a stored trace, a run folder or a raw verbose log; CheckInputError if not.
+    """A Trace to check from a stored trace, a run folder or a verbose log (dnnprof.open).
 
     With `model`, a trace without exact layer names (a log, or a heuristic reconstruction)
-    is aligned with that zoo model's layer table, so findings carry module names.
+    is aligned with that zoo model's layer table, so findings carry module names. A log
+    without a single exec line is refused: checking it would pass without measuring anything.
     """
-    trace = _load(Path(path), role)
-    if model is None:
-        return trace
-    mode = (trace.metadata.get("reconstruction") or {}).get("mode")
-    if mode in ("markers", "align"):
-        return trace
-    from dnnprof.reconstruct import LayerTableError, reconstruct
-
-    try:
-        return reconstruct(trace, model=model)
-    except LayerTableError as exc:
-        raise CheckInputError(f"{role}: {exc}") from None
-
-
-def _load(source: Path, role: str) -> Trace:
+    source = Path(path)
     if not source.exists():
-        hint = (
-            "; create one with `dnnprof baseline save RUN --to PATH`"
-            if role == "baseline" else ""
-        )
+        hint = "; create one with `dnnprof baseline save RUN --to PATH`" if role == "baseline" else ""
         raise CheckInputError(f"{role} {source}: no such trace, run folder or log{hint}")
-    if source.is_dir() and not (source / TRACE_FILE).is_file():
-        raise CheckInputError(
-            f"{role} {source}: a folder without {TRACE_FILE}; pass a run folder written by "
-            "`dnnprof trace` or a trace file"
-        )
-    if source.is_file() and _looks_like_log(source):
-        return _parse_log(source, role)
     try:
-        return Trace.load(source)
-    except TraceFileError as exc:
+        # layers=False: steady_state() reconstructs what needs it and reports that it did
+        trace = open_trace(source, layers=False, model=model, role=role)
+    except (TraceFileError, LogReadError) as exc:  # their messages name the file, not its role
         raise CheckInputError(f"{role}: {exc}") from None
-
-
-def _looks_like_log(path: Path) -> bool:
-    try:
-        with path.open("rb") as handle:
-            head = handle.read(4)
-    except OSError as exc:
-        raise CheckInputError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if head == PARQUET_MAGIC:
-        return False
-    return path.name.endswith(LOG_SUFFIXES)
-
-
-def _parse_log(path: Path, role: str) -> Trace:
-    from dnnprof.errors import LogReadError
-    from dnnprof.parsers.stream import parse_to_trace
-
-    try:
-        trace = parse_to_trace(path)
-    except LogReadError as exc:
-        raise CheckInputError(f"{role}: {exc}") from None
-    if trace.exec_events.empty:
+    if source.is_file() and not is_stored_trace(source) and trace.exec_events.empty:
         raise CheckInputError(
-            f"{role} {path}: no oneDNN exec lines in this log (was ONEDNN_VERBOSE set, and did "
-            "the workload reach oneDNN?)"
+            f"{role} {source}: no oneDNN exec lines in this log (was ONEDNN_VERBOSE set, and "
+            "did the workload reach oneDNN?)"
         )
     return trace
 
 
 def baseline_trace(trace: Trace) -> Trace:
     """The steady-state exec rows only, with their iterations labelled, ready to commit."""
-    try:
-        state = steady_state(trace)
-    except SteadyStateError as exc:
-        raise CheckInputError(str(exc)) from None
+    state = steady_state(trace)
     rows = state.rows
     events = state.trace.events.loc[rows.index].copy()
     # label what was found, so that loading the baseline needs no guessing
     events["iteration"] = rows["iter"].to_numpy(dtype=np.int32)
-    events["phase"] = pd.Categorical(["measure"] * len(events))
+    events["phase"] = pd.Categorical([MEASURE] * len(events))
     events = normalize_events(events.reset_index(drop=True))
     for column in events.columns:
         if isinstance(events[column].dtype, pd.CategoricalDtype):
@@ -116,4 +71,8 @@ def baseline_trace(trace: Trace) -> Trace:
 
 def save_baseline(trace: Trace, path: str | os.PathLike[str]) -> Path:
     """Write `baseline_trace(trace)` to path (a file, or a folder to hold trace.parquet)."""
-    return baseline_trace(trace).save(path)
+    baseline = baseline_trace(trace)
+    try:
+        return baseline.save(path)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None

@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from dnnprof.check.report import CHECK_TITLES, CHECKS, CheckReport, Finding
-from dnnprof.check.stats import Comparison
+from dnnprof.check.stats import TimingComparison
 
 SUITE_PREFIX = "dnnprof.check"
 
@@ -80,7 +80,7 @@ def _timing_cases(report: CheckReport, findings: list[Finding]) -> list[ET.Eleme
     return cases
 
 
-def _measured(comparison: Comparison) -> str:
+def _measured(comparison: TimingComparison) -> str:
     return (
         f"{comparison.verdict}: median {comparison.median_base_ms:.4g} -> "
         f"{comparison.median_new_ms:.4g}; {comparison.reason}"

@@ -6,7 +6,7 @@ import math
 
 from dnnprof.check.console import NOTABLE_LAYERS
 from dnnprof.check.report import CHECK_TITLES, CheckReport, Finding, RunInfo
-from dnnprof.check.stats import Comparison
+from dnnprof.check.stats import TimingComparison
 
 _ICON = {"error": "❌", "warning": "⚠️", "info": "ℹ️"}
 # Long lists fold away so that a pull-request comment stays readable.
@@ -66,7 +66,7 @@ def _run_row(label: str, info: RunInfo) -> str:
     )
 
 
-def _timing_row(comparison: Comparison) -> str:
+def _timing_row(comparison: TimingComparison) -> str:
     unit = "x" if comparison.name == "(typical speed)" else " ms"
     base, new = _value(comparison.median_base_ms, unit), _value(comparison.median_new_ms, unit)
     change = f"{comparison.ratio - 1:+.1%}" if math.isfinite(comparison.ratio) else "-"

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dnnprof.check.config import CheckConfig
-from dnnprof.check.stats import Comparison
+from dnnprof.check.stats import TimingComparison
+from dnnprof.vocabulary import ExitCode
 
 # The checks, in the order reports list them; every finding code belongs to one.
 CHECKS = ("timing", "fusion", "reorders", "kinds", "dtype", "impl", "shape")
@@ -20,8 +21,6 @@ CHECK_TITLES = {
     "shape": "problem shapes",
 }
 _SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2, "off": 3}
-
-EXIT_PASS, EXIT_REGRESSION, EXIT_INPUT = 0, 1, 2
 
 
 @dataclass(frozen=True)
@@ -75,9 +74,9 @@ class CheckReport:
     baseline: RunInfo
     new: RunInfo
     config: CheckConfig
-    total: Comparison
-    speed: Comparison
-    layers: list[Comparison] = field(default_factory=list)
+    total: TimingComparison
+    speed: TimingComparison
+    layers: list[TimingComparison] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     compared_layers: int = 0
     ignored_layers: list[str] = field(default_factory=list)
@@ -99,9 +98,9 @@ class CheckReport:
         return not self.errors
 
     @property
-    def exit_code(self) -> int:
-        """0 pass, 1 regression."""
-        return EXIT_PASS if self.passed else EXIT_REGRESSION
+    def exit_code(self) -> ExitCode:
+        """ExitCode.OK (0) when the check passes, ExitCode.REGRESSION (1) when it fails."""
+        return ExitCode.OK if self.passed else ExitCode.REGRESSION
 
     def visible_findings(self) -> list[Finding]:
         """Findings not switched off, most severe first, then by check and layer order."""
@@ -118,7 +117,7 @@ class CheckReport:
                 groups[finding.check].append(finding)
         return groups
 
-    def notable_layers(self) -> list[Comparison]:
+    def notable_layers(self) -> list[TimingComparison]:
         """Layers whose time moved beyond tolerance, the biggest change in ms first."""
         moved = [c for c in self.layers if c.verdict in ("slower", "faster", "unclear")]
         return sorted(moved, key=lambda c: -abs(c.median_new_ms - c.median_base_ms))
@@ -141,7 +140,7 @@ class CheckReport:
         """The whole report as one JSON-serialisable dict."""
         return {
             "verdict": "pass" if self.passed else "fail",
-            "exit_code": self.exit_code,
+            "exit_code": int(self.exit_code),
             "errors": len(self.errors),
             "warnings": len(self.warnings),
             "baseline": self.baseline.to_dict(),

@@ -119,7 +119,7 @@ def _upper_normal(z: float) -> float:
 
 
 @dataclass(frozen=True)
-class Comparison:
+class TimingComparison:
     """Verdict on one timed quantity (total or one layer) between two runs."""
 
     name: str
@@ -157,7 +157,7 @@ class Comparison:
 
 def compare_samples(
     name: str, base: np.ndarray, new: np.ndarray, tolerance: float, alpha: float
-) -> Comparison:
+) -> TimingComparison:
     """Slower only if the rank test is significant AND the median ratio exceeds 1 + tolerance."""
     base = np.asarray(base, dtype=float)
     new = np.asarray(new, dtype=float)
@@ -173,14 +173,14 @@ def compare_samples(
             f"cannot reach p <= {alpha:g} with fewer than {need} measured iterations per run "
             f"(run more iterations)"
         )
-        return Comparison(name, n_base, n_new, med_base, med_new, ratio, 1.0, 1.0,
+        return TimingComparison(name, n_base, n_new, med_base, med_new, ratio, 1.0, 1.0,
                           "insufficient", reason)
     limit_up = 1.0 + tolerance
     limit_down = 1.0 / (1.0 + tolerance)
     change = f"{ratio - 1.0:+.1%}" if math.isfinite(ratio) else "n/a"
     if limit_down <= ratio <= limit_up:
         # within tolerance nothing can be flagged, whatever the p-value: skip the test
-        return Comparison(name, n_base, n_new, med_base, med_new, ratio, math.nan, math.nan,
+        return TimingComparison(name, n_base, n_new, med_base, med_new, ratio, math.nan, math.nan,
                           "unchanged", f"{change}, within {tolerance:.0%}")
     test = mann_whitney(base, new)
     if test.p_slower <= alpha and ratio > limit_up:
@@ -191,7 +191,7 @@ def compare_samples(
         p = test.p_slower if ratio > 1 else test.p_faster
         verdict = "unclear"
         reason = f"{change} but not significant (p={p:.2g} > {alpha:g}): noise cannot be ruled out"
-    return Comparison(name, n_base, n_new, med_base, med_new, ratio, test.p_slower,
+    return TimingComparison(name, n_base, n_new, med_base, med_new, ratio, test.p_slower,
                       test.p_faster, verdict, reason)
 
 

@@ -16,14 +16,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from dnnprof.errors import InputError
+from dnnprof.reconstruct import reconstruct
 from dnnprof.trace import Trace
+from dnnprof.vocabulary import NON_STEADY_PHASES
 
-NOT_STEADY_PHASES = frozenset({"warmup", "calibrate", "build", "setup", "done", "compile"})
 _PLAIN_TAG = re.compile(r"^[a-z]+$")  # abcd, acdb, ab: no blocking letters or digits
 
 
-class SteadyStateError(ValueError):
-    """A trace without any steady-state primitive execution to compare."""
+class SteadyStateError(InputError, ValueError):
+    """A trace without any steady-state primitive execution to compare (exit 2)."""
 
 
 @dataclass
@@ -92,8 +94,6 @@ def steady_state(trace: Trace) -> SteadyState:
     if not (trace.exec_events["iteration"] >= 0).any():
         # not reconstructed yet (the Python API on a bare parse): find the iterations the
         # same way `dnnprof parse` does, so both paths agree
-        from dnnprof.reconstruct import reconstruct
-
         trace = reconstruct(trace)
         method = "reconstructed"
     ex = trace.exec_events
@@ -104,8 +104,7 @@ def steady_state(trace: Trace) -> SteadyState:
         rows = ex.assign(iter=0)
     if rows.empty:
         raise SteadyStateError("the trace has no steady-state iterations to compare")
-    mode = (trace.metadata.get("reconstruction") or {}).get("mode")
-    trust_layers = mode != "heuristic"
+    trust_layers = trace.metadata.reconstruction_mode != "heuristic"
     if not trust_layers and (rows["layer"].astype(str) != "").any():
         notes.append(
             "layer names come from the heuristic grouping (numbered in order, so they shift "
@@ -123,12 +122,17 @@ def steady_state(trace: Trace) -> SteadyState:
 # -------------------------------------------------------------- iterations --
 
 def _labelled_iterations(ex: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
+    """The steady iterations (Trace.steady_mask); without a steady phase label, every
+    iteration not labelled as warm-up, build or the like."""
     rows = ex[ex["iteration"] >= 0]
-    phase = rows["phase"].astype(str)
-    if (phase == "measure").any():
-        rows = rows[phase == "measure"]
+    steady = Trace.steady_mask(rows)
+    if steady.any():
+        rows = rows[steady]
     else:
-        rows = rows[~phase.isin(NOT_STEADY_PHASES)]
+        # Trace.steady() would fall back to every exec row, outside iterations too; a check
+        # compares iterations, so it keeps those the labels do not rule out
+        phase = rows["phase"].astype(str)
+        rows = rows[~phase.isin(NON_STEADY_PHASES).to_numpy()]
         if (phase == "").all():
             notes.append("iterations are labelled but no phase is: every iteration is used")
     return rows.assign(iter=rows["iteration"].astype(int))

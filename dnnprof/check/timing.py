@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from dnnprof.check.config import CheckConfig
-from dnnprof.check.stats import Comparison, compare_samples
+from dnnprof.check.stats import TimingComparison, compare_samples
 from dnnprof.check.steady import SteadyState
 from dnnprof.check.structure import UnitPair
 
@@ -55,9 +55,9 @@ class Samples:
 class TimingResult:
     """Verdicts on the whole iteration and on each layer big enough to judge."""
 
-    total: Comparison
-    speed: Comparison
-    layers: list[Comparison]
+    total: TimingComparison
+    speed: TimingComparison
+    layers: list[TimingComparison]
 
 
 def iteration_samples(
@@ -193,7 +193,7 @@ def compare_timing(samples: Samples, pairs: list[UnitPair], config: CheckConfig)
     total = compare_samples(TOTAL, samples.total_base, samples.total_new,
                             config.tolerance, half_alpha)
     speed = _compare_speed(samples, config.tolerance, half_alpha)
-    layers: list[Comparison] = []
+    layers: list[TimingComparison] = []
     if not config.layer_timing:
         return TimingResult(total, speed, layers)
     base_total = float(np.median(samples.total_base)) if len(samples.total_base) else 0.0
@@ -210,9 +210,9 @@ def compare_timing(samples: Samples, pairs: list[UnitPair], config: CheckConfig)
     return TimingResult(total, speed, layers)
 
 
-def _compare_speed(samples: Samples, tolerance: float, alpha: float) -> Comparison:
+def _compare_speed(samples: Samples, tolerance: float, alpha: float) -> TimingComparison:
     if samples.speed_coverage < MIN_SPEED_COVERAGE:
-        return Comparison(
+        return TimingComparison(
             SPEED, len(samples.speed_base), len(samples.speed_new), math.nan, math.nan,
             math.nan, math.nan, math.nan, "skipped",
             f"only {samples.speed_coverage:.0%} of the time is in primitives both runs execute "

@@ -1,0 +1,64 @@
+"""The argument parser built from the command modules, and `main`, the console script."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from dnnprof import __version__
+from dnnprof.cli import baseline, check, compare, export, models, parse, report, study, trace
+from dnnprof.errors import DnnprofError
+from dnnprof.vocabulary import ExitCode
+
+# In the order `dnnprof --help` lists them. Each module has `register(subparsers)`, which
+# adds its subcommand and sets `handler`, a function of the parsed arguments returning the
+# exit status.
+COMMANDS = (parse, trace, models, study, export, report, compare, check, baseline)
+WRAPPING_COMMAND = "trace"  # the one command that takes a command after `--`
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand (imports no analyzer module)."""
+    parser = argparse.ArgumentParser(
+        prog="dnnprof",
+        description="oneDNN verbose profiler: where does a model's CPU time go?",
+        epilog="Exit status: 0 ok, 1 regression (check), 2 usage or input error, "
+        "3 export or workload failed, 130 interrupted.",
+    )
+    parser.add_argument("--version", action="version", version=f"dnnprof {__version__}")
+    parser.set_defaults(handler=None, error_prefix="dnnprof", wrapped_command=[])
+    subparsers = parser.add_subparsers(dest="subcommand", metavar="COMMAND")
+    for command in COMMANDS:
+        command.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `dnnprof` console script: parse the flags, run the command."""
+    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # `dnnprof trace [opts] -- CMD ...`: everything after `--` is the wrapped command,
+    # untouched by our own option parsing
+    wrapped: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, wrapped = argv[:cut], argv[cut + 1 :]
+    args = parser.parse_args(argv)
+    if wrapped:
+        if args.subcommand != WRAPPING_COMMAND:
+            parser.error("only `dnnprof trace` takes a command after --")
+        args.wrapped_command = wrapped
+    if args.handler is None:
+        parser.print_help()
+        return ExitCode.USAGE
+    try:
+        return int(args.handler(args))
+    except DnnprofError as exc:
+        print(f"{args.error_prefix}: {exc}", file=sys.stderr)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        print("dnnprof: interrupted", file=sys.stderr)
+        return ExitCode.INTERRUPTED
+    except BrokenPipeError:  # the reader went away (`dnnprof parse x.log | head`)
+        return ExitCode.OK

@@ -1,0 +1,135 @@
+"""`dnnprof check NEW --baseline BASE`: the CI gate (exit 0 pass, 1 regression, 2 input error)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dnnprof.vocabulary import ExitCode
+
+if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Callable
+
+    from dnnprof.check import CheckConfig, CheckReport
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `check` and its flags."""
+    parser = subparsers.add_parser(
+        "check",
+        help="CI gate: compare a trace against a baseline (exit 0 pass, 1 regression, 2 input error)",
+        description=(
+            "Compare NEW against a stored baseline: timing with a rank test over steady-state "
+            "iterations (significant AND beyond tolerance), structure exactly per layer "
+            "(fusion, reorders, kinds, data types, implementation/ISA, shapes)."
+        ),
+    )
+    parser.add_argument("new", help="new trace: .parquet file, run folder, or verbose log")
+    parser.add_argument("-b", "--baseline", required=True,
+                        help="baseline trace, run folder or log (see `dnnprof baseline save`)")
+    parser.add_argument("--tolerance", type=fraction("--tolerance"),
+                        help="allowed slowdown of the total, e.g. 5%% (default from config, 5%%)")
+    parser.add_argument("--layer-tolerance", type=fraction("--layer-tolerance"),
+                        help="allowed slowdown per layer (default 10%%)")
+    parser.add_argument("--alpha", type=fraction("--alpha"),
+                        help="significance level of the one-sided rank test (default 0.01)")
+    parser.add_argument("--model", metavar="NAME",
+                        help="align traces without module names (logs, heuristic layers) with "
+                             "this zoo model's layer table, e.g. resnet50")
+    parser.add_argument("--config", type=Path,
+                        help="pyproject.toml or dnnprof.toml to read (default: nearest one)")
+    parser.add_argument("--ignore-layer", action="append", default=None, metavar="PATTERN",
+                        help="skip layers matching this glob (or re:REGEX); repeatable")
+    parser.add_argument("--no-layer-timing", action="store_true",
+                        help="judge timing on the whole iteration only")
+    parser.add_argument("--junit", type=Path, metavar="FILE", help="write JUnit XML here")
+    parser.add_argument("--markdown", metavar="FILE",
+                        help="write a markdown summary here ('-' for standard output)")
+    parser.add_argument("--json", action="store_true",
+                        help="print the report as one JSON object instead of tables")
+    parser.add_argument("--max-rows", type=int, default=40,
+                        help="findings listed at the terminal (default 40)")
+    parser.add_argument("--update-baseline", action="store_true",
+                        help="accept NEW: report as usual, then overwrite the baseline with it "
+                             "and exit 0")
+    parser.set_defaults(handler=run, error_prefix="dnnprof check")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the verdict and return the exit status (0 with --update-baseline)."""
+    import dnnprof
+    from dnnprof.check import load_input, save_baseline
+
+    config = _config(args)
+    if args.update_baseline and not Path(args.baseline).exists():
+        path = save_baseline(load_input(args.new, "new", args.model), args.baseline)
+        print(f"dnnprof: no baseline yet; {args.new} saved as the baseline at {path}",
+              file=sys.stderr)
+        return ExitCode.OK
+    report = dnnprof.check(args.new, baseline=args.baseline, config=config, model=args.model)
+    _emit(report, args)
+    if args.update_baseline:
+        path = save_baseline(load_input(args.new, "new", args.model), args.baseline)
+        print(f"dnnprof: baseline updated: {path} now holds {args.new} "
+              f"({report.new.iterations} iterations); commit it to accept the change",
+              file=sys.stderr)
+        return ExitCode.OK
+    return report.exit_code
+
+
+def _config(args: argparse.Namespace) -> CheckConfig:
+    """The configuration file's settings, overridden by the flags given."""
+    from dnnprof.check.config import load_config, with_overrides
+
+    config = load_config(args.config)
+    overrides: dict[str, Any] = {
+        "tolerance": args.tolerance,
+        "layer_tolerance": args.layer_tolerance,
+        "alpha": args.alpha,
+    }
+    if args.no_layer_timing:
+        overrides["layer_timing"] = False
+    if args.ignore_layer:
+        overrides["ignore_layers"] = [*config.ignore_layers, *args.ignore_layer]
+    return with_overrides(config, **overrides)
+
+
+def _emit(report: CheckReport, args: argparse.Namespace) -> None:
+    """JUnit and markdown files as asked, then JSON or the tables on standard output."""
+    if args.junit:
+        from dnnprof.check.junit import write_junit
+
+        write_junit(report, args.junit)
+    if args.markdown:
+        from dnnprof.check.markdown import markdown_summary
+
+        text = markdown_summary(report)
+        if args.markdown == "-":
+            sys.stdout.write(text)
+        else:
+            target = Path(args.markdown)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2, default=str))
+    elif args.markdown != "-":
+        from dnnprof.check.console import print_report
+
+        print_report(report, max_rows=args.max_rows)
+
+
+def fraction(flag: str) -> Callable[[str], float]:
+    """An argparse type for a fraction ("5%" or 0.05); imports the check package only when used."""
+
+    def convert(text: str) -> float:
+        from dnnprof.check.config import ConfigError, parse_fraction
+
+        try:
+            return parse_fraction(text, flag)
+        except ConfigError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return convert

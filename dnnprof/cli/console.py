@@ -1,0 +1,132 @@
+"""What `parse` and `trace` print at the terminal: the trace summary, drawn with rich.
+
+Presentation only: the numbers come from `Trace.summary()` and `Trace.top()`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:  # pragma: no cover
+    from dnnprof.trace import Trace
+
+UNPARSED_SAMPLES_SHOWN = 5
+RECONSTRUCTION_MODES = {
+    "markers": "from dnnprof markers",
+    "align": "aligned with layer table {table}",
+    "heuristic": "grouped heuristically (no markers, no layer table)",
+}
+
+
+def print_trace_summary(trace: Trace, top: int = 10, console: Console | None = None) -> None:
+    """Print versions, line counts, time per primitive kind and the slowest primitives."""
+    console = console or Console()
+    summary = trace.summary()
+    steady = summary["steady"]
+    scope = "all exec lines"
+    if steady:
+        iterations = steady["iterations"]
+        scope = (f"steady state: iterations {iterations[0]}-{iterations[-1]}" if iterations
+                 else "steady state")
+    _print_header(summary, console)
+    console.print(_kinds_table((steady or summary)["kinds"], scope))
+    console.print(_slowest_table(trace, top, scope))
+    if steady and steady["per_iteration_ms"] is not None:
+        console.print(f"oneDNN time per steady iteration: {steady['per_iteration_ms']:.3f} ms",
+                      highlight=False)
+    types = ", ".join(f"{k}: {v}" for k, v in summary["data_types"].items())
+    console.print(
+        f"reorders: {(steady or summary)['reorder_share']:.1%} of oneDNN time ({scope}); "
+        f"primitives with post-ops: {summary['with_post_ops']}; source data types: {types}",
+        highlight=False,
+    )
+    if summary["timeline"] == "synthetic":
+        console.print("timeline: no oneDNN timestamps in the log; start times are synthetic")
+    for warning in summary["warnings"]:
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    if summary["unparsed"]:
+        for sample in trace.metadata.unparsed_samples[:UNPARSED_SAMPLES_SHOWN]:
+            console.print(f"[red]unparsed[/] line {sample['line']}: {sample['reason']}",
+                          highlight=False)
+
+
+def _print_header(summary: dict[str, Any], console: Console) -> None:
+    threads = summary["threads"] if summary["threads"] is not None else "?"
+    console.print(
+        f"[bold]{summary['source']}[/]  oneDNN {summary['onednn_version'] or '?'} "
+        f"({summary['dialect'] or '?'}), ISA: {summary['isa'] or '?'}, "
+        f"runtime {summary['runtime'] or '?'} x{threads} threads",
+        markup=True,
+        highlight=False,
+    )
+    console.print(
+        f"lines {summary['lines']}: exec {summary['exec']}, create {summary['create']}, "
+        f"graph {summary['graph']}, messages {summary['messages']}, info {summary['info']}, "
+        f"markers {summary['markers']}, foreign {summary['foreign']}, "
+        f"unparsed {summary['unparsed']}",
+        highlight=False,
+    )
+
+
+def _kinds_table(kinds: dict[str, dict[str, Any]], scope: str) -> Table:
+    table = Table(title=f"Time by primitive kind ({scope})", title_justify="left")
+    for column in ("kind", "calls", "total ms", "share", "mean ms"):
+        table.add_column(column, justify="left" if column == "kind" else "right")
+    for kind, row in kinds.items():
+        table.add_row(kind, str(row["calls"]), f"{row['total_ms']:.3f}", f"{row['share']:.1%}",
+                      f"{row['mean_ms']:.4f}")
+    return table
+
+
+def _slowest_table(trace: Trace, top: int, scope: str) -> Table:
+    slow = trace.top(top, steady=True)
+    table = Table(title=f"Slowest {len(slow)} primitives ({scope})", title_justify="left")
+    for column in ("kind", "impl", "types", "post-ops", "problem", "calls", "total ms", "GFLOP/s"):
+        table.add_column(column, overflow="fold", no_wrap=column == "kind")
+    for row in slow.itertuples():
+        gflops = "" if row.gflops != row.gflops else f"{row.gflops:.1f}"  # NaN: no FLOP count
+        table.add_row(str(row.kind), str(row.impl), str(row.src_dt), str(row.post_ops),
+                      str(row.problem), str(row.calls), f"{row.total_ms:.3f}", gflops)
+    return table
+
+
+def print_run_facts(trace: Trace, console: Console) -> None:
+    """The run's model, variant and framework, its oneDNN coverage and the runner's notes."""
+    metadata = trace.metadata
+    console.print(
+        f"model {metadata.model} · variant {metadata.variant} · route {metadata.route} · "
+        f"{metadata.framework} {metadata.framework_version} · batch {metadata.batch}",
+        highlight=False,
+    )
+    if metadata.coverage:
+        console.print(
+            f"oneDNN coverage: {metadata.coverage['median_share']:.0%} of each measured "
+            "iteration's wall time is spent inside oneDNN primitives (the rest runs in the "
+            "framework's own kernels)",
+            highlight=False,
+        )
+    for note in metadata.notes:
+        console.print(f"note: {note}", highlight=False)
+
+
+def describe_reconstruction(trace: Trace) -> list[str]:
+    """A few lines saying how layers and iterations were found, and any warnings."""
+    reconstruction = trace.metadata.reconstruction
+    if reconstruction is None or not reconstruction.mode:
+        return []
+    iterations = reconstruction.iterations
+    table = reconstruction.layer_table.get("source") or ""
+    how = RECONSTRUCTION_MODES[reconstruction.mode].format(table=table)
+    if reconstruction.score is not None:
+        how += f", score {reconstruction.score:.2f}"
+    if reconstruction.coverage is not None:
+        how += f", {reconstruction.coverage:.0%} of steady exec lines attributed"
+    lines = [
+        f"layers: {how}",
+        f"iterations: {len(iterations.get('warmup', []))} warm-up + "
+        f"{len(iterations.get('measure', []))} measured ({iterations.get('source')})",
+    ]
+    return lines + [f"warning: {warning}" for warning in reconstruction.warnings]

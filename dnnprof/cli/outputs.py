@@ -1,0 +1,115 @@
+"""The export flags of `parse`, `trace` and `export`, and running the exports they ask for.
+
+Each flag is one `dnnprof.export(trace, format, destination, ...)`. Each output is attempted
+even when an earlier one failed, so one unreachable collector does not cost the files; any
+failed export, a collector down or a file not written, ends the command with
+ExitCode.UNREACHABLE (3), as docs/exporters.md says. The trace and its file are never
+touched by an export.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING, Any, TextIO
+
+from dnnprof.vocabulary import ExitCode
+
+if TYPE_CHECKING:  # pragma: no cover
+    from dnnprof.trace import Trace
+
+PROTOCOLS = ("grpc", "http", "jaeger")
+DEFAULT_SPAN_ITERATIONS = 3
+DEFAULT_SERVICE = "dnnprof"
+# Flags that only shape an export; given without any output they would be silently unused.
+MODIFIERS = (("protocol", "--protocol"), ("service_name", "--service-name"),
+             ("span_iterations", "--span-iterations"))
+# Output flags (their argparse names), in the order they run: the collector last, so the
+# files are written even when it cannot be reached.
+OUTPUTS = ("jaeger_json", "chrome", "benchdnn", "otlp")
+# The export format (dnnprof.exporters.FORMATS) of each file flag without options.
+OUTPUT_FORMATS = {"chrome": "chrome_trace", "benchdnn": "benchdnn"}
+
+
+def add_export_options(parser: argparse.ArgumentParser) -> None:
+    """Add --otlp, --protocol, --service-name and --span-iterations to a subcommand."""
+    group = parser.add_argument_group("span export (Jaeger)")
+    group.add_argument(
+        "--otlp", metavar="URL",
+        help="send the spans (run > iteration > layer > primitive) to this collector, e.g. "
+        "http://localhost:4317 (Jaeger's OTLP gRPC port; 4318 with --protocol http)",
+    )
+    group.add_argument(
+        "--protocol", choices=PROTOCOLS, default=None,
+        help="grpc (default), http (OTLP/HTTP, /v1/traces appended), or jaeger: the legacy "
+        "Thrift exporter for Jaeger older than 1.35 (URL http://HOST:14268/api/traces or "
+        "udp://HOST:6831; needs the `jaeger` extra)",
+    )
+    group.add_argument(
+        "--service-name", metavar="NAME", default=None,
+        help=f"service the spans appear under in Jaeger (default {DEFAULT_SERVICE})",
+    )
+    group.add_argument(
+        "--span-iterations", metavar="N", type=_span_iterations, default=None,
+        help=f"export the last N steady-state iterations (default {DEFAULT_SPAN_ITERATIONS}; "
+        "0: all of them), so a trace stays within what the Jaeger UI shows comfortably",
+    )
+
+
+def _span_iterations(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 (every steady iteration) or more")
+    return value
+
+
+def requested_outputs(args: argparse.Namespace) -> list[str]:
+    """The output flags given, in the order they run."""
+    return [name for name in OUTPUTS if getattr(args, name, None)]
+
+
+def export_from_args(trace: Trace, args: argparse.Namespace, out: TextIO | None = None) -> int:
+    """Run every export the flags ask for: ExitCode.OK if all succeeded (or none was asked).
+
+    Messages go to `out` (stderr by default, since `parse` and `trace` print their summary,
+    possibly JSON, on stdout); errors always go to stderr.
+    """
+    import dnnprof
+    from dnnprof.errors import DnnprofError
+
+    out = out or sys.stderr
+    outputs = requested_outputs(args)
+    if not outputs:
+        unused = [flag for attr, flag in MODIFIERS if getattr(args, attr, None) is not None]
+        if unused:
+            print(f"dnnprof: ignoring {', '.join(unused)}: nothing to export without --otlp",
+                  file=sys.stderr)
+        return ExitCode.OK
+    status = ExitCode.OK
+    for name in outputs:
+        fmt, options = _format_and_options(name, args)
+        try:
+            result = dnnprof.export(trace, fmt, getattr(args, name), **options)
+        except DnnprofError as exc:  # a collector down or a file not written: try the rest
+            print(f"dnnprof: export failed: {exc}", file=sys.stderr)
+            status = ExitCode.UNREACHABLE
+        else:
+            print(result.message, file=out)
+    return status
+
+
+def _format_and_options(output: str, args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+    """The export format an output flag asks for, and the options that shape it."""
+    spans = {"service_name": getattr(args, "service_name", None) or DEFAULT_SERVICE,
+             "span_iterations": getattr(args, "span_iterations", None)}
+    if output == "otlp":
+        protocol = getattr(args, "protocol", None) or "grpc"
+        if protocol == "jaeger":
+            return "jaeger_legacy", spans
+        return "otlp", {**spans, "protocol": protocol}
+    if output == "jaeger_json":
+        return "jaeger_json", spans
+    return OUTPUT_FORMATS[output], {}

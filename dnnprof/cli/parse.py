@@ -1,0 +1,80 @@
+"""`dnnprof parse LOG`: parse a log captured anywhere, reconstruct its layers, summarise it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import TYPE_CHECKING
+
+from dnnprof.cli.outputs import add_export_options, export_from_args
+from dnnprof.vocabulary import ExitCode
+
+if TYPE_CHECKING:  # pragma: no cover
+    from dnnprof.trace import Trace
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `parse` and its flags."""
+    parser = subparsers.add_parser("parse", help="parse a verbose log captured anywhere")
+    parser.add_argument("log", help="verbose log (plain or .gz); '-' reads standard input")
+    parser.add_argument("-o", "--output", help="write the Trace as Parquet to this path")
+    parser.add_argument("--json", action="store_true",
+                        help="print the summary as one JSON object")
+    parser.add_argument("--top", type=int, default=10,
+                        help="how many slowest primitives to list")
+    group = parser.add_argument_group("layer reconstruction")
+    source = group.add_mutually_exclusive_group()
+    source.add_argument("--model", metavar="NAME",
+                        help="align the log with this zoo model's layer table (e.g. resnet50)")
+    source.add_argument("--layers", metavar="TABLE.json",
+                        help="align the log with this layer table (JSON list of layer rows)")
+    group.add_argument("--events", metavar="EVENTS.csv",
+                       help="write one row per event: line, iteration, phase, kind, layer, "
+                            "layer_type, fused_layers, is_reorder, reorder_class, duration_ms")
+    group.add_argument("--no-layers", action="store_true",
+                       help="skip the reconstruction (iterations and layers stay unknown)")
+    add_export_options(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Parse, reconstruct, write what was asked for, export, then print the summary."""
+    import dnnprof
+
+    trace = dnnprof.parse(sys.stdin.buffer if args.log == "-" else args.log, name=args.log)
+    if not args.no_layers:
+        trace = _reconstruct(trace, args)
+    if args.events:
+        written = dnnprof.export(trace, "events_csv", args.events)
+        if not args.json:
+            print(written.message, file=sys.stderr)
+    if args.output:
+        path = trace.save(args.output)
+        if not args.json:
+            print(f"trace written to {path}", file=sys.stderr)
+    status = export_from_args(trace, args)
+    if args.json:
+        print(json.dumps(trace.summary(), indent=2, default=str))
+    else:
+        from dnnprof.cli.console import print_trace_summary
+
+        print_trace_summary(trace, top=args.top)
+    return status
+
+
+def _reconstruct(trace: Trace, args: argparse.Namespace) -> Trace:
+    import dnnprof
+    from dnnprof.cli.console import describe_reconstruction
+    from dnnprof.reconstruct import LayerTableError
+
+    try:
+        trace = dnnprof.reconstruct(trace, layers=args.layers, model=args.model)
+    except LayerTableError as exc:
+        # an unknown --model or unusable --layers is a bad flag: exit as argparse does
+        print(f"dnnprof: {exc}", file=sys.stderr)
+        raise SystemExit(ExitCode.USAGE) from None
+    if not args.json:
+        for line in describe_reconstruction(trace):
+            print(line, file=sys.stderr)
+    return trace

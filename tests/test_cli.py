@@ -1,0 +1,158 @@
+"""The command line itself: a fast `--help`, one parser built from the command modules, the
+exit codes every command shares, and the public functions the commands call."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import dnnprof
+from dnnprof.cli import build_parser, main
+from dnnprof.cli.app import COMMANDS
+from dnnprof.errors import DnnprofError, InputError
+from dnnprof.vocabulary import ExitCode
+from support.corpus import CORPUS
+
+# What `dnnprof --help` must not load: the analyzer's heavy dependencies and the frameworks.
+HEAVY = ("pandas", "pyarrow", "plotly", "lark", "numpy", "opentelemetry.sdk", "torch")
+COMMAND_NAMES = ("parse", "trace", "models", "study", "export", "report", "compare", "check",
+                 "baseline")
+
+
+def modules_loaded_by(argv: list[str]) -> tuple[int, list[str]]:
+    """Exit status of `dnnprof.cli.main(argv)` in a fresh interpreter, and the heavy modules
+    it left in sys.modules."""
+    code = (
+        "import json, sys\n"
+        "from dnnprof.cli import main\n"
+        "try:\n"
+        f"    status = main({argv!r})\n"
+        "except SystemExit as exc:\n"
+        "    status = exc.code\n"
+        f"heavy = [m for m in {HEAVY!r} if m in sys.modules or any("
+        "name.startswith(m + '.') for name in sys.modules)]\n"
+        "sys.stdout = sys.__stdout__\n"
+        "print(json.dumps([status, heavy]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    status, heavy = json.loads(done.stdout.splitlines()[-1])
+    return status, heavy
+
+
+@pytest.mark.parametrize("argv", [["--help"], *([name, "--help"] for name in COMMAND_NAMES),
+                                  ["baseline", "save", "--help"], []],
+                         ids=lambda argv: " ".join(argv) or "no command")
+def test_help_loads_no_heavy_module(argv: list[str]) -> None:
+    status, heavy = modules_loaded_by(argv)
+    assert heavy == []
+    assert status == (ExitCode.USAGE if not argv else ExitCode.OK)
+
+
+def test_every_command_has_one_module() -> None:
+    parser = build_parser()
+    subparsers = next(a for a in parser._actions if a.dest == "subcommand")
+    assert tuple(subparsers.choices) == COMMAND_NAMES
+    assert [module.__name__.rsplit(".", 1)[1] for module in COMMANDS] == list(COMMAND_NAMES)
+
+
+def test_console_script_entry_point_is_main() -> None:
+    pyproject = (Path(__file__).parents[1] / "pyproject.toml").read_text()
+    scripts = pyproject.split("[project.scripts]", 1)[1].split("\n[", 1)[0]
+    assert 'dnnprof = "dnnprof.cli:main"' in scripts
+    assert callable(main)
+
+
+def test_python_dash_m_runs_the_command() -> None:
+    done = subprocess.run([sys.executable, "-m", "dnnprof", "--version"], capture_output=True,
+                          text=True, check=False)
+    assert done.returncode == 0
+    assert done.stdout.strip() == f"dnnprof {dnnprof.__version__}"
+
+
+# ------------------------------------------------------------- exit codes --
+
+def test_exit_codes_are_the_documented_ones() -> None:
+    assert {code.name: int(code) for code in ExitCode} == {
+        "OK": 0, "REGRESSION": 1, "USAGE": 2, "UNREACHABLE": 3, "INTERRUPTED": 130}
+    for code in ExitCode:
+        assert f"{int(code)}" in dnnprof.cli.__doc__ and code.name in dnnprof.cli.__doc__
+
+
+def _failing_handler(error: BaseException):
+    def handler(args) -> int:
+        raise error
+
+    return handler
+
+
+@pytest.mark.parametrize("error, status, message", [
+    (InputError("input x.log: no such log"), ExitCode.USAGE,
+     "dnnprof models: input x.log: no such log\n"),
+    (KeyboardInterrupt(), ExitCode.INTERRUPTED, "dnnprof: interrupted\n"),
+    (BrokenPipeError(), ExitCode.OK, ""),
+])
+def test_main_turns_errors_into_exit_codes(monkeypatch, capsys, error, status, message) -> None:
+    from dnnprof.cli import models
+
+    monkeypatch.setattr(models, "run", _failing_handler(error))
+    # register() binds `run` when the parser is built, so the patched one is used
+    assert main(["models"]) == status
+    assert capsys.readouterr().err == message
+
+
+def test_a_dnnprof_error_keeps_its_own_exit_code(monkeypatch, capsys) -> None:
+    from dnnprof.cli import models
+
+    class Unreachable(DnnprofError):
+        exit_code = ExitCode.UNREACHABLE
+
+    monkeypatch.setattr(models, "run", _failing_handler(Unreachable("collector down")))
+    assert main(["models"]) == ExitCode.UNREACHABLE
+    assert capsys.readouterr().err == "dnnprof models: collector down\n"
+
+
+def test_a_bug_keeps_its_traceback(monkeypatch) -> None:
+    from dnnprof.cli import models
+
+    monkeypatch.setattr(models, "run", _failing_handler(ValueError("a bug")))
+    with pytest.raises(ValueError, match="a bug"):
+        main(["models"])
+
+
+def test_a_missing_log_exits_2_with_one_line(tmp_path, capsys) -> None:
+    assert main(["parse", str(tmp_path / "missing.log")]) == ExitCode.USAGE
+    err = capsys.readouterr().err
+    assert err.startswith("dnnprof: ") and err.count("\n") == 1
+
+
+def test_only_trace_takes_a_command_after_dashes(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["parse", str(CORPUS / "torch_resnet50_int8_fx_b1.log"), "--", "echo"])
+    assert exit_info.value.code == ExitCode.USAGE
+    assert "only `dnnprof trace` takes a command after --" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------ public API --
+
+def test_check_and_reconstruct_are_functions_and_packages() -> None:
+    import dnnprof.check.gate as gate  # binds the subpackage on dnnprof, which must not win
+    import dnnprof.reconstruct  # noqa: F401
+
+    assert callable(dnnprof.check) and callable(dnnprof.reconstruct)
+    assert dnnprof.check.CheckConfig is sys.modules["dnnprof.check"].CheckConfig
+    assert gate is sys.modules["dnnprof.check.gate"]
+    assert dnnprof.check.__doc__.startswith("A new run against a baseline")
+
+
+def test_public_functions_run_the_commands_steps(tmp_path) -> None:
+    log = CORPUS / "torch_resnet50_int8_fx_b1.log"
+    trace = dnnprof.reconstruct(dnnprof.parse(log), model="resnet50")
+    assert trace.metadata.reconstruction.mode == "align"
+    report = dnnprof.check(log, baseline=trace)
+    assert report.passed and report.exit_code == ExitCode.OK
+    assert report.new.path == str(log)
