@@ -5,15 +5,9 @@ from __future__ import annotations
 import pytest
 
 from dnnprof.reports.compare import Comparison
-from dnnprof.reports.study import (
-    AGREES,
-    DISAGREES,
-    NOT_MEASURED,
-    describe,
-    findings_markdown,
-    study_findings,
-    write_study,
-)
+from studies.thesis2020.claims import AGREES, DISAGREES, NOT_MEASURED, study_findings
+from studies.thesis2020.findings import findings_markdown, write_study
+from studies.thesis2020.runs import describe
 from support.corpus_traces import REPORT_LOGS, labelled_trace
 
 
@@ -24,14 +18,15 @@ def test_describe_reads_metadata_and_names():
     assert infos["resnet50 compile_freezing"].precision == "fused"
     assert infos["resnet50_v1 mxnet_fp32"].framework == "mxnet"
     trace = labelled_trace("torch_resnet50_fp32_eager_b1")
-    trace.metadata.update(model="mobilenet_v1", variant="fp32", width=0.25)
+    metadata = trace.metadata
+    metadata.model, metadata.variant, metadata.width = "mobilenet_v1", "fp32", 0.25
     info = describe(Comparison.from_traces([trace]).variants[0])
     assert info.width == 0.25 and info.model == "mobilenet_v1"
-    del trace.metadata["width"]
-    trace.metadata["command"] = "python workload.py --model mobilenet_v1 --width 0.75"
+    metadata.width = None
+    metadata.command = "python workload.py --model mobilenet_v1 --width 0.75"
     assert describe(Comparison.from_traces([trace]).variants[0]).width == 0.75
-    trace.metadata.update(model="resnet50", variant="pruned,int8",
-                          prune={"mode": "structured", "sparsity": 0.5})
+    metadata.model, metadata.variant = "resnet50", "pruned,int8"
+    metadata.pruned, metadata.prune_mode = 0.5, "structured"
     info = describe(Comparison.from_traces([trace]).variants[0])
     assert (info.precision, info.pruned) == ("int8", "structured")
 
@@ -64,7 +59,8 @@ def test_study_mobilenet_reorders_rule():
                         (0.75, "torch_resnet50_fp32_eager_b1"),
                         (1.0, "torch_resnet50_compile_freezing_b1")):
         trace = labelled_trace(name)
-        trace.metadata.update(model="mobilenet_v1", variant="fp32", width=width)
+        trace.metadata.model, trace.metadata.variant = "mobilenet_v1", "fp32"
+        trace.metadata.width = width
         traces.append(trace)
     comp = Comparison.from_traces(traces, names=["a25", "a50", "a75", "a100"])
     finding = next(f for f in study_findings(comp.variants) if "MobileNet" in f.claim)
