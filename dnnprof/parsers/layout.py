@@ -47,9 +47,12 @@ class FieldLayout:
     positions: tuple[int, ...]  # payload index of each name; -1: not printed, read as ""
     time_last: bool  # the time is the line's last field (what the stream's hot loop cuts)
     unknown: tuple[str, ...]  # template fields no decoder reads, kept as text
+    in_order: bool  # every field printed, in template order (the usual case)
 
     def by_name(self, fields: list[str]) -> dict[str, str]:
         """Each template field's text on this line."""
+        if self.in_order:
+            return dict(zip(self.names, fields, strict=True))
         return {
             name: fields[at] if at >= 0 else ""
             for name, at in zip(self.names, self.positions, strict=True)
@@ -63,10 +66,11 @@ class FieldLayout:
 
 def fit(component: str, names: tuple[str, ...], fields: list[str]) -> FieldLayout:
     """The layout of one line's payload fields under its template; ValueError when they do not fit."""
+    # the quirks are looked for only where the field count says one may be there
     scratchpad_at = -1
     if component == "graph" and len(fields) == len(names) + 1:
         scratchpad_at = next((i for i, v in enumerate(fields) if v.startswith(_SCRATCHPAD)), -1)
-    engine_first = bool(fields) and is_engine(fields[0])
+    engine_first = len(fields) >= len(names) or is_engine(fields[0])
     return _layout(component, names, len(fields), engine_first, scratchpad_at)
 
 
@@ -82,6 +86,7 @@ def _layout(
         positions=positions,
         time_last=time_at == n_fields - 1,
         unknown=tuple(name for name in names if name not in read),
+        in_order=positions == tuple(range(len(names))),
     )
 
 

@@ -66,7 +66,7 @@ class TraceBuilder:
         self._ts_values = array("d")
         self._ts_prefix = ""  # e.g. "onednn_verbose,v1," once a timestamped line is seen
         self._last_line_complete = True
-        # typed events, kept only while `events()` runs: per descriptor, and per line for
+        # typed events, kept once `events()` is used: per descriptor, and per line for
         # lines without a descriptor (info, unparsed)
         self._typed: list[_Typed] | None = None
         self._side_events: dict[int, InfoEvent | Unparsed] = {}
