@@ -134,14 +134,11 @@ def resnet_stage(layer: str, layer_type: str = "") -> str | None:
 
 def _output_heights(ex: pd.DataFrame) -> np.ndarray:
     """Output height of each convolution and pooling row (-1 for every other row)."""
-    problems = ex["problem"].astype(str).to_numpy()
     sized = ex["kind"].astype(str).isin(_SIZED_KINDS).to_numpy()
-    heights = {}
-    for problem in pd.unique(problems[sized]):
-        match = _OUTPUT_HEIGHT.search(problem)
-        heights[problem] = int(match.group(1)) if match else -1
-    return np.array([heights[p] if s else -1 for p, s in zip(problems, sized, strict=True)],
-                    dtype=np.int64)
+    codes, problems = pd.factorize(ex["problem"].astype(str))  # a few hundred distinct shapes
+    by_problem = np.array([int(m.group(1)) if (m := _OUTPUT_HEIGHT.search(p)) else -1
+                           for p in problems] + [-1], dtype=np.int64)  # [-1]: no problem
+    return np.where(sized, by_problem[codes], -1)
 
 
 def _size_rule(ex: pd.DataFrame) -> Callable[[str, int], str | None] | None:
@@ -218,10 +215,11 @@ def stages_of_rows(ex: pd.DataFrame) -> tuple[pd.Series, str]:
     if not labelled.all():
         rule = _size_rule(ex)
         if rule is not None:
-            kinds = ex["kind"].astype(str).to_numpy()
-            by_size = pd.Series([rule(k, int(h)) for k, h in zip(kinds, _output_heights(ex),
-                                                                 strict=True)],
-                                index=ex.index, dtype=object)
+            pairs = pd.MultiIndex.from_arrays([ex["kind"].astype(str), _output_heights(ex)])
+            codes, distinct = pairs.factorize()  # the rule once per (kind, size)
+            staged = np.array([rule(kind, int(height)) for kind, height in distinct],
+                              dtype=object)
+            by_size = pd.Series(staged[codes], index=ex.index, dtype=object)
             stage[~labelled] = by_size.bfill().ffill()[~labelled]
     return stage, method
 
