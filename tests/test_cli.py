@@ -130,6 +130,19 @@ def test_a_missing_log_exits_2_with_one_line(tmp_path, capsys) -> None:
     assert err.startswith("dnnprof: ") and err.count("\n") == 1
 
 
+def test_a_closed_pipe_ends_the_command_with_0() -> None:
+    """`dnnprof parse x.log | head -1`: rich alone would exit 1 ("regression" for check)."""
+    command = subprocess.Popen(
+        [sys.executable, "-m", "dnnprof", "parse", str(CORPUS / "torch_resnet50_int8_fx_b1.log")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    assert command.stdout is not None and command.stderr is not None
+    command.stdout.close()  # the reader goes away before the summary is printed
+    errors = command.stderr.read().decode()
+    assert command.wait(timeout=120) == ExitCode.OK
+    assert "Traceback" not in errors and "Exception ignored" not in errors
+
+
 def test_only_trace_takes_a_command_after_dashes(capsys) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["parse", str(CORPUS / "torch_resnet50_int8_fx_b1.log"), "--", "echo"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -61,4 +62,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("dnnprof: interrupted", file=sys.stderr)
         return ExitCode.INTERRUPTED
     except BrokenPipeError:  # the reader went away (`dnnprof parse x.log | head`)
+        _discard_stdout()
         return ExitCode.OK
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null: Python flushes it at exit, and into the closed pipe that
+    would fail again (status 120)."""
+    try:
+        descriptor = sys.stdout.fileno()
+    except (AttributeError, ValueError, OSError):  # not a file descriptor (a test's capture)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, descriptor)
+    os.close(devnull)

@@ -117,8 +117,9 @@ def _emit(report: CheckReport, args: argparse.Namespace) -> None:
         print(json.dumps(report.to_dict(), indent=2, default=str))
     elif args.markdown != "-":
         from dnnprof.check.console import print_report
+        from dnnprof.cli.console import Terminal
 
-        print_report(report, max_rows=args.max_rows)
+        print_report(report, Terminal(), max_rows=args.max_rows)
 
 
 def fraction(flag: str) -> Callable[[str], float]:

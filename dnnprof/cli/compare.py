@@ -67,8 +67,7 @@ def show(inputs: list[str], baseline: str | None, output: str | None, as_json: b
 
 
 def _print_tables(comparison: Comparison) -> None:
-    from rich.console import Console
-
+    from dnnprof.cli.console import Terminal
     from dnnprof.reports.console import print_comparison
 
-    print_comparison(comparison, Console())
+    print_comparison(comparison, Terminal())

@@ -21,9 +21,22 @@ RECONSTRUCTION_MODES = {
 }
 
 
+class Terminal(Console):
+    """A rich Console that leaves a closed pipe (`dnnprof parse x.log | head`) to `main`.
+
+    rich itself exits with status 1 there, which `dnnprof check` uses for "regression";
+    `main` ends the command with status 0 instead.
+    """
+
+    def on_broken_pipe(self) -> None:
+        """Stop printing and let the BrokenPipeError reach `main`."""
+        self.quiet = True
+        raise BrokenPipeError
+
+
 def print_trace_summary(trace: Trace, top: int = 10, console: Console | None = None) -> None:
     """Print versions, line counts, time per primitive kind and the slowest primitives."""
-    console = console or Console()
+    console = console or Terminal()
     summary = trace.summary()
     steady = summary["steady"]
     scope = "all exec lines"

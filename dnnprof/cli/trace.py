@@ -84,9 +84,9 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
 def run(args: argparse.Namespace) -> int:
     """Run with a progress bar, print where the time went, write the report and exports."""
-    from rich.console import Console
+    from dnnprof.cli.console import Terminal
 
-    err = Console(stderr=True)
+    err = Terminal(stderr=True)
     result = _run_with_progress(config_from_args(args), err)
     trace = result.trace
     report = None if args.no_report else _write_report(trace, result.run_dir, err)
@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         from dnnprof.cli.console import print_run_facts, print_trace_summary
 
-        out = Console()
+        out = Terminal()
         print_trace_summary(trace, top=args.top, console=out)
         print_run_facts(trace, out)
     _print_run_problems(result, err)
