@@ -150,6 +150,17 @@ def test_only_trace_takes_a_command_after_dashes(capsys) -> None:
     assert "only `dnnprof trace` takes a command after --" in capsys.readouterr().err
 
 
+def test_study_gets_every_argument_after_its_name(tmp_path, capsys) -> None:
+    log = CORPUS / "torch_resnet50_int8_fx_b1.log"
+    assert main(["study", str(log), "-o", str(tmp_path / "out"), "--no-html"]) == ExitCode.OK
+    findings = (tmp_path / "out" / "findings.md").read_text()
+    assert "| # | Claim |" in findings and "dnnprof study " in findings
+    assert capsys.readouterr().out.startswith(findings[:40])
+    with pytest.raises(SystemExit) as exit_info:  # the study's own argument check
+        main(["study", str(log), "--iters", "3"])
+    assert exit_info.value.code == ExitCode.USAGE
+
+
 # ------------------------------------------------------------ public API --
 
 def test_check_and_reconstruct_are_functions_and_packages() -> None:

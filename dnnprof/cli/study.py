@@ -1,48 +1,45 @@
-"""`dnnprof study`: run the thesis' chapter-4 experiments here, then write the findings."""
+"""`dnnprof study ARGS`: the thesis' chapter-4 experiments, run by `studies.thesis2020.main`.
+
+The study lives outside the library (studies/ in the dnnprof checkout, not installed with
+the package), so its arguments are its own: everything after `study` is handed to it, and
+`dnnprof study --help` prints the study's help.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from dnnprof.vocabulary import ExitCode
+from dnnprof.errors import InputError
 
-if TYPE_CHECKING:  # pragma: no cover
-    from dnnprof.profiler.runner import RunResult
+STUDY = "studies.thesis2020"
+CHECKOUT = Path(__file__).resolve().parents[2]  # the folder holding dnnprof/ and studies/
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add `study` and its flags."""
+    """Add `study`, which passes all its arguments on to the study."""
     parser = subparsers.add_parser(
         "study",
-        help="run the thesis' chapter-4 experiments here and write findings.md + report.html",
+        help="run the thesis' chapter-4 experiments here and write findings.md + report.html "
+        "(`dnnprof study --help` for its options)",
+        # no option of its own, not even -h: every argument, dashed or not, is the study's
+        add_help=False, prefix_chars="\0",
     )
-    parser.add_argument("-o", "--output", type=Path, default=Path("study"),
-                        help="output folder")
-    parser.add_argument("--runs-dir", type=Path,
-                        help="where the run folders go (default OUTPUT/runs)")
-    parser.add_argument("--warmup", type=int, default=1)
-    parser.add_argument("--iters", type=int, default=5)
-    parser.add_argument("--only", nargs="*",
-                        help="run only experiments whose name contains a word")
+    parser.add_argument("study_args", nargs=argparse.REMAINDER)
     parser.set_defaults(handler=run, error_prefix="dnnprof study")
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the experiments one by one (progress on stderr), print findings.md."""
-    from dnnprof.profiler.study import run_study
-
-    def progress(name: str, result: RunResult) -> None:
-        status = "ok" if result.exit_code == 0 else "; ".join(result.problems) or "failed"
-        print(f"{name}: {status}  ({result.run_dir})", file=sys.stderr)
-
-    command = "dnnprof study " + " ".join(sys.argv[2:])  # recorded in the findings
-    runs_dir = args.runs_dir or args.output / "runs"
-    markdown, report = run_study(
-        runs_dir, args.output, args.warmup, args.iters, args.only, command, progress
-    )
-    print(markdown.read_text())
-    print(f"wrote {markdown}" + (f" and {report}" if report else ""), file=sys.stderr)
-    return ExitCode.OK
+    """The study's own `main(argv)`, under the name `dnnprof study`."""
+    if importlib.util.find_spec("studies") is None:
+        if not (CHECKOUT / "studies" / STUDY.split(".")[1]).is_dir():
+            raise InputError(
+                "the study is not installed with the package: run `dnnprof study` from a "
+                "dnnprof checkout (pip install -e .), where studies/ sits beside dnnprof/"
+            )
+        sys.path.insert(0, str(CHECKOUT))  # the console script does not start in the checkout
+    study = importlib.import_module(STUDY)
+    return study.main(args.study_args, prog="dnnprof study")

@@ -13,12 +13,13 @@ import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dnnprof.errors import DnnprofError
-from dnnprof.profiler.runner import RunResult
 from dnnprof.vocabulary import ExitCode
-from studies.thesis2020.experiments import run_experiments
-from studies.thesis2020.findings import write_study
+
+if TYPE_CHECKING:  # pragma: no cover
+    from dnnprof.profiler.runner import RunResult
 
 DEFAULT_WARMUP, DEFAULT_ITERS = 1, 5
 _RUN_OPTIONS = ("runs_dir", "warmup", "iters", "only")
@@ -51,6 +52,9 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m studies.thesi
         cli.error("--runs-dir, --warmup, --iters and --only make new runs; "
                   "they do not apply to RUN folders already made")
     command = " ".join([prog, *map(shlex.quote, args_list)])
+    # imported only now: `dnnprof study --help` must not load the analyzer
+    from studies.thesis2020.findings import write_study
+
     try:
         runs = args.runs or _run_all(args)
         markdown, report = write_study(runs, args.output, command, html=not args.no_html)
@@ -63,6 +67,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m studies.thesi
 
 
 def _run_all(args: argparse.Namespace) -> list[Path]:
+    from studies.thesis2020.experiments import run_experiments
+
     runs_dir = Path(args.runs_dir) if args.runs_dir else Path(args.output) / "runs"
     warmup = DEFAULT_WARMUP if args.warmup is None else args.warmup
     iters = DEFAULT_ITERS if args.iters is None else args.iters
