@@ -43,7 +43,14 @@ def build_route(route: str, net: Any, mx: Any, example: Any, args: argparse.Name
     elif route == "amp_bf16":
         from mxnet.contrib import amp
 
-        net = amp.convert_hybrid_block(net, target_dtype="bfloat16", ctx=mx.cpu())
+        # convert_hybrid_block converts the cached graph, which exists only after a forward
+        # of the hybridized net: one fp32 forward here, in phase build
+        net(example)
+        mx.nd.waitall()
+        with warnings.catch_warnings():
+            # the converted SymbolBlock cannot infer the dtype of "data": harmless
+            warnings.filterwarnings("ignore", message="Cannot decide type")
+            net = amp.convert_hybrid_block(net, target_dtype="bfloat16", ctx=mx.cpu())
         net.hybridize(static_alloc=True, static_shape=True)
     return net
 
