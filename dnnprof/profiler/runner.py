@@ -261,7 +261,7 @@ def _ending(returncode: int, interrupted: bool, stderr_tail: str) -> tuple[ExitC
         # no bf16 on this CPU): a usage error, and its own words say why
         reason = stderr_tail.strip().splitlines()[-1] if stderr_tail.strip() else "no reason given"
         return ExitCode.USAGE, [f"the workload refused to run: {reason}"]
-    if returncode != 0:
+    if returncode != ExitCode.OK:
         # 3, the child's own status for "the workload raised" (vocabulary: UNREACHABLE)
         return ExitCode.UNREACHABLE, [_crash_message(returncode, stderr_tail)]
     return ExitCode.OK, []
