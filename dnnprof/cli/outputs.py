@@ -13,6 +13,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
+from dnnprof.errors import DnnprofError
 from dnnprof.vocabulary import ExitCode
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -78,7 +79,6 @@ def export_from_args(trace: Trace, args: argparse.Namespace, out: TextIO | None 
     possibly JSON, on stdout); errors always go to stderr.
     """
     import dnnprof
-    from dnnprof.errors import DnnprofError
 
     out = out or sys.stderr
     outputs = requested_outputs(args)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dnnprof.cli.outputs import add_export_options, export_from_args
+from dnnprof.errors import DnnprofError
 from dnnprof.vocabulary import DEFAULT_VARIANT, FRAMEWORKS, VARIANTS, ExitCode
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -150,7 +151,6 @@ def _print_run_problems(result: RunResult, err: Console) -> None:
 
 
 def _write_report(trace: Trace, run_dir: Path, err: Console) -> Path | None:
-    from dnnprof.errors import DnnprofError
     from dnnprof.reports.html import write_report
 
     try:
