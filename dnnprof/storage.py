@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from dnnprof import __version__
-from dnnprof.errors import TraceFileError
+from dnnprof.errors import OutputError, TraceFileError
 from dnnprof.metadata import TraceMetadata
 
 FORMAT_VERSION = 1
@@ -39,13 +39,24 @@ def is_stored_trace(path: Path) -> bool:
 def write_parquet(
     events: pd.DataFrame, metadata: TraceMetadata, path: str | os.PathLike[str]
 ) -> Path:
-    """Write events + metadata as Parquet atomically (temp file + rename); returns the path."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    """Write events + metadata as Parquet atomically (temp file + rename); returns the path.
 
+    Raises OutputError (exit 2) when the file cannot be written: never a bare OSError, which
+    a command could mistake for its own verdict.
+    """
     target = Path(path)
     if target.is_dir():
         target = target / TRACE_FILE
+    try:
+        return _write(events, metadata, target)
+    except OSError as exc:  # a folder in the way, no permission, a full disk
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _write(events: pd.DataFrame, metadata: TraceMetadata, target: Path) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     target.parent.mkdir(parents=True, exist_ok=True)
     meta = metadata.to_dict()
     meta["format_version"] = FORMAT_VERSION

@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 
 import dnnprof
+from dnnprof.check import check
 from dnnprof.cli import build_parser, main
 from dnnprof.cli.app import COMMANDS
 from dnnprof.errors import DnnprofError, InputError
+from dnnprof.reconstruct import reconstruct
 from dnnprof.vocabulary import ExitCode
 from support.corpus import CORPUS
 
@@ -163,20 +165,10 @@ def test_study_gets_every_argument_after_its_name(tmp_path, capsys) -> None:
 
 # ------------------------------------------------------------ public API --
 
-def test_check_and_reconstruct_are_functions_and_packages() -> None:
-    import dnnprof.check.gate as gate  # binds the subpackage on dnnprof, which must not win
-    import dnnprof.reconstruct  # noqa: F401
-
-    assert callable(dnnprof.check) and callable(dnnprof.reconstruct)
-    assert dnnprof.check.CheckConfig is sys.modules["dnnprof.check"].CheckConfig
-    assert gate is sys.modules["dnnprof.check.gate"]
-    assert dnnprof.check.__doc__.startswith("A new run against a baseline")
-
-
 def test_public_functions_run_the_commands_steps(tmp_path) -> None:
     log = CORPUS / "torch_resnet50_int8_fx_b1.log"
-    trace = dnnprof.reconstruct(dnnprof.parse(log), model="resnet50")
+    trace = reconstruct(dnnprof.parse(log), model="resnet50")
     assert trace.metadata.reconstruction.mode == "align"
-    report = dnnprof.check(log, baseline=trace)
+    report = check(log, baseline=trace)
     assert report.passed and report.exit_code == ExitCode.OK
     assert report.new.path == str(log)

@@ -10,7 +10,7 @@ import pandas as pd
 
 from dnnprof import __version__
 from dnnprof.check.steady import steady_state
-from dnnprof.errors import InputError, LogReadError, OutputError, TraceFileError
+from dnnprof.errors import InputError, LogReadError, TraceFileError
 from dnnprof.loader import open_trace
 from dnnprof.storage import is_stored_trace
 from dnnprof.trace import Trace, normalize_events
@@ -71,8 +71,4 @@ def baseline_trace(trace: Trace) -> Trace:
 
 def save_baseline(trace: Trace, path: str | os.PathLike[str]) -> Path:
     """Write `baseline_trace(trace)` to path (a file, or a folder to hold trace.parquet)."""
-    baseline = baseline_trace(trace)
-    try:
-        return baseline.save(path)
-    except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return baseline_trace(trace).save(path)

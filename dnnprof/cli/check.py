@@ -60,8 +60,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the verdict and return the exit status (0 with --update-baseline)."""
-    import dnnprof
-    from dnnprof.check import load_input, save_baseline
+    from dnnprof.check import check, load_input, save_baseline
 
     config = _config(args)
     if args.update_baseline and not Path(args.baseline).exists():
@@ -69,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"dnnprof: no baseline yet; {args.new} saved as the baseline at {path}",
               file=sys.stderr)
         return ExitCode.OK
-    report = dnnprof.check(args.new, baseline=args.baseline, config=config, model=args.model)
+    report = check(args.new, baseline=args.baseline, config=config, model=args.model)
     _emit(report, args)
     if args.update_baseline:
         path = save_baseline(load_input(args.new, "new", args.model), args.baseline)

@@ -95,10 +95,15 @@ def export_from_args(trace: Trace, args: argparse.Namespace, out: TextIO | None 
             result = dnnprof.export(trace, fmt, getattr(args, name), **options)
         except DnnprofError as exc:  # a collector down or a file not written: try the rest
             print(f"dnnprof: export failed: {exc}", file=sys.stderr)
-            status = ExitCode.UNREACHABLE
+            # the worst status wins: a write error (2) is the user's to fix, like bad input
+            status = max(status, ExitCode(exc.exit_code), key=_severity)
         else:
             print(result.message, file=out)
     return status
+
+
+def _severity(code: ExitCode) -> int:
+    return {ExitCode.OK: 0, ExitCode.UNREACHABLE: 1, ExitCode.USAGE: 2}.get(code, 3)
 
 
 def _format_and_options(output: str, args: argparse.Namespace) -> tuple[str, dict[str, Any]]:

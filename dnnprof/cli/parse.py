@@ -5,11 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dnnprof.cli.outputs import add_export_options, export_from_args
-from dnnprof.errors import OutputError
 from dnnprof.vocabulary import ExitCode
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -52,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.json:
             print(written.message, file=sys.stderr)
     if args.output:
-        path = _save(trace, args.output)
+        path = trace.save(args.output)
         if not args.json:
             print(f"trace written to {path}", file=sys.stderr)
     status = export_from_args(trace, args)
@@ -65,20 +63,12 @@ def run(args: argparse.Namespace) -> int:
     return status
 
 
-def _save(trace: Trace, path: str) -> Path:
-    try:
-        return trace.save(path)
-    except OSError as exc:  # a folder in the way, no permission, a full disk
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
-
-
 def _reconstruct(trace: Trace, args: argparse.Namespace) -> Trace:
-    import dnnprof
     from dnnprof.cli.console import describe_reconstruction
-    from dnnprof.reconstruct import LayerTableError
+    from dnnprof.reconstruct import LayerTableError, reconstruct
 
     try:
-        trace = dnnprof.reconstruct(trace, layers=args.layers, model=args.model)
+        trace = reconstruct(trace, layers=args.layers, model=args.model)
     except LayerTableError as exc:
         # an unknown --model or unusable --layers is a bad flag: exit as argparse does
         print(f"dnnprof: {exc}", file=sys.stderr)
