@@ -172,7 +172,7 @@ class TraceMetadata:
         return key in self.to_dict()
 
     def get(self, key: str, default: Any = None) -> Any:
-        """`meta.get("key")` as older dnnprof versions answered it."""
+        """`.get(key, default)` as older dnnprof versions answered it."""
         return self.to_dict().get(key, default)
 
 
