@@ -11,6 +11,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from dnnprof.vocabulary import UNKNOWN
+
 
 @dataclass
 class Counts:
@@ -46,6 +48,86 @@ class Reconstruction:
     def wall_ms(self) -> dict[int, float]:
         """Python wall ms per iteration, as the markers recorded it."""
         return _int_keys(self.iterations.get("wall_ms"))
+
+
+@dataclass
+class Calibration:
+    """The fixed calibration kernel, timed on as many workers as the workload has threads."""
+
+    workers: int = 1
+    median_ms: float | None = None  # one repetition: median over workers and repetitions
+    quiet_ms: float | None = None  # the fastest this machine has run it: its quiet figure
+    slowdown: float | None = None  # median_ms / quiet_ms
+    wait_share: float | None = None  # share of the kernel's time spent waiting for a CPU
+
+
+NOT_RECORDED = ("run conditions were not recorded (a log captured elsewhere, or a trace "
+                "stored by a dnnprof that did not record them)")
+
+
+@dataclass
+class RunConditions:
+    """What the machine was doing while a run was measured, and the verdict drawn from it.
+
+    Filled by dnnprof.profiler.conditions; `verdict` is one of vocabulary.RUN_VERDICTS and
+    `reasons` says why in words. "during" means the timed iterations (phase `run`).
+    """
+
+    verdict: str = UNKNOWN
+    reasons: list[str] = field(default_factory=list)
+    # the machine
+    cpu_model: str | None = None
+    cpu_mhz: float | None = None
+    cpus_online: int | None = None
+    cpus_allowed: list[int] = field(default_factory=list)  # the workload's CPU affinity
+    cgroup_quota: float | None = None  # CPUs the cgroup's quota allows (None: no quota)
+    # the workload's threads
+    threads: int | None = None  # threads the framework ran with
+    tasks: int | None = None  # threads the workload's processes had while timed
+    thread_env: dict[str, str] = field(default_factory=dict)  # OMP/KMP/MKL/oneDNN settings
+    pinned: bool = False
+    repeat: int = 1
+    waited_s: float | None = None  # --wait-quiet: seconds waited before starting
+    # the load around and during the run
+    load_before: float | None = None  # 1-minute load average
+    load_after: float | None = None
+    others_before: float | None = None  # runnable tasks of other processes
+    others_during: float | None = None  # their mean over the samples taken while timed
+    others_during_max: float | None = None
+    others_after: float | None = None
+    wait_share: float | None = None  # the workload's threads: time waiting for a CPU, share
+    steal_share: float | None = None  # CPU time the hypervisor gave to other guests, share
+    cpu_pressure: float | None = None  # PSI: share of the time some task waited for a CPU
+    calibration_before: Calibration | None = None
+    calibration_after: Calibration | None = None
+    samples: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def reason(self) -> str:
+        """The verdict's reasons as one sentence."""
+        return "; ".join(self.reasons)
+
+    @property
+    def headline(self) -> str:
+        """`busy: <reasons>` — what a summary line shows."""
+        return f"{self.verdict}: {self.reason}" if self.reasons else self.verdict
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConditions:
+        """From the stored JSON object (unknown keys kept in `extra`)."""
+        conditions = _build(cls, data)
+        for name in ("calibration_before", "calibration_after"):
+            value = getattr(conditions, name)
+            if isinstance(value, dict):
+                setattr(conditions, name, _build(Calibration, value, into_extra=False))
+        return conditions
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object stored with the trace (and written to summary.json)."""
+        out = dataclasses.asdict(self)
+        out.update(out.pop("extra"))
+        return out
 
 
 @dataclass
@@ -99,6 +181,7 @@ class TraceMetadata:
     started: float | None = None
     coverage: dict[str, Any] | None = None  # share of wall time inside oneDNN
     problems: list[str] = field(default_factory=list)  # the variant's evidence failures
+    conditions: RunConditions | None = None  # what the machine was doing (None: not recorded)
     # --- later steps ---
     reconstruction: Reconstruction | None = None
     baseline: dict[str, Any] | None = None  # set when stored as a `check` baseline
@@ -111,7 +194,7 @@ class TraceMetadata:
         """Typed metadata from the stored JSON object (unknown keys go to `extra`)."""
         if not isinstance(data, dict):
             raise ValueError(f"dnnprof metadata must be a JSON object, not {type(data).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)} - {"extra", "counts", "reconstruction"}
+        known = {f.name for f in dataclasses.fields(cls)} - {"extra"} - _NESTED
         values = {k: v for k, v in data.items() if k in known}
         extra = {k: v for k, v in data.items() if k not in known and k not in _NESTED}
         counts = data.get("counts")
@@ -120,6 +203,8 @@ class TraceMetadata:
             meta.counts = _build(Counts, counts, into_extra=False)
         if isinstance(data.get("reconstruction"), dict):
             meta.reconstruction = _build(Reconstruction, data["reconstruction"])
+        if isinstance(data.get("conditions"), dict):
+            meta.conditions = RunConditions.from_dict(data["conditions"])
         return meta
 
     def to_dict(self) -> dict[str, Any]:
@@ -136,7 +221,10 @@ class TraceMetadata:
                 if value is not None:
                     out[f.name] = _flatten(value)
                 continue
-            if f.name == "baseline" and value is None:
+            if f.name in ("baseline", "conditions") and value is None:
+                continue
+            if f.name == "conditions":
+                out[f.name] = value.to_dict()
                 continue
             out[f.name] = dataclasses.asdict(value) if f.name == "counts" else value
         out.update(self.extra)
@@ -153,6 +241,11 @@ class TraceMetadata:
         if self.wall_ms:
             return {i: float(w) for i, w in enumerate(self.wall_ms) if w is not None}
         return self.reconstruction.wall_ms if self.reconstruction else {}
+
+    @property
+    def run_conditions(self) -> RunConditions:
+        """The recorded run conditions, or `unknown` ones saying they were not recorded."""
+        return self.conditions or RunConditions(reasons=[NOT_RECORDED])
 
     @property
     def reconstruction_mode(self) -> str | None:
@@ -186,7 +279,7 @@ _RUN_KEYS = frozenset(
         "interrupted", "started", "coverage", "problems",
     }
 )
-_NESTED = frozenset({"counts", "reconstruction"})
+_NESTED = frozenset({"counts", "reconstruction", "conditions"})
 
 
 def _build(kind: type, data: dict[str, Any], into_extra: bool = True) -> Any:

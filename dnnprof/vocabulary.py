@@ -120,3 +120,12 @@ NON_STEADY_PHASES = frozenset({WARMUP, CALIBRATE, BUILD, "setup", "compile", "do
 VARIANTS = ("fp32", "fused", "int8", "bf16")
 DEFAULT_VARIANT = "fp32"
 FRAMEWORKS = ("torch", "ipex", "mxnet")
+
+# What the machine was doing while a run was measured (dnnprof.profiler.conditions): quiet,
+# busy (timings usable with care), unreliable (timings not to be trusted), or unknown (a
+# captured log, or a trace stored before dnnprof recorded run conditions).
+QUIET = "quiet"
+BUSY = "busy"
+UNRELIABLE = "unreliable"
+UNKNOWN = "unknown"
+RUN_VERDICTS = (QUIET, BUSY, UNRELIABLE, UNKNOWN)
