@@ -347,6 +347,8 @@ CHILD_SIDE = {
     "dnnprof.profiler.workload_ipex": WORKLOAD.parent / "workload_ipex.py",
     "dnnprof.profiler.workload_mxnet": WORKLOAD.parent / "workload_mxnet.py",
     "dnnprof.profiler.mxnet_routes": WORKLOAD.parent / "mxnet_routes.py",
+    # imported by its bare name, as the children's sibling, when they run as scripts
+    "script_path": WORKLOAD.parent / "script_path.py",
 }
 
 

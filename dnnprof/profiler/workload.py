@@ -23,16 +23,13 @@ import contextlib
 import re
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 if __package__ in (None, ""):
-    # Run as a script: make the repository importable (and not this folder, whose
-    # `models` package would shadow any top-level module of that name).
-    _HERE = Path(__file__).resolve().parent
-    if sys.path and Path(sys.path[0] or ".").resolve() == _HERE:
-        sys.path.pop(0)
-    sys.path.insert(0, str(_HERE.parents[1]))
+    # Run as a script: the sibling script_path makes the repository importable.
+    import script_path
+
+    script_path.put_repository_first()
 
 from dnnprof.profiler.child import (  # noqa: E402  (needs the path set above)
     UsageError,

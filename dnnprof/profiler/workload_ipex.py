@@ -19,16 +19,13 @@ import argparse
 import contextlib
 import sys
 import warnings
-from pathlib import Path
 from typing import Any
 
 if __package__ in (None, ""):
-    # Run as a script: the repository root must be importable (see workload.py, which
-    # cannot share this: nothing of dnnprof is importable before it has run).
-    _HERE = Path(__file__).resolve().parent
-    if sys.path and Path(sys.path[0] or ".").resolve() == _HERE:
-        sys.path.pop(0)
-    sys.path.insert(0, str(_HERE.parents[1]))
+    # Run as a script: the sibling script_path makes the repository importable.
+    import script_path
+
+    script_path.put_repository_first()
 
 from dnnprof.profiler import workload as base  # noqa: E402  (needs the path set above)
 from dnnprof.profiler.child import (  # noqa: E402

@@ -23,16 +23,13 @@ import argparse
 import contextlib
 import os
 import sys
-from pathlib import Path
 from typing import Any
 
 if __package__ in (None, ""):
-    # Run as a script under the MXNet virtualenv: make the repository importable for the
-    # stdlib-only marker helpers (dnnprof/__init__.py imports nothing heavy)
-    _HERE = Path(__file__).resolve().parent
-    if sys.path and Path(sys.path[0] or ".").resolve() == _HERE:
-        sys.path.pop(0)
-    sys.path.insert(0, str(_HERE.parents[1]))
+    # Run as a script: the sibling script_path makes the repository importable.
+    import script_path
+
+    script_path.put_repository_first()
 
 from dnnprof.profiler.child import (  # noqa: E402  (needs the path set above)
     UsageError,
