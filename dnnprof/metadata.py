@@ -88,6 +88,7 @@ class RunConditions:
     pinned: bool = False
     repeat: int = 1
     waited_s: float | None = None  # --wait-quiet: seconds waited before starting
+    became_quiet: bool | None = None  # --wait-quiet: False when it gave up waiting
     # the load around and during the run
     load_before: float | None = None  # 1-minute load average
     load_after: float | None = None
@@ -155,6 +156,7 @@ class TraceMetadata:
     unknown_fields: list[str] = field(default_factory=list)  # template fields -> field_<name>
     unparsed_samples: list[Any] = field(default_factory=list)
     foreign_samples: list[Any] = field(default_factory=list)
+    lines_with_prefix: int = 0  # verbose lines read from behind a prefix (counted as what they are)
     warnings: list[str] = field(default_factory=list)
     # --- the run (runner; None for a captured log) ---
     model: str | None = None

@@ -53,6 +53,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--no-report", action="store_true", help="skip the HTML report")
     parser.add_argument("--top", type=int, default=10)
+    noise = parser.add_argument_group(
+        "run conditions", "Every run records the load, CPU steal, cgroup quota, threads and a "
+        "calibration kernel timed before and after, and is judged quiet, busy or unreliable "
+        "(docs/conditions.md). These options reduce the noise:")
+    noise.add_argument("--pin", action="store_true",
+                       help="pin the workload to THREADS CPUs (all usable CPUs without "
+                            "--threads), one OpenMP thread per CPU (OMP_PROC_BIND=close, "
+                            "OMP_PLACES=cores): no thread migrates; other processes may "
+                            "still run on those CPUs")
+    noise.add_argument("--repeat", type=int, default=1, metavar="K",
+                       help="run the workload K times in fresh processes and keep the "
+                            "measured iterations of all K (each run has its own warm-up)")
+    noise.add_argument("--wait-quiet", type=float, nargs="?", const=120.0, metavar="SECONDS",
+                       help="before starting, wait up to SECONDS (default 120) until other "
+                            "processes leave the workload's CPUs free for 3 s; runs anyway "
+                            "after that, and the run conditions say so")
+    noise.add_argument("--no-conditions", action="store_true",
+                       help="do not record run conditions (saves the calibration kernel's "
+                            "half second; the run's verdict is then unknown)")
     add_export_options(parser)
     parser.set_defaults(handler=run, error_prefix="dnnprof trace")
 
@@ -74,12 +93,16 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         variants.append("pruned")
     if args.mlp_reduced:
         variants.append("mlp_reduced")
+    if args.repeat < 1:
+        raise RunError("--repeat must be at least 1", ExitCode.USAGE)
     return RunConfig(
         model=args.model, variants=variants or [DEFAULT_VARIANT], framework=args.framework,
         python=args.python, batch=args.batch, warmup=args.warmup, iters=args.iters,
         threads=args.threads, input_size=args.input_size, width=args.width,
         pruned=args.pruned, prune_mode=args.prune_mode, markers=not args.no_markers,
         command=command or None, out=args.out, runs_dir=args.runs_dir,
+        pin=args.pin, repeat=args.repeat, wait_quiet=args.wait_quiet,
+        conditions=not args.no_conditions,
     )
 
 
@@ -126,7 +149,8 @@ def _run_with_progress(config: RunConfig, err: Console) -> RunResult:
     ) as progress:
         label = config.model or config.command[0]
         task = progress.add_task(f"{label} {config.variant_label}",
-                                 total=config.warmup + config.iters, phase="starting")
+                                 total=(config.warmup + config.iters) * max(1, config.repeat),
+                                 phase="starting")
 
         def on_marker(line: str) -> None:
             marker = Marker.from_line(line)
@@ -137,7 +161,11 @@ def _run_with_progress(config: RunConfig, err: Console) -> RunResult:
             elif marker.event == ITER_END:
                 progress.advance(task)
 
-        return run(config, on_line=on_marker)
+        def on_wait(waited: float, others: float) -> None:
+            progress.update(task, phase=f"waiting for a quiet machine: {waited:.0f} s, "
+                                        f"{others:.1f} other tasks runnable")
+
+        return run(config, on_line=on_marker, on_wait=on_wait)
 
 
 def _print_run_problems(result: RunResult, err: Console) -> None:

@@ -132,10 +132,10 @@ def build_phase() -> Iterator[None]:
 # ---------------------------------------------------------------------------- iterations
 
 
-def iterations(warmup: int, iters: int) -> Iterator[tuple[int, str]]:
-    """(index, 'warmup' | 'measure') for every iteration, warm-ups first."""
-    for index in range(warmup + iters):
-        yield index, (WARMUP if index < warmup else MEASURE)
+def iterations(warmup: int, iters: int, first: int = 0) -> Iterator[tuple[int, str]]:
+    """(index, 'warmup' | 'measure') for every iteration, warm-ups first, numbered from `first`."""
+    for position in range(warmup + iters):
+        yield first + position, (WARMUP if position < warmup else MEASURE)
 
 
 def timed_iterations(
@@ -145,23 +145,28 @@ def timed_iterations(
     crash_after: int | None = None,
     before: Callable[[int], None] | None = None,
     after: Callable[[int], None] | None = None,
+    first: int = 0,
 ) -> list[float]:
-    """Run warm-up + measured forwards between iter markers; returns each one's wall ms."""
+    """Run warm-up + measured forwards between iter markers; returns each one's wall ms.
+
+    `first` numbers the iterations from there: the runner's `--repeat` gives each run its
+    own numbers, so that the runs' logs follow each other in one trace.
+    """
     wall_ms: list[float] = []
-    for index, phase in iterations(warmup, iters):
+    for index, phase in iterations(warmup, iters, first):
         if before is not None:
-            before(index)
+            before(index - first)
         emit(markers.ITER_BEGIN, index, phase, epoch_ms())
         started = time.perf_counter()
         forward()
         elapsed = (time.perf_counter() - started) * 1000.0
-        if crash_after is not None and index == crash_after:
+        if crash_after is not None and index - first == crash_after:
             # the hidden --crash-after: lets tests see how the parent copes with a failing child
             raise RuntimeError(f"--crash-after {crash_after}: deliberate crash in iteration {index}")
         emit(markers.ITER_END, index, phase, epoch_ms(), f"{elapsed:.3f}")
         wall_ms.append(round(elapsed, 3))
         if after is not None:
-            after(index)
+            after(index - first)
     emit_meta("wall_ms", wall_ms)
     return wall_ms
 
@@ -174,7 +179,8 @@ def measure(
 ) -> list[float]:
     """Phase `run`: the --warmup and --iters iterations of `forward`, timed between markers."""
     emit_phase(RUN)
-    return timed_iterations(args.warmup, args.iters, forward, args.crash_after, before, after)
+    return timed_iterations(args.warmup, args.iters, forward, args.crash_after, before, after,
+                            args.first_iteration)
 
 
 # ---------------------------------------------------------------------------- command line
@@ -201,6 +207,8 @@ def base_parser(
         "--markers", action=argparse.BooleanOptionalAction, default=True, help=markers_help
     )
     parser.add_argument("--calib", type=int, default=2, help="int8 calibration batches")
+    parser.add_argument("--first-iteration", type=int, default=0, metavar="N",
+                        help="number the iterations from N (the runner's --repeat)")
     parser.add_argument("--seed", type=int, default=0, help="weights and inputs seed")
     parser.add_argument(
         "--layer-table", action=argparse.BooleanOptionalAction, default=True, help=layer_table

@@ -29,8 +29,9 @@ def coverage(trace: Trace) -> dict[str, Any] | None:
                  "wall_ms": float(wall_ms[iteration]),
                  "share": float(onednn_ms / wall_ms[iteration])}
             )  # fmt: skip
-    warmup = trace.metadata.warmup or 0
-    steady = [r["share"] for r in rows if r["iteration"] >= warmup] or [r["share"] for r in rows]
+    # the steady iterations by their phase (with --repeat, every run has its warm-ups)
+    measured = set(exec_rows.loc[Trace.steady_mask(exec_rows), "iteration"].tolist())
+    steady = [r["share"] for r in rows if r["iteration"] in measured] or [r["share"] for r in rows]
     if not steady:
         return None
     steady.sort()

@@ -1,10 +1,9 @@
 """The runner (parent side): launch a workload with verbose on, stream its stdout into the parser.
 
-The child is `dnnprof/profiler/workload.py` (or any command after `--`). Its stdout
-is read line by line: each line goes to `verbose.log` and to the TraceBuilder, so
-memory stays bounded however long the run. stderr goes to `stderr.log`. The measured
-trace is saved before layer reconstruction and again after it, so a failure there never
-loses a run.
+The child is `dnnprof/profiler/workload.py` (or any command after `--`), run by
+`capture` (once, or once per `--repeat`) while `conditions` records what the machine was
+doing. The measured trace is saved before layer reconstruction and again after it, so a
+failure there never loses a run.
 """
 
 from __future__ import annotations
@@ -12,19 +11,19 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import signal
-import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from dnnprof import markers
 from dnnprof.errors import DnnprofError
-from dnnprof.parsers.stream import TraceBuilder
+from dnnprof.metadata import RunConditions
+from dnnprof.profiler.capture import STDERR_LOG, VERBOSE_LOG, RunError, capture
 from dnnprof.profiler.child import REFUSED
+from dnnprof.profiler.conditions import ConditionsRecorder, allowed_cpus, wait_for_quiet
 from dnnprof.profiler.evidence import check_evidence, coverage
 from dnnprof.reconstruct import LayerTableError, reconstruct
 from dnnprof.storage import TRACE_FILE
@@ -33,8 +32,6 @@ from dnnprof.vocabulary import DEFAULT_VARIANT, ExitCode
 
 WORKLOAD = Path(__file__).resolve().with_name("workload.py")
 REPO_ROOT = WORKLOAD.parents[2]
-VERBOSE_LOG = "verbose.log"
-STDERR_LOG = "stderr.log"
 SUMMARY_FILE = "summary.json"
 
 # Every name oneDNN has read its switches under: MKL-DNN 0.x, DNNL 1.x-2.x (MXNet 1.9's
@@ -63,12 +60,8 @@ INSTALL_HINT = {
 }
 
 
-class RunError(DnnprofError):
-    """A run that cannot start (no interpreter, no workload); `exit_code` says how it ended."""
-
-    def __init__(self, message: str, exit_code: int = ExitCode.USAGE) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
+__all__ = ["STDERR_LOG", "SUMMARY_FILE", "VERBOSE_LOG", "RunConfig", "RunError", "RunResult",
+           "run"]
 
 
 @dataclass
@@ -92,6 +85,11 @@ class RunConfig:
     out: Path | None = None
     runs_dir: Path = Path("runs")
     extra_args: list[str] = field(default_factory=list)
+    # noise reduction (docs/conditions.md)
+    pin: bool = False  # the child on `threads` CPUs, one OpenMP thread per CPU
+    repeat: int = 1  # run the child this many times; every run's iterations are kept
+    wait_quiet: float | None = None  # wait up to this many seconds for a quiet machine
+    conditions: bool = True  # record the run conditions (and time the calibration kernel)
 
     @property
     def variant_label(self) -> str:
@@ -134,8 +132,8 @@ def resolve_python(config: RunConfig) -> str:
     return sys.executable
 
 
-def child_command(config: RunConfig) -> list[str]:
-    """The argv of the child process."""
+def child_command(config: RunConfig, first_iteration: int = 0) -> list[str]:
+    """The argv of the child process (its iterations numbered from `first_iteration`)."""
     if config.command:
         return list(config.command)
     workload = FRAMEWORK_WORKLOAD[config.framework]
@@ -157,6 +155,8 @@ def child_command(config: RunConfig) -> list[str]:
         argv += ["--pruned", str(config.pruned), "--prune-mode", config.prune_mode]
     if not config.markers:
         argv += ["--no-markers"]
+    if first_iteration:
+        argv += ["--first-iteration", str(first_iteration)]
     return argv + list(config.extra_args)
 
 
@@ -166,9 +166,19 @@ def child_env(config: RunConfig) -> dict[str, str]:
     env.update(VERBOSE_ENV)
     if config.threads:
         env["OMP_NUM_THREADS"] = str(config.threads)
+    if config.pin:
+        # one OpenMP thread per CPU of the child's affinity, never migrating
+        env.update({"OMP_PROC_BIND": "close", "OMP_PLACES": "cores",
+                    "OMP_NUM_THREADS": str(len(pinned_cpus(config)))})
     # the workload imports dnnprof.profiler.models from this checkout, under any interpreter
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
     return env
+
+
+def pinned_cpus(config: RunConfig) -> list[int]:
+    """The CPUs `--pin` gives the child: the first `threads` this process may use."""
+    cpus = allowed_cpus()
+    return cpus[: config.threads] if config.threads else cpus
 
 
 def make_run_dir(config: RunConfig) -> Path:
@@ -190,18 +200,27 @@ def make_run_dir(config: RunConfig) -> Path:
 def run(
     config: RunConfig,
     on_line: Callable[[str], None] | None = None,
+    on_wait: Callable[[float, float], None] | None = None,
 ) -> RunResult:
     """Run the workload, stream and parse its output, save the run folder; never loses output.
 
     `on_line` gets every marker line as the child prints it (`markers.Marker.from_line`
-    decodes it): a progress bar follows the `phase` and `iter_end` markers.
+    decodes it): a progress bar follows the `phase` and `iter_end` markers. `on_wait`
+    (seconds waited, other runnable tasks) is called while `wait_quiet` waits.
     """
-    argv = child_command(config)
+    repeat = max(1, config.repeat)
+    per_run = config.warmup + config.iters
+    argvs = [child_command(config, k * per_run) for k in range(repeat)]
     run_dir = make_run_dir(config)
+    env = child_env(config)
+    recorder = _recorder(config, env, on_wait)
     started = time.time()
-    trace, returncode, interrupted = _capture(argv, config, run_dir, on_line)
+    captured = capture(argvs, env, run_dir, on_line, recorder,
+                       pinned_cpus(config) if config.pin else None)
+    trace, returncode, interrupted = captured.trace, captured.returncode, captured.interrupted
     stderr_tail = _tail(run_dir / STDERR_LOG)
-    _annotate(trace, config, argv, run_dir, returncode, started, interrupted)
+    _annotate(trace, config, argvs[0], run_dir, returncode, started, interrupted)
+    trace.metadata.conditions = _conditions(recorder, trace, captured.runs)
     exit_code, ending = _ending(returncode, interrupted, stderr_tail)
     _save(trace, run_dir, ending)  # the measured run is kept, whatever reconstruction does
     trace = _reconstruct(trace)
@@ -212,44 +231,30 @@ def run(
     return RunResult(trace, run_dir, exit_code, returncode, stderr_tail, interrupted, problems)
 
 
-def _capture(
-    argv: list[str], config: RunConfig, run_dir: Path, on_line: Callable[[str], None] | None
-) -> tuple[Trace, int, bool]:
-    """Run the child: stdout to verbose.log and the parser, stderr to stderr.log.
+def _recorder(config: RunConfig, env: dict[str, str],
+              on_wait: Callable[[float, float], None] | None) -> ConditionsRecorder | None:
+    """The conditions recorder, after waiting for a quiet machine when asked to."""
+    if not config.conditions:
+        return None
+    threads = config.threads or (len(pinned_cpus(config)) if config.pin else None)
+    recorder = ConditionsRecorder(threads, env, pinned=config.pin, repeat=max(1, config.repeat))
+    if config.wait_quiet:
+        waited, quiet = wait_for_quiet(config.wait_quiet, recorder.workers, on_wait=on_wait)
+        recorder.conditions.waited_s = waited
+        recorder.conditions.became_quiet = quiet
+    recorder.before()
+    return recorder
 
-    Returns the parsed trace, the child's exit status and whether Ctrl-C stopped it.
-    """
-    builder = TraceBuilder(str(run_dir / VERBOSE_LOG))
-    interrupted = False
-    with (
-        (run_dir / VERBOSE_LOG).open("w", encoding="utf-8") as log,
-        (run_dir / STDERR_LOG).open("wb") as err,
-    ):
-        try:
-            process = subprocess.Popen(
-                argv, stdout=subprocess.PIPE, stderr=err, env=child_env(config),
-                stdin=subprocess.DEVNULL, start_new_session=True,
-            )  # fmt: skip
-        except OSError as exc:
-            raise RunError(f"cannot start {argv[0]}: {exc.strerror or exc}") from None
-        assert process.stdout is not None
 
-        def lines() -> Iterator[str]:
-            # every line goes to verbose.log as it comes, then to the parser's own loop
-            for raw in process.stdout:
-                line = raw.decode("utf-8", "replace")
-                log.write(line)
-                if on_line is not None and markers.is_marker(line):
-                    on_line(line)
-                yield line
-
-        try:
-            builder.feed_lines(lines())
-        except KeyboardInterrupt:
-            interrupted = True  # stop the child, keep what it printed
-            _stop(process)
-        returncode = process.wait()
-    return builder.finish(), returncode, interrupted
+def _conditions(recorder: ConditionsRecorder | None, trace: Trace, runs: int
+                ) -> RunConditions | None:
+    """The recorded conditions, judged with the threads the workload said it used."""
+    if recorder is None:
+        return None
+    recorder.threads = recorder.threads or trace.metadata.threads
+    conditions = recorder.after()
+    conditions.repeat = runs
+    return conditions
 
 
 def _ending(returncode: int, interrupted: bool, stderr_tail: str) -> tuple[ExitCode, list[str]]:
@@ -272,20 +277,10 @@ def _save(trace: Trace, run_dir: Path, problems: list[str]) -> None:
     trace.metadata.problems = problems
     trace.save(run_dir / TRACE_FILE)
     summary = trace.summary()
+    summary["conditions"] = trace.metadata.run_conditions.to_dict()
     summary["coverage"] = trace.metadata.coverage
     summary["problems"] = problems
     (run_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=str))
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    try:
-        os.killpg(process.pid, signal.SIGINT)
-        process.wait(timeout=5)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def _tail(path: Path, lines: int = 15) -> str:
@@ -305,13 +300,23 @@ def _crash_message(returncode: int, stderr_tail: str) -> str:
 
 
 def _run_meta(trace: Trace) -> dict[str, Any]:
-    """What the child said in `meta` markers, by key; a repeated key keeps its last value."""
+    """What the child said in `meta` markers, by key; a repeated key keeps its last value.
+
+    `wall_ms` is the exception: with `--repeat` each run says its own, and the runs' lists
+    follow each other as their iteration numbers do.
+    """
     events = trace.events
     rows = events[(events["op"] == "marker") & (events["kind"] == markers.META)]
-    return dict(
-        markers.Marker.from_row(markers.META, message).meta
-        for message in rows["message"].astype(str)
-    )
+    values: dict[str, Any] = {}
+    wall_ms: list[float] = []
+    for message in rows["message"].astype(str):
+        key, value = markers.Marker.from_row(markers.META, message).meta
+        values[key] = value
+        if key == "wall_ms" and isinstance(value, list):
+            wall_ms += value
+    if wall_ms:
+        values["wall_ms"] = wall_ms
+    return values
 
 
 def _annotate(
