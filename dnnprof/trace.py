@@ -160,6 +160,8 @@ class Trace:
             "kinds": _kinds_dict(by_kind),
             # steady state (measured iterations) when the reconstructor found them
             "steady": self._steady_summary(),
+            # quiet | busy | unreliable | unknown, and why: how far to trust the times above
+            "conditions": meta.run_conditions.to_dict(),
             "warnings": list(meta.warnings),
         }
 

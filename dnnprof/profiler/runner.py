@@ -277,7 +277,6 @@ def _save(trace: Trace, run_dir: Path, problems: list[str]) -> None:
     trace.metadata.problems = problems
     trace.save(run_dir / TRACE_FILE)
     summary = trace.summary()
-    summary["conditions"] = trace.metadata.run_conditions.to_dict()
     summary["coverage"] = trace.metadata.coverage
     summary["problems"] = problems
     (run_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=str))
