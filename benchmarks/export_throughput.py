@@ -8,7 +8,7 @@ enough to time and to need many OTLP batches.
 
 Measured, best of `--repeat` (the machine is shared; the best run is the least disturbed):
   * baseline: building the span tree alone (what every span format starts from);
-  * OTLP gRPC and HTTP to a Jaeger all-in-one this script starts on loopback (the launcher
+  * OTLP gRPC and HTTP to a Jaeger v2 this script starts on loopback (the launcher
     of tests/support/jaeger.py), end to end, and its own baseline: tree + OpenTelemetry SDK
     spans without sending; after each export Jaeger is asked whether it holds every span;
   * legacy Thrift HTTP to the same Jaeger, when the `jaeger` extra is installed;
@@ -45,7 +45,12 @@ from dnnprof.exporters.benchdnn import distinct_primitives  # noqa: E402
 from dnnprof.exporters.otlp import resource_for, sdk_spans  # noqa: E402
 from dnnprof.reconstruct import reconstruct  # noqa: E402
 from dnnprof.trace import Trace, normalize_events  # noqa: E402
-from support.jaeger import JaegerServer, find_jaeger_binary, start_jaeger  # noqa: E402
+from support.jaeger import (  # noqa: E402
+    JaegerServer,
+    find_jaeger_binary,
+    otlp_spans,
+    start_jaeger,
+)
 
 CORPUS = Path(os.environ.get("DNNPROF_CORPUS", REPO / "tests" / "data" / "corpus"))
 SOURCE_LOG = CORPUS / "torch_resnet50_int8_fx_b1.log"
@@ -152,8 +157,10 @@ def measure_jaeger(trace: Trace, spans: int, repeat: int, server: JaegerServer,
     for name, action in exports:
         best, median, result = best_of(repeat, action)
         # Throughput only counts if Jaeger has them all: ask its query API.
-        stored = server.client.wait_for_trace(result.trace_id, min_spans=result.spans, timeout_s=120)
-        assert len(stored["spans"]) == result.spans == spans, (name, len(stored["spans"]), spans)
+        stored = otlp_spans(
+            server.client.wait_for_trace(result.trace_id, min_spans=result.spans, timeout_s=120)
+        )
+        assert len(stored) == result.spans == spans, (name, len(stored), spans)
         entry = row(name, "spans", spans, best, median, "span tree + OTel SDK spans (no send)")
         entry["batches"] = result.batches
         rows.append(entry)
@@ -208,7 +215,7 @@ def main() -> int:
         binary = None if args.no_jaeger else find_jaeger_binary()
         if binary is None:
             notes.append("OTLP not measured: " + ("--no-jaeger" if args.no_jaeger else
-                         "no Jaeger all-in-one binary (build it with .ci/jaeger.sh)"))
+                         "no Jaeger v2 binary (build it with .ci/jaeger.sh)"))
         else:
             legacy = legacy_available()
             if not legacy:

@@ -1,7 +1,7 @@
 """`dnnprof export`, and `--otlp` on `dnnprof trace` and `dnnprof parse`, end to end.
 
-The Jaeger tests use the real all-in-one server of tests/support/jaeger.py and read the
-spans back through its HTTP query API; under CI=true they must run, not skip.
+The Jaeger tests use the real Jaeger v2 server of tests/support/jaeger.py and read the
+spans back through its query API v3; under CI=true they must run, not skip.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from dnnprof.exporters.jaeger_legacy import _exporter_class
 from dnnprof.trace import Trace
 from support.ci import missing_dependency
 from support.corpus import CORPUS
+from support.jaeger import tree_from_otlp
 
 INT8_LOG = CORPUS / "torch_resnet50_int8_fx_b1.log"
 
@@ -61,7 +62,7 @@ def sha256(path: Path) -> str:
 
 
 def printed_trace_id(text: str) -> int:
-    """The trace id the command printed. As a number: Jaeger's API drops leading zeros."""
+    """The trace id the command printed, as a number."""
     (found,) = re.findall(r"trace id ([0-9a-f]{32})", text)
     return int(found, 16)
 
@@ -81,13 +82,12 @@ def shape(tree) -> list[tuple[int, str, str]]:
 
 
 def stored_tree(jaeger, service: str, spans: int):
-    """The one trace Jaeger holds for `service`, read back into a SpanTree."""
+    """The one trace Jaeger holds for `service`, read back (API v3) into a SpanTree."""
     client = jaeger.client
-    (summary,) = client.wait_for_traces(service, min_traces=1)
-    assert [t["traceID"] for t in client.traces(service)] == [summary["traceID"]]
-    data = client.wait_for_trace(summary["traceID"], min_spans=spans)
-    assert len(data["spans"]) == spans
-    (tree,) = read_jaeger_json({"data": [data]})
+    (trace_id,) = client.wait_for_traces(service, min_traces=1)
+    assert client.trace_ids(service) == [trace_id]
+    tree = tree_from_otlp(client.wait_for_trace(trace_id, min_spans=spans))
+    assert len(tree) == spans
     return tree
 
 

@@ -1,5 +1,5 @@
-"""Round trips through a real Jaeger (tests/support/jaeger.py): export a real run's Trace,
-read it back through Jaeger's HTTP query API, and compare with the Trace itself.
+"""Round trips through a real Jaeger v2 (tests/support/jaeger.py): export a real run's Trace,
+read it back through Jaeger's query API v3 (OTLP JSON), and compare with the Trace itself.
 
 Under CI=true these must run: the `jaeger` fixture fails instead of skipping when the
 binary is missing (build it with .ci/jaeger.sh)."""
@@ -8,34 +8,29 @@ from __future__ import annotations
 
 import pytest
 
-from dnnprof.exporters import (
-    ExportError,
-    build_span_tree,
-    export_jaeger_legacy,
-    export_otlp,
-    read_jaeger_json,
-)
+from dnnprof.exporters import ExportError, build_span_tree, export_jaeger_legacy, export_otlp
 from dnnprof.exporters.jaeger_legacy import _exporter_class
 from support.ci import missing_dependency
+from support.jaeger import otlp_spans, tree_from_otlp
 from support.traces import labelled_corpus_trace, with_timestamps
 
 pytestmark = pytest.mark.slow
 
 INT8 = "torch_resnet50_int8_fx_b1"
-US = 1.0  # tolerance, microseconds
+FP32 = "torch_resnet50_fp32_eager_b1"
+NS_PER_US = 1000  # the tolerance: Jaeger's Badger store and Thrift keep microseconds
 
 
-def real_run(timeline: str):
-    trace = labelled_corpus_trace(INT8)
+def real_run(timeline: str, name: str = INT8):
+    trace = labelled_corpus_trace(name)
     return with_timestamps(trace) if timeline == "timestamps" else trace
 
 
 def canonical(tree):
     """key -> (parent key, level, name, attributes, start offset ns, duration ns).
 
-    Keys do not depend on sibling order (Jaeger returns spans in no particular order and
-    truncates times to microseconds, which can tie two siblings): a primitive is its log
-    line, a layer or iteration its name and first line."""
+    Keys do not depend on sibling order (a store keeping microseconds can tie two siblings):
+    a primitive is its log line, a layer or iteration its level, name and first line."""
 
     def first_line(span):
         if span.level == "primitive":
@@ -46,11 +41,7 @@ def canonical(tree):
     out = {}
     origin = tree.root.start_ns
     for span, parent, _ in tree.walk():
-        key = (
-            (span.level, span.name, first_line(span))
-            if span.children
-            else ("primitive", first_line(span))
-        )
+        key = (span.level, span.name, first_line(span))
         keys[id(span)] = key
         out[key] = (
             keys[id(parent)] if parent is not None else None,
@@ -71,40 +62,33 @@ def assert_matches_tree(stored_tree, expected_tree):
         g_parent, g_level, g_name, g_attrs, g_offset, g_duration = got[key]
         assert (g_parent, g_level, g_name) == (parent, level, name)  # parent links
         assert g_attrs == pytest.approx(attrs), key
-        assert abs(g_offset - offset) <= US * 1000, key
-        assert abs(g_duration - duration) <= US * 1000, key
+        assert abs(g_offset - offset) <= NS_PER_US, key
+        assert abs(g_duration - duration) <= NS_PER_US, key
 
 
-def assert_matches_trace(stored, trace, iterations):
+def assert_matches_trace(document, trace, iterations):
     """The primitive spans against the Trace's rows, independently of the tree builder."""
-    spans = stored["spans"]
-    root = next(s for s in spans if not s["references"])
+    spans = otlp_spans(document)
+    (root,) = [s for s in spans if not s.parent_span_id]
     events = trace.events
     rows = events[(events["op"] == "exec") & events["iteration"].isin(iterations)]
-    primitive_spans = [s for s in spans if _tags(s).get("dnnprof.level") == "primitive"]
+    primitive_spans = [s for s in spans if s.attributes.get("dnnprof.level") == "primitive"]
     assert len(primitive_spans) == len(rows)
     by_line = rows.set_index("line")
     origin_ms = rows["start_ms"].min()
-    by_id = {s["spanID"]: s for s in spans}
+    by_id = {s.span_id: s for s in spans}
     for span in primitive_spans:
-        tags = _tags(span)
-        row = by_line.loc[tags["dnnprof.line"]]
-        assert tags["onednn.kind"] == row["kind"] and tags["onednn.impl"] == row["impl"]
-        assert tags["dnnprof.iteration"] == row["iteration"]
-        assert abs(span["duration"] - row["duration_ms"] * 1000) <= US
-        assert (
-            abs((span["startTime"] - root["startTime"]) - (row["start_ms"] - origin_ms) * 1000)
-            <= US
-        )
+        attrs = span.attributes
+        row = by_line.loc[attrs["dnnprof.line"]]
+        assert attrs["onednn.kind"] == row["kind"] and attrs["onednn.impl"] == row["impl"]
+        assert attrs["dnnprof.iteration"] == row["iteration"]
+        assert abs(span.duration_ns - row["duration_ms"] * 1e6) <= NS_PER_US
+        offset_ns = span.start_ns - root.start_ns
+        assert abs(offset_ns - (row["start_ms"] - origin_ms) * 1e6) <= NS_PER_US
         # every parent is in the trace and one level up
-        (ref,) = span["references"]
-        assert ref["refType"] == "CHILD_OF" and ref["traceID"] == stored["traceID"]
-        parent_level = _tags(by_id[ref["spanID"]])["dnnprof.level"]
-        assert parent_level == ("layer" if row["layer"] else "iteration")
-
-
-def _tags(span):
-    return {tag["key"]: tag["value"] for tag in span["tags"]}
+        parent = by_id[span.parent_span_id]
+        assert parent.trace_id == span.trace_id == root.trace_id
+        assert parent.attributes["dnnprof.level"] == ("layer" if row["layer"] else "iteration")
 
 
 @pytest.mark.parametrize("timeline", ["synthetic", "timestamps"])
@@ -119,18 +103,17 @@ def test_otlp_round_trip_through_jaeger(jaeger, protocol, timeline):
     client = jaeger.client
     stored = client.wait_for_trace(result.trace_id, min_spans=result.spans)
     assert service in client.services()
-    assert [t["traceID"] for t in client.traces(service)] == [result.trace_id]  # one trace per run
+    assert client.trace_ids(service) == [result.trace_id]  # one trace per run
+    spans = otlp_spans(stored)
     assert (
-        len(stored["spans"])
-        == result.spans
-        == 1 + 3 + result.counts["layer"] + result.counts["primitive"]
+        len(spans) == result.spans == 1 + 3 + result.counts["layer"] + result.counts["primitive"]
     )
-    (process,) = stored["processes"].values()
-    assert process["serviceName"] == service
-    assert {"key": "dnnprof.timeline", "type": "string", "value": timeline} in process["tags"]
+    resource = spans[0].resource
+    assert resource["service.name"] == service and resource["dnnprof.timeline"] == timeline
 
-    (stored_tree,) = read_jaeger_json({"data": [stored]})
+    stored_tree = tree_from_otlp(stored)
     expected = build_span_tree(trace, service_name=service)
+    assert stored_tree.service_name == service
     assert stored_tree.root.attributes["dnnprof.timeline"] == timeline
     assert stored_tree.root.attributes["dnnprof.model"] == "resnet50"
     assert_matches_tree(stored_tree, expected)
@@ -151,18 +134,18 @@ def test_otlp_sends_large_traces_in_batches(jaeger):
     assert result.spans == len(expected) > 1000
     assert result.batches == -(-result.spans // 100)
     stored = jaeger.client.wait_for_trace(result.trace_id, min_spans=result.spans)
-    (stored_tree,) = read_jaeger_json({"data": [stored]})
-    assert_matches_tree(stored_tree, expected)
+    assert_matches_tree(tree_from_otlp(stored), expected)
 
 
-@pytest.mark.parametrize("transport", ["collector-http", "agent-udp"])
+@pytest.mark.parametrize("transport", ["thrift-http", "thrift-compact-udp"])
 def test_legacy_jaeger_exporter_round_trip(jaeger, transport):
+    """The legacy Thrift exporter into v2's `jaeger` receiver, read back through API v3."""
     try:
         _exporter_class()
     except ExportError as error:  # the optional extra; CI installs it, so there this fails
         missing_dependency(str(error))
     trace = real_run("timestamps")
-    if transport == "collector-http":
+    if transport == "thrift-http":
         endpoint = jaeger.collector_thrift_http_endpoint
     else:
         host, port = jaeger.agent_compact_udp
@@ -170,7 +153,6 @@ def test_legacy_jaeger_exporter_round_trip(jaeger, transport):
     service = f"dnnprof-legacy-{transport}"
     result = export_jaeger_legacy(trace, endpoint, service_name=service)
     stored = jaeger.client.wait_for_trace(result.trace_id, min_spans=result.spans)
-    assert [t["traceID"] for t in jaeger.client.traces(service)] == [result.trace_id]
-    (stored_tree,) = read_jaeger_json({"data": [stored]})
-    assert_matches_tree(stored_tree, build_span_tree(trace, service_name=service))
+    assert jaeger.client.trace_ids(service) == [result.trace_id]
+    assert_matches_tree(tree_from_otlp(stored), build_span_tree(trace, service_name=service))
     assert_matches_trace(stored, trace, [1, 2, 3])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from support.jaeger import otlp_spans
+
 
 @pytest.mark.slow
 def test_jaeger_fixture_round_trips_one_otlp_span(jaeger):
@@ -23,17 +25,18 @@ def test_jaeger_fixture_round_trips_one_otlp_span(jaeger):
     trace_id = format(span.get_span_context().trace_id, "032x")
     provider.shutdown()
 
-    client = jaeger.client
+    client = jaeger.client  # the query API v3, answering OTLP JSON
     stored = client.wait_for_trace(trace_id, min_spans=1)
     assert "infra-selftest" in client.services()
-    assert [t["traceID"] for t in client.traces("infra-selftest")] == [trace_id]
-    (got,) = stored["spans"]
-    assert got["operationName"] == "selftest-span"
-    assert got["startTime"] == start_ns // 1000
-    assert got["duration"] == 1500
-    tags = {tag["key"]: tag["value"] for tag in got["tags"]}
-    assert tags["answer"] == 42
-    assert stored["processes"][got["processID"]]["serviceName"] == "infra-selftest"
+    assert client.operations("infra-selftest") == ["selftest-span"]
+    assert client.trace_ids("infra-selftest") == [trace_id]
+    (got,) = otlp_spans(stored)
+    assert got.name == "selftest-span" and got.trace_id == trace_id
+    assert (got.start_ns, got.duration_ns) == (start_ns, 1_500_000)
+    assert got.attributes["answer"] == 42
+    assert got.resource["service.name"] == "infra-selftest"
+    assert client.find_by_attributes("infra-selftest", {"answer": "42"}) == [trace_id]
+    assert client.find_by_attributes("infra-selftest", {"answer": "41"}) == []
 
 
 @pytest.mark.slow
