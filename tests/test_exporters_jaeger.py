@@ -6,12 +6,25 @@ binary is missing (build it with .ci/jaeger.sh)."""
 
 from __future__ import annotations
 
+import hashlib
+import os
+import signal
+import time
+
 import pytest
 
-from dnnprof.exporters import ExportError, build_span_tree, export_jaeger_legacy, export_otlp
+from dnnprof.exporters import (
+    ExportError,
+    build_span_tree,
+    export,
+    export_jaeger_legacy,
+    export_otlp,
+)
 from dnnprof.exporters.jaeger_legacy import _exporter_class
+from dnnprof.trace import Trace
+from dnnprof.vocabulary import ExitCode
 from support.ci import missing_dependency
-from support.jaeger import otlp_spans, tree_from_otlp
+from support.jaeger import jaeger_binary_or_skip, otlp_spans, start_jaeger, tree_from_otlp
 from support.traces import labelled_corpus_trace, with_timestamps
 
 pytestmark = pytest.mark.slow
@@ -156,3 +169,62 @@ def test_legacy_jaeger_exporter_round_trip(jaeger, transport):
     assert jaeger.client.trace_ids(service) == [result.trace_id]
     assert_matches_tree(tree_from_otlp(stored), build_span_tree(trace, service_name=service))
     assert_matches_trace(stored, trace, [1, 2, 3])
+
+
+# ------------------------------------------------------------ a server of its own --
+
+
+@pytest.fixture
+def jaeger_binary():
+    return jaeger_binary_or_skip()
+
+
+def test_badger_store_keeps_the_spans_across_a_restart(jaeger_binary, tmp_path):
+    trace = real_run("timestamps")
+    store = tmp_path / "badger"
+    server = start_jaeger(jaeger_binary, tmp_path, storage="badger", badger_dir=store)
+    try:
+        result = export_otlp(trace, server.otlp_grpc_endpoint, service_name="dnnprof-badger")
+        server.client.wait_for_trace(result.trace_id, min_spans=result.spans)
+    finally:
+        server.stop()
+    assert server.process.returncode == 0, server.log_tail()  # a clean shutdown, store closed
+
+    restarted = start_jaeger(jaeger_binary, tmp_path, storage="badger", badger_dir=store)
+    try:
+        assert restarted.ports != server.ports  # a new process, not the old one answering
+        client = restarted.client
+        assert "dnnprof-badger" in client.services()
+        assert client.trace_ids("dnnprof-badger") == [result.trace_id]
+        stored = client.trace(result.trace_id)
+    finally:
+        restarted.stop()
+    expected = build_span_tree(trace, service_name="dnnprof-badger")
+    assert_matches_tree(tree_from_otlp(stored), expected)
+    assert_matches_trace(stored, trace, [1, 2, 3])
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+def test_a_jaeger_that_does_not_answer_is_exit_3_and_the_trace_file_stays(
+    jaeger_binary, tmp_path, protocol
+):
+    """A real Jaeger, stopped (SIGSTOP): its ports accept connections, nothing answers."""
+    stored = labelled_corpus_trace(INT8).save(tmp_path / "run.trace")
+    before = hashlib.sha256(stored.read_bytes()).hexdigest()
+    server = start_jaeger(jaeger_binary, tmp_path)
+    endpoint = server.otlp_grpc_endpoint if protocol == "grpc" else server.otlp_http_endpoint
+    os.kill(server.process.pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        with pytest.raises(ExportError) as error:
+            export(Trace.load(stored), "otlp", endpoint, protocol=protocol, timeout_s=1, retries=1)
+        elapsed = time.monotonic() - started
+    finally:
+        os.kill(server.process.pid, signal.SIGCONT)
+        server.stop()
+    assert error.value.exit_code == ExitCode.UNREACHABLE == 3
+    message = str(error.value)
+    assert "batch 1 of 1 failed after 2 attempts (0 of" in message
+    assert "trace itself is unchanged" in message
+    assert elapsed < 30
+    assert hashlib.sha256(stored.read_bytes()).hexdigest() == before
