@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -123,14 +124,10 @@ def load_config(path: Path | None = None, start: Path | None = None) -> CheckCon
 def config_from_mapping(table: dict[str, Any], source: str = "<mapping>") -> CheckConfig:
     """Build a CheckConfig from a parsed [tool.dnnprof.check] table, rejecting unknown keys."""
     config = CheckConfig(source=source)
-    known = {f.name for f in fields(CheckConfig)} - {"source"}
+    known = sorted({f.name for f in fields(CheckConfig)} - {"source"})
     for key, value in table.items():
         name = key.replace("-", "_")
-        if name not in known:
-            raise ConfigError(
-                f"{source}: unknown key {key!r} in the check settings "
-                f"(known: {', '.join(sorted(known))})"
-            )
+        _require_known(name, known, f"{source}: unknown key {key!r} in the check settings")
         if name in ("tolerance", "layer_tolerance", "min_layer_share", "alpha", "spike_clip"):
             setattr(config, name, parse_fraction(value, f"{source}: {key}"))
         elif name == "layer_timing":
@@ -159,17 +156,19 @@ def _severity_table(value: Any, source: str) -> dict[str, str]:
     table = dict(DEFAULT_SEVERITY)
     for code, level in value.items():
         code = code.replace("-", "_")
-        if code not in DEFAULT_SEVERITY:
-            raise ConfigError(
-                f"{source}: unknown finding {code!r} under severity "
-                f"(known: {', '.join(DEFAULT_SEVERITY)})"
-            )
+        _require_known(code, DEFAULT_SEVERITY, f"{source}: unknown finding {code!r} under severity")
         if level not in SEVERITIES:
             raise ConfigError(
                 f"{source}: severity.{code} = {level!r}; use one of {', '.join(SEVERITIES)}"
             )
         table[code] = level
     return table
+
+
+def _require_known(name: str, known: Collection[str], unknown: str) -> None:
+    """A ConfigError saying `unknown` and listing the known names, unless `name` is one."""
+    if name not in known:
+        raise ConfigError(f"{unknown} (known: {', '.join(known)})")
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
