@@ -25,6 +25,7 @@ DEFAULT_SEVERITY: dict[str, str] = {
     "timing_improvement": "info",
     "timing_unclear": "info",  # beyond tolerance but not significant
     "timing_insufficient": "warning",  # too few iterations to judge
+    "timing_declined": "warning",  # a run measured on an unreliable machine: not judged
     "layer_timing_regression": "warning",  # many layers tested at once: suspects, not verdicts
     "layer_timing_improvement": "info",
     "fusion_lost": "error",

@@ -80,7 +80,8 @@ def _run_line(label: str, info: RunInfo) -> str:
     found = "labelled" if info.method == "labels" else "found by the reconstructor"
     return (
         f"  {label:8s} {info.path or info.source}  oneDNN {info.onednn_version or '?'}, "
-        f"{info.iterations} iterations ({found}), median {median}{spread}"
+        f"{info.iterations} iterations ({found}), median {median}{spread}, "
+        f"run {info.conditions}"
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import os
 
 import numpy as np
@@ -22,6 +24,7 @@ from dnnprof.check.timing import (
     spread,
 )
 from dnnprof.trace import Trace
+from dnnprof.vocabulary import BUSY, UNRELIABLE
 
 NOISY_SPREAD = 0.30  # iteration totals varying more than this: the runner was busy
 
@@ -64,6 +67,12 @@ def check_traces(
     new_state = _steady(new, "new", new_path)
     pairs = match_units(base_state.units, new_state.units)
     samples, timing, findings = judge_timing(base_state, new_state, pairs, config)
+    declined = declined_because(baseline, new)
+    if declined:
+        # the structure is deterministic and still judged; times from such a run are not
+        timing = decline_timing(timing, declined)
+        findings = [Finding("timing", "timing_declined", TOTAL, timing.total.reason,
+                            config.severity_of("timing_declined"))]
     findings += structural_findings(pairs, config)
     report = CheckReport(
         baseline=_run_info(baseline, base_state, baseline_path, samples.total_base,
@@ -88,6 +97,29 @@ def judge_timing(
     samples = iteration_samples(base, new, pairs, config.spike_clip)
     timing = compare_timing(samples, pairs, config)
     return samples, timing, _timing_findings(timing, config)
+
+
+def declined_because(baseline: Trace, new: Trace) -> str:
+    """Why no timing verdict may be given ('' when one may): a run judged unreliable."""
+    reasons = []
+    for role, trace in (("new", new), ("baseline", baseline)):
+        conditions = trace.metadata.run_conditions
+        if conditions.verdict == UNRELIABLE:
+            reasons.append(f"the {role} run was measured on an unreliable machine "
+                           f"({conditions.reason})")
+    return "; ".join(reasons)
+
+
+def decline_timing(timing: TimingResult, reason: str) -> TimingResult:
+    """Every timing comparison `skipped`, saying why; the medians stay for the record."""
+    text = f"not judged: {reason}"
+
+    def skipped(comparison: TimingComparison) -> TimingComparison:
+        return dataclasses.replace(comparison, verdict="skipped", reason=text,
+                                   p_slower=math.nan, p_faster=math.nan)
+
+    return TimingResult(skipped(timing.total), skipped(timing.speed),
+                        [skipped(layer) for layer in timing.layers])
 
 
 def _steady(trace: Trace, role: str, path: str) -> SteadyState:
@@ -152,6 +184,7 @@ def _run_info(
     rows = state.rows
     n_iter = max(1, len(state.iterations))
     kinds = rows.groupby(rows["kind"].astype(str)).size() / n_iter
+    conditions = trace.metadata.run_conditions
     return RunInfo(
         path=path,
         source=trace.metadata.source,
@@ -164,6 +197,8 @@ def _run_info(
         spread=spread(totals),
         clipped=clipped,
         kinds={str(k): float(v) for k, v in kinds.sort_values(ascending=False).items()},
+        conditions=conditions.verdict,
+        conditions_reason=conditions.reason,
     )
 
 
@@ -172,6 +207,9 @@ def _notes(report: CheckReport, base: SteadyState, new: SteadyState) -> list[str
     notes += [f"baseline: {note}" for note in base.notes if note not in new.notes]
     notes += [f"new: {note}" for note in new.notes if note not in base.notes]
     for label, info in (("baseline", report.baseline), ("new", report.new)):
+        if info.conditions == BUSY:
+            notes.append(f"{label}: measured on a busy machine ({info.conditions_reason}); "
+                         "its timing verdicts are less reliable")
         if info.spread is not None and info.spread > NOISY_SPREAD:
             notes.append(
                 f"{label}: iteration totals vary by {info.spread:.0%} (max-min over median); "

@@ -22,8 +22,8 @@ def markdown_summary(report: CheckReport) -> str:
         f"{len(report.errors)} error(s), {len(report.warnings)} warning(s), "
         f"{report.compared_layers} layers matched.",
         "",
-        "| run | trace | oneDNN | iterations | median ms/iter | spread |",
-        "| --- | --- | --- | ---: | ---: | ---: |",
+        "| run | trace | oneDNN | iterations | median ms/iter | spread | conditions |",
+        "| --- | --- | --- | ---: | ---: | ---: | --- |",
         _run_row("baseline", report.baseline),
         _run_row("new", report.new),
         "",
@@ -62,7 +62,7 @@ def _run_row(label: str, info: RunInfo) -> str:
     spread = f"{info.spread:.0%}" if info.spread is not None else "-"
     return (
         f"| {label} | `{info.path or info.source}` | {info.onednn_version or '?'} | "
-        f"{info.iterations} | {median} | {spread} |"
+        f"{info.iterations} | {median} | {spread} | {info.conditions} |"
     )
 
 

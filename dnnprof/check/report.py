@@ -61,6 +61,8 @@ class RunInfo:
     spread: float | None  # (max - min) / median of the iteration totals
     clipped: int  # primitive executions clipped as spikes
     kinds: dict[str, float]  # calls per iteration by primitive kind
+    conditions: str = "unknown"  # the run's verdict: quiet | busy | unreliable | unknown
+    conditions_reason: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
