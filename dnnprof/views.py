@@ -14,14 +14,35 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from dnnprof.markers import BEGIN, END, Marker
 from dnnprof.vocabulary import PRIMITIVE_KINDS
 
 LAYER_COLUMNS = ["layer", "layer_type", "calls", "total_ms", "mean_ms", "share", "fused_layers",
                  "reorder_ms", "reorders", "flops", "gflops"]
+WALL_COLUMNS = ["layer", "layer_type", "calls", "wall_ms"]
+OUTSIDE_COLUMNS = ["layer", "layer_type", "calls", "wall_ms", "share", "row"]
 ITERATION_COLUMNS = ["iteration", "phase", "exec", "reorders", "total_ms", "reorder_ms",
                      "start_ms", "end_ms", "wall_ms"]
 STAGE_COLUMNS = ["stage", "layers", "calls", "total_ms", "mean_ms", "share", "reorder_ms"]
 RESNET_STAGES = ("conv1", "conv2_x", "conv3_x", "conv4_x", "conv5_x", "fc")
+
+
+def coded(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """A text column as (codes, names), `names[codes]` being its values as strings ("" for a
+    missing one): a categorical's own codes, so nothing is converted row by row."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        codes = column.cat.codes.to_numpy()
+        names = np.asarray([str(c) for c in column.cat.categories], dtype=object)
+    else:
+        codes, uniques = pd.factorize(column)
+        names = np.asarray([str(u) for u in uniques], dtype=object)
+    if len(codes) and codes.min() < 0:  # missing values read as ""
+        empty = np.flatnonzero(names == "")
+        if not len(empty):
+            names = np.append(names, "")
+            empty = [len(names) - 1]
+        codes = np.where(codes < 0, empty[0], codes)
+    return codes, names
 
 
 def _iterations_in(ex: pd.DataFrame) -> int:
@@ -75,6 +96,65 @@ def _joined(values: pd.Series) -> str:
             if part and part not in seen:
                 seen.append(part)
     return "+".join(seen)
+
+
+def layer_wall(marker_rows: pd.DataFrame) -> pd.DataFrame:
+    """Wall ms per iteration of each layer, from its begin/end markers (dnnprof's hooks).
+
+    Pass the marker rows of the iterations in scope. A layer's begin and end markers pair
+    in log order (a module called twice has two spans); the time includes what ran outside
+    oneDNN, and the hooks' own few microseconds.
+    """
+    rows = marker_rows[marker_rows["kind"].astype(str).isin((BEGIN, END))]
+    if rows.empty:
+        return pd.DataFrame(columns=WALL_COLUMNS)
+    kinds = rows["kind"].astype(str).to_numpy()
+    decoded = [Marker.from_row(kind, message) for kind, message
+               in zip(kinds, rows["message"].astype(str), strict=True)]
+    frame = pd.DataFrame({
+        "layer": [m.field(0) for m in decoded], "layer_type": [m.field(1) for m in decoded],
+        "kind": kinds, "ts": rows["ts_ms"].to_numpy(dtype=float),
+        "iteration": rows["iteration"].to_numpy(), "line": rows["line"].to_numpy(),
+    }).sort_values("line", kind="stable")
+    frame["n"] = frame.groupby(["layer", "kind"], sort=False).cumcount()
+    begins, ends = frame[frame["kind"] == BEGIN], frame[frame["kind"] == END]
+    spans = begins.merge(ends[["layer", "n", "ts"]], on=["layer", "n"], suffixes=("", "_end"))
+    spans["wall"] = spans["ts_end"] - spans["ts"]
+    table = spans.groupby("layer", sort=False).agg(
+        layer_type=("layer_type", "first"), calls=("wall", "size"), wall_ms=("wall", "sum"))
+    iterations = max(1, len(np.unique(spans["iteration"].to_numpy())))
+    table["wall_ms"] = table["wall_ms"] / iterations
+    table["calls"] = table["calls"] // iterations
+    return table.reset_index()[WALL_COLUMNS]
+
+
+def outside_onednn(layer_table: list[dict] | None, attributed: set[str],
+                   wall: pd.DataFrame, iteration_wall_ms: float | None) -> pd.DataFrame:
+    """Layers of the layer table that no oneDNN primitive was attributed to.
+
+    They ran in the framework's own kernels. `wall` (from `layer_wall`) gives each its wall
+    ms per iteration and `share` of `iteration_wall_ms`; NaN when unknown (no markers).
+    `row` is the layer-table row, for its shape.
+    """
+    rows: dict[str, dict] = {}
+    for row in layer_table or []:
+        name = str(row.get("name", "")) if isinstance(row, dict) else ""
+        if name and name not in attributed and name not in rows:
+            rows[name] = row
+    if not rows:
+        return pd.DataFrame(columns=OUTSIDE_COLUMNS)
+    spans = wall.set_index("layer") if not wall.empty else pd.DataFrame(columns=WALL_COLUMNS)
+    table = pd.DataFrame({
+        "layer": list(rows),
+        "layer_type": [str(row.get("type", "")) for row in rows.values()],
+        "calls": [int(spans["calls"].get(name, 0)) if name in spans.index else 0
+                  for name in rows],
+        "wall_ms": [float(spans["wall_ms"][name]) if name in spans.index else np.nan
+                    for name in rows],
+        "row": list(rows.values()),
+    })
+    table["share"] = table["wall_ms"] / iteration_wall_ms if iteration_wall_ms else np.nan
+    return table[OUTSIDE_COLUMNS]
 
 
 def by_iteration(ex: pd.DataFrame, wall_ms: dict[int, float]) -> pd.DataFrame:
