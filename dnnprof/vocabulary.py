@@ -6,6 +6,8 @@ neither pandas nor numpy (an MXNet virtualenv).
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -129,3 +131,56 @@ BUSY = "busy"
 UNRELIABLE = "unreliable"
 UNKNOWN = "unknown"
 RUN_VERDICTS = (QUIET, BUSY, UNRELIABLE, UNKNOWN)
+
+# --- naming a structural change (the same words in `check` and in the store's history) ---
+# Bits per value of the data types a compute primitive reads: a wider type than before is a
+# fallback (int8 -> f32), a narrower one is what quantisation meant to do.
+DTYPE_BITS = {
+    "f64": 64, "f32": 32, "tf32": 32, "s32": 32, "bf16": 16, "f16": 16,
+    "s8": 8, "u8": 8, "f8_e5m2": 8, "f8_e4m3": 8, "s4": 4, "u4": 4,
+}
+# x64 then aarch64 ISAs, weakest first. `uni`/`any`/"" mean "whatever the machine has"
+# and are not ranked: a change to or from them is an impl change, not a downgrade.
+ISA_ORDER = (
+    "sse41", "avx", "avx2", "avx2_vnni", "avx2_vnni_2",
+    "avx512_core", "avx512_core_vnni", "avx512_core_bf16", "avx512_core_fp16",
+    "avx512_core_amx", "avx512_core_amx_fp16",
+)
+AARCH64_ISA_ORDER = ("asimd", "sve_128", "sve_256", "sve_512")
+_ISA_RANK = {isa: i for order in (ISA_ORDER, AARCH64_ISA_ORDER) for i, isa in enumerate(order)}
+_ISA_FAMILY = {isa: order[0] for order in (ISA_ORDER, AARCH64_ISA_ORDER) for isa in order}
+_REF_IMPL = re.compile(r"(^|[^a-z])ref([^a-z]|$)")
+
+
+def post_op_changes(old: str, new: str) -> tuple[list[str], list[str]]:
+    """Post-ops lost and gained between two '+'-joined post-op lists (fusion lost/gained)."""
+    before = Counter(op for op in old.split("+") if op)
+    after = Counter(op for op in new.split("+") if op)
+    return sorted((before - after).elements()), sorted((after - before).elements())
+
+
+def dtype_change(old: tuple[str, ...], new: tuple[str, ...]) -> str:
+    """dtype_fallback (wider compute inputs: src or weights), dtype_narrowed or dtype_changed."""
+    wider = narrower = False
+    for before, after in zip(old[:2], new[:2], strict=True):
+        bits_before, bits_after = DTYPE_BITS.get(before), DTYPE_BITS.get(after)
+        if bits_before is None or bits_after is None:
+            continue
+        wider |= bits_after > bits_before
+        narrower |= bits_after < bits_before
+    if wider:
+        return "dtype_fallback"
+    if narrower:
+        return "dtype_narrowed"
+    return "dtype_changed"
+
+
+def impl_change(old_impl: str, old_isa: str, new_impl: str, new_isa: str) -> str:
+    """impl_ref_fallback, isa_downgrade, isa_upgrade or impl_changed."""
+    if _REF_IMPL.search(new_impl.lower()) and not _REF_IMPL.search(old_impl.lower()):
+        return "impl_ref_fallback"
+    rank_old, rank_new = _ISA_RANK.get(old_isa), _ISA_RANK.get(new_isa)
+    same_family = _ISA_FAMILY.get(old_isa) == _ISA_FAMILY.get(new_isa)
+    if rank_old is not None and rank_new is not None and same_family and rank_old != rank_new:
+        return "isa_downgrade" if rank_new < rank_old else "isa_upgrade"
+    return "impl_changed"

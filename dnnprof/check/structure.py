@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass
 from difflib import SequenceMatcher
@@ -10,22 +9,7 @@ from difflib import SequenceMatcher
 from dnnprof.check.config import SEVERITIES, CheckConfig
 from dnnprof.check.report import Finding
 from dnnprof.check.steady import Primitive, Unit
-
-# x64 then aarch64 ISAs, weakest first. `uni`/`any`/"" mean "whatever the machine has"
-# and are not ranked: a change to or from them is an impl change, not a downgrade.
-ISA_ORDER = (
-    "sse41", "avx", "avx2", "avx2_vnni", "avx2_vnni_2",
-    "avx512_core", "avx512_core_vnni", "avx512_core_bf16", "avx512_core_fp16",
-    "avx512_core_amx", "avx512_core_amx_fp16",
-)
-AARCH64_ISA_ORDER = ("asimd", "sve_128", "sve_256", "sve_512")
-_ISA_RANK = {isa: i for order in (ISA_ORDER, AARCH64_ISA_ORDER) for i, isa in enumerate(order)}
-_ISA_FAMILY = {isa: order[0] for order in (ISA_ORDER, AARCH64_ISA_ORDER) for isa in order}
-_REF_IMPL = re.compile(r"(^|[^a-z])ref([^a-z]|$)")
-DTYPE_BITS = {
-    "f64": 64, "f32": 32, "tf32": 32, "s32": 32, "bf16": 16, "f16": 16,
-    "s8": 8, "u8": 8, "f8_e5m2": 8, "f8_e4m3": 8, "s4": 4, "u4": 4,
-}
+from dnnprof.vocabulary import dtype_change, impl_change, post_op_changes
 
 
 @dataclass
@@ -174,7 +158,7 @@ def _pair_primitives(
 
 def _compare_primitives(old: Primitive, new: Primitive) -> list[tuple[str, str, str]]:
     out: list[tuple[str, str, str]] = []
-    lost, gained = _post_op_changes(old.post_ops, new.post_ops)
+    lost, gained = post_op_changes(old.post_ops, new.post_ops)
     if lost or gained:
         change = f"post-ops {old.post_ops or 'none'} → {new.post_ops or 'none'}"
         if lost:
@@ -184,10 +168,11 @@ def _compare_primitives(old: Primitive, new: Primitive) -> list[tuple[str, str, 
     old_types = (old.src_dt, old.wei_dt, old.dst_dt)
     new_types = (new.src_dt, new.wei_dt, new.dst_dt)
     if old_types != new_types:
-        out.append(("dtype", _dtype_code(old_types, new_types),
+        out.append(("dtype", dtype_change(old_types, new_types),
                     f"{old.kind} {_types(old_types)} → {_types(new_types)}"))
     if old.impl != new.impl:
-        out.append(("impl", _impl_code(old, new), f"{old.kind} {old.impl} → {new.impl}"))
+        out.append(("impl", impl_change(old.impl, old.isa, new.impl, new.isa),
+                    f"{old.kind} {old.impl} → {new.impl}"))
     if old.prop != new.prop:
         out.append(("impl", "prop_changed", f"{old.kind} {old.prop} → {new.prop}"))
     if old.problem != new.problem:
@@ -195,40 +180,8 @@ def _compare_primitives(old: Primitive, new: Primitive) -> list[tuple[str, str, 
     return out
 
 
-def _post_op_changes(old: str, new: str) -> tuple[list[str], list[str]]:
-    before = Counter(op for op in old.split("+") if op)
-    after = Counter(op for op in new.split("+") if op)
-    return sorted((before - after).elements()), sorted((after - before).elements())
-
-
 def _types(types: tuple[str, str, str]) -> str:
     return "/".join(t or "-" for t in types)
-
-
-def _dtype_code(old: tuple[str, str, str], new: tuple[str, str, str]) -> str:
-    """Wider compute inputs (src or weights) than before is a fallback; narrower is intended."""
-    wider = narrower = False
-    for before, after in zip(old[:2], new[:2], strict=True):
-        bits_before, bits_after = DTYPE_BITS.get(before), DTYPE_BITS.get(after)
-        if bits_before is None or bits_after is None:
-            continue
-        wider |= bits_after > bits_before
-        narrower |= bits_after < bits_before
-    if wider:
-        return "dtype_fallback"
-    if narrower:
-        return "dtype_narrowed"
-    return "dtype_changed"
-
-
-def _impl_code(old: Primitive, new: Primitive) -> str:
-    if _REF_IMPL.search(new.impl.lower()) and not _REF_IMPL.search(old.impl.lower()):
-        return "impl_ref_fallback"
-    rank_old, rank_new = _ISA_RANK.get(old.isa), _ISA_RANK.get(new.isa)
-    same_family = _ISA_FAMILY.get(old.isa) == _ISA_FAMILY.get(new.isa)
-    if rank_old is not None and rank_new is not None and same_family and rank_old != rank_new:
-        return "isa_downgrade" if rank_new < rank_old else "isa_upgrade"
-    return "impl_changed"
 
 
 def _merge_per_check(
