@@ -31,6 +31,7 @@ from dnnprof.parsers.events import (
 )
 from dnnprof.parsers.inputs import open_text, source_name
 from dnnprof.parsers.lines import LINE_STARTS, Classified, LineState, classify
+from dnnprof.parsers.quirks import time_value
 from dnnprof.trace import Trace
 
 UNPARSED_SAMPLES = 200
@@ -59,6 +60,9 @@ class TraceBuilder:
         self._timed_memo: dict[str, int] = {}  # line without ts and time -> descriptor id
         self._layout_memo: dict[str, int] = {}  # the same, for templates whose time is not last
         self._other_memo: dict[str, int] = {}  # whole raw message line -> descriptor id
+        # the same for timestamped message lines, keyed on the line with its timestamp cut:
+        # otherwise each one (every exec:check line of a timestamped log) is a new descriptor
+        self._stamped_memo: dict[str, int] = {}
         self._rows: list[columns.Row] = []  # one per descriptor
         self._desc_ids = array("i")  # one entry per line: descriptor id, or -1
         self._durations = array("d")  # one entry per line
@@ -66,6 +70,9 @@ class TraceBuilder:
         self._ts_values = array("d")
         self._ts_prefix = ""  # e.g. "onednn_verbose,v1," once a timestamped line is seen
         self._last_line_complete = True
+        self.prefixed = 0  # verbose lines recovered from behind a prefix
+        self._recovered_memo: dict[str, int] = {}  # untimed lines found behind a prefix
+        self._recovered = ""  # the verbose part of the last prefixed line
         # typed events, kept once `events()` is used: per descriptor, and per line for
         # lines without a descriptor (info, unparsed)
         self._typed: list[_Typed] | None = None
@@ -82,6 +89,9 @@ class TraceBuilder:
         add_desc = self._desc_ids.append
         add_dur = self._durations.append
         slow = self._slow
+        # timestamped lines (ONEDNN_VERBOSE_TIMESTAMP=1): the timestamp sits after a prefix
+        # the first such line tells; cut out, the rest is looked up as above
+        prefix = self._ts_prefix
         raw = "\n"
         for raw in lines:
             head, _, tail = raw.rpartition(",")
@@ -92,6 +102,9 @@ class TraceBuilder:
                 except ValueError:
                     slow(raw)
                     continue
+                if "_" in tail or not tail.isascii():  # `1_000`, other scripts' digits
+                    slow(raw)
+                    continue
                 add_dur(duration)
                 add_desc(idx)
                 continue
@@ -100,7 +113,25 @@ class TraceBuilder:
                 add_dur(_NAN)
                 add_desc(idx)
                 continue
+            if prefix and raw.startswith(prefix):
+                cut = head.find(",", len(prefix))
+                idx = memo_get(prefix + head[cut + 1 :]) if cut > 0 else None
+                if idx is not None:
+                    try:
+                        duration, ts = float(tail), float(head[len(prefix) : cut])
+                    except ValueError:
+                        slow(raw)
+                        continue
+                    if "_" in tail or not tail.isascii():
+                        slow(raw)
+                        continue
+                    self._ts_lines.append(len(self._desc_ids))
+                    self._ts_values.append(ts)
+                    add_dur(duration)
+                    add_desc(idx)
+                    continue
             slow(raw)
+            prefix = self._ts_prefix
         self._last_line_complete = raw.endswith("\n")
 
     def events(self, lines: Iterable[str]) -> Iterator[Event]:
@@ -123,9 +154,19 @@ class TraceBuilder:
     def _slow(self, raw: str) -> None:
         line_no = len(self._desc_ids) + 1
         line = raw.rstrip("\r\n")
+        if not line.isascii():
+            line = _encodable(line)
+        prefixed = self.prefixed
         idx, duration, ts = self._slow_event(line_no, line)
         if idx >= 0 and duration != duration and ts != ts and self._rows[idx][columns.OP] != "marker":
-            self._other_memo[raw] = idx  # an untimed message: the whole raw line is its key
+            # an untimed message: the whole raw line is its key, the timestamp cut if it has one
+            unstamped = self._unstamped(line)
+            if self.prefixed != prefixed:  # keyed without its prefix, so that each is counted
+                self._recovered_memo[self._recovered] = idx
+            elif unstamped:
+                self._stamped_memo[unstamped] = idx
+            else:
+                self._other_memo[raw] = idx
         self._durations.append(duration)
         self._desc_ids.append(idx)
         if ts == ts:  # not NaN
@@ -138,38 +179,60 @@ class TraceBuilder:
             line = self._verbose_part(line)
             if not line:
                 return _NO_EVENT
+            head, _, tail = line.rpartition(",")
+            idx = self._timed_memo.get(head)  # a log whose every line has a prefix stays fast
+            if idx is not None:
+                return idx, time_value(tail), _NAN
+            idx = self._recovered_memo.get(line)
+            if idx is not None:
+                return idx, _NAN, _NAN
         if len(line) >= MAX_LINE_CHARS:
             self._add_unparsed(line_no, line, f"line longer than {MAX_LINE_CHARS} characters")
             return _NO_EVENT
-        prefix = self._ts_prefix
-        if prefix and line.startswith(prefix) and line[len(prefix) : len(prefix) + 1].isdigit():
-            # a known descriptor with a timestamp: cut the timestamp out where the grammar
-            # found it on the first timestamped line, and look the rest up
-            comma = line.find(",", len(prefix))
-            if comma > 0:
-                head, _, tail = (prefix + line[comma + 1 :]).rpartition(",")
-                idx = self._timed_memo.get(head)
-                if idx is not None:
-                    try:
-                        return idx, float(tail), float(line[len(prefix) : comma])
-                    except ValueError:
-                        pass
+        unstamped = self._unstamped(line)
+        if unstamped:
+            # a known descriptor or message with a timestamp: cut the timestamp out where the
+            # grammar found it on the first timestamped line, and look the rest up
+            head, _, tail = unstamped.rpartition(",")
+            idx = self._timed_memo.get(head)
+            if idx is not None:
+                prefix = self._ts_prefix
+                try:
+                    ts = float(line[len(prefix) : line.find(",", len(prefix))])
+                    return idx, time_value(tail), ts
+                except ValueError:
+                    pass
+            idx = self._stamped_memo.get(unstamped)
+            if idx is not None:  # a message row keeps no timestamp, as when it was parsed
+                return idx, _NAN, _NAN
         return self._record(line_no, line, classify(line_no, line, self.state))
+
+    def _unstamped(self, line: str) -> str:
+        """The line with its timestamp cut out ("" when it has none where the log puts it)."""
+        prefix = self._ts_prefix
+        if not prefix or not line.startswith(prefix) or not line[len(prefix) : len(prefix) + 1].isdigit():
+            return ""
+        comma = line.find(",", len(prefix))
+        return prefix + line[comma + 1 :] if comma > 0 else ""
 
     def _verbose_part(self, line: str) -> str:
         """The verbose line inside a line that does not start with one ('' when none: counted)."""
         if not line.strip():
             self.counts.blank += 1
             return ""
-        self.counts.foreign += 1
         positions = [p for p in (line.find(m) for m in LINE_STARTS) if p > 0]
         if not positions:
+            self.counts.foreign += 1
             if len(self.foreign_samples) < FOREIGN_SAMPLES:
                 self.foreign_samples.append(line[:200])
             return ""
-        # output glued in front of a verbose line (unflushed prints): keep the verbose part
-        self.state.warn("foreign output glued to verbose lines (interleaved stdout)")
-        return line[min(positions) :]
+        # indentation, a logger's prefix or output glued in front (unflushed prints): the
+        # verbose part is parsed and counted as what it is, the prefix is not a line of its own
+        self.prefixed += 1
+        self._recovered = line[min(positions) :]
+        self.state.warn("text before the verbose marker on some lines (indentation, a logger's "
+                        "prefix or interleaved stdout): cut off, the verbose part parsed")
+        return self._recovered
 
     def _record(self, line_no: int, line: str, result: Classified) -> tuple[int, float, float]:
         event = result.event
@@ -248,8 +311,24 @@ class TraceBuilder:
                 ts_values=np.frombuffer(self._ts_values, dtype=np.float64),
                 unparsed=self.unparsed,
                 foreign_samples=self.foreign_samples,
+                prefixed=self.prefixed,
             )
         )
+
+
+def _encodable(line: str) -> str:
+    """The line with lone surrogates as U+FFFD: a text stream decoded with `surrogateescape`
+    (stdin under LC_ALL=C) hands them over, and no UTF-8 writer (Parquet, JSON) takes them."""
+    try:
+        line.encode("utf-8")
+        return line
+    except UnicodeEncodeError:
+        return line.encode("utf-8", "surrogateescape" if _escaped_only(line) else "surrogatepass"
+                           ).decode("utf-8", "replace")
+
+
+def _escaped_only(line: str) -> bool:
+    return all(not 0xD800 <= ord(c) <= 0xDFFF or 0xDC80 <= ord(c) <= 0xDCFF for c in line)
 
 
 def parse_to_trace(source: Any, name: str | None = None) -> Trace:

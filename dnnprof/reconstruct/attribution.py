@@ -23,7 +23,7 @@ from dnnprof.reconstruct.align import (
     table_coverage,
     weight_layers,
 )
-from dnnprof.reconstruct.columns import EventColumns
+from dnnprof.reconstruct.columns import EventColumns, Labels
 from dnnprof.reconstruct.heuristic import group
 from dnnprof.reconstruct.iterations import Pass
 from dnnprof.reconstruct.layers import PASSIVE_CATEGORIES, LayerSpec
@@ -36,11 +36,23 @@ class Attribution:
     """Per events row, what the reconstruction says about its layer (filled in by a mode)."""
 
     def __init__(self, n: int) -> None:
-        self.layer = np.full(n, "", dtype=object)
-        self.layer_type = np.full(n, "", dtype=object)
-        self.fused = np.full(n, "", dtype=object)  # "bn1+relu": table layers the row covers
-        self.how = np.full(n, "", dtype=object)  # marker | aligned | nearest | charged | heuristic
+        self.layer = Labels.empty(n)
+        self.layer_type = Labels.empty(n)
+        self.fused = Labels.empty(n)  # "bn1+relu": table layers the row covers
+        self.how = Labels.empty(n)  # marker | aligned | nearest | charged | heuristic
         self.unmatched_layers: Counter[str] = Counter()  # table layer types no primitive ran
+
+    def codes_of_pass(self, names: Sequence[str], types: Sequence[str], how: Sequence[str],
+                      fused: Sequence[str]) -> tuple[np.ndarray, ...]:
+        """The label codes of one pass's rows, worked out once per distinct pass."""
+        return (self.layer.codes_of(names), self.layer_type.codes_of(types),
+                self.how.codes_of(how), self.fused.codes_of(fused))
+
+    def set_rows(self, rows: np.ndarray, codes: tuple[np.ndarray, ...]) -> None:
+        """Give rows the codes `codes_of_pass` made (layer, type, how[, fused])."""
+        targets = (self.layer, self.layer_type, self.how, self.fused)[: len(codes)]
+        for labels, values in zip(targets, codes, strict=True):
+            labels.codes[rows] = values
 
 
 @dataclass(frozen=True)
@@ -75,21 +87,15 @@ def by_alignment(columns: EventColumns, passes: Sequence[Pass], specs: list[Laye
             continue
         is_steady = bool(steady[rows[0]])
         signature = tuple(columns.desc_id[rows].tolist())
-        result = by_signature.get(signature)
-        if result is None:
+        cached = by_signature.get(signature)
+        if cached is None:
             result = _align_pass(columns, rows, specs, quality_cache)
-            by_signature[signature] = result
-        layer_idx, fused, how, alignment, n_anchors, unmatched = result
+            cached = by_signature[signature] = (result, _aligned_codes(out, specs, *result[:3]))
+        (_, _, _, alignment, n_anchors, unmatched), (where, codes, fused_at, fused) = cached
         if is_steady or not coverages:
             coverages.append(table_coverage(specs, alignment.layer_of))
-        for k, row in enumerate(rows):
-            j = layer_idx[k]
-            if j >= 0:
-                out.layer[row] = specs[j].name
-                out.layer_type[row] = specs[j].type
-                out.how[row] = how[k]
-                if fused[k]:
-                    out.fused[row] = "+".join(specs[f].name for f in fused[k])
+        out.set_rows(rows[where], codes)  # rows without a layer keep what they had
+        out.fused.codes[rows[fused_at]] = fused
         if n_anchors:
             scored.append((alignment.score, n_anchors, is_steady))
             unmatched_per_pass.append(unmatched)
@@ -104,6 +110,19 @@ def by_alignment(columns: EventColumns, passes: Sequence[Pass], specs: list[Laye
     pass_scores = {"min": round(min(values), 4), "max": round(max(values), 4),
                    "passes": len(values)}
     return AlignmentFit(score, pass_scores, None if covered is None else round(covered, 4))
+
+
+def _aligned_codes(out: Attribution, specs: list[LayerSpec], layer_idx: list[int],
+                   fused: list[tuple[int, ...]], how: list[str]) -> tuple:
+    """(positions with a layer, their label codes, positions with fused layers, their codes)."""
+    where = np.array([k for k, j in enumerate(layer_idx) if j >= 0], dtype=np.int64)
+    layers = [specs[layer_idx[k]] for k in where]
+    codes = (out.layer.codes_of([layer.name for layer in layers]),
+             out.layer_type.codes_of([layer.type for layer in layers]),
+             out.how.codes_of([how[k] for k in where]))
+    fused_at = np.array([k for k in where if fused[k]], dtype=np.int64)
+    fused_names = ["+".join(specs[f].name for f in fused[k]) for k in fused_at]
+    return where, codes, fused_at, out.fused.codes_of(fused_names)
 
 
 def _align_pass(columns: EventColumns, rows: np.ndarray, specs: list[LayerSpec],
@@ -152,15 +171,10 @@ def by_heuristic(columns: EventColumns, passes: Sequence[Pass], out: Attribution
         if not len(rows):
             continue
         signature = tuple(columns.desc_id[rows].tolist())
-        result = cache.get(signature)
-        if result is None:
-            result = _group_pass(pass_shapes(columns, rows))
-            cache[signature] = result
-        names, types, how, fused = result
-        out.layer[rows] = names
-        out.layer_type[rows] = types
-        out.how[rows] = how
-        out.fused[rows] = fused
+        codes = cache.get(signature)
+        if codes is None:  # once per distinct pass
+            codes = cache[signature] = out.codes_of_pass(*_group_pass(pass_shapes(columns, rows)))
+        out.set_rows(rows, codes)
 
 
 def _group_pass(shapes: list[PrimitiveShape]) -> tuple[list[str], ...]:
@@ -199,8 +213,8 @@ def by_markers(columns: EventColumns, info: MarkerInfo, passes: Sequence[Pass],
     names = np.array([name for name, _ in info.modules] + [""], dtype=object)
     types = np.array([kind for _, kind in info.modules] + [""], dtype=object)
     labelled = codes >= 0
-    out.layer[:] = names[codes]
-    out.layer_type[:] = types[codes]
+    out.layer.codes[:] = out.layer.codes_of(names)[codes]  # code -1: the last name, ""
+    out.layer_type.codes[:] = out.layer_type.codes_of(types)[codes]
     out.how[labelled] = "marker"
     exec_rows = columns.exec_rows
     in_iterations = exec_rows[info.iteration[exec_rows] >= 0]
@@ -208,7 +222,8 @@ def by_markers(columns: EventColumns, info: MarkerInfo, passes: Sequence[Pass],
     score = float(labelled[in_scope].mean()) if len(in_scope) else 0.0
     table = None
     if specs:
-        marked = set(out.layer[exec_rows][labelled[exec_rows]].tolist())
+        marked = {out.layer.names[code]
+                  for code in np.unique(out.layer.codes[exec_rows[labelled[exec_rows]]])}
         table = _MarkedTable(specs, {layer.name: layer for layer in specs}, marked,
                              {layer.index for layer in specs if layer.name in marked})
     unlabelled_passes: list[Pass] = []

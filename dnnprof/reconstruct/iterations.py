@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from dnnprof.reconstruct.columns import EventColumns
+from dnnprof.reconstruct.columns import EventColumns, Labels
 from dnnprof.reconstruct.markers import MarkerInfo
 from dnnprof.reconstruct.reorders import charge
 from dnnprof.vocabulary import BUILD, CALIBRATE, MEASURE, WARMUP
@@ -92,7 +92,7 @@ def find_period(keys: np.ndarray) -> tuple[int, int, int] | None:
 
 def detect(columns: EventColumns, rows: np.ndarray | None = None, truncated: bool = False) -> IterationResult:
     """Passes of the exec stream (all rows, or the given row positions) by periodicity."""
-    n_rows = len(columns.events)
+    n_rows = len(columns)
     if rows is None:
         rows = np.arange(n_rows)
     if not len(rows):
@@ -138,8 +138,9 @@ def _rotation(shape_keys: np.ndarray, start: int, end: int, period: int, truncat
     aligned_end = end - ((end - start) // period) * period
     if aligned_end == start:
         return start
-    first_seen = {int(k): i for i, k in reversed(list(enumerate(shape_keys.tolist())))}
-    at_start, at_end = first_seen[int(shape_keys[start])], first_seen[int(shape_keys[aligned_end])]
+    keys, first_seen = np.unique(shape_keys, return_index=True)
+    at_start, at_end = (int(first_seen[np.searchsorted(keys, shape_keys[at])])
+                        for at in (start, aligned_end))
     if at_start != at_end:
         return start if at_start < at_end else aligned_end
     return start if truncated or end != len(shape_keys) else aligned_end
@@ -234,8 +235,7 @@ def _label(columns: EventColumns, passes: list[Pass], kinds: list[str], anchors:
 
 
 def _dtypes(columns: EventColumns, p: Pass) -> frozenset[str]:
-    rows = p.exec_rows[~columns.is_reorder[p.exec_rows]]
-    return frozenset(columns.src_dt[rows].tolist())
+    return columns.dtypes(p.exec_rows[~columns.is_reorder[p.exec_rows]])
 
 
 def _split_build(columns: EventColumns, passes: list[Pass], computes: int,
@@ -271,7 +271,7 @@ def _split_build(columns: EventColumns, passes: list[Pass], computes: int,
 def from_markers(columns: EventColumns, info: MarkerInfo) -> IterationResult:
     """Iteration passes from iter_begin/iter_end markers; other exec runs split by periodicity."""
     passes: list[Pass] = []
-    n = len(columns.events)
+    n = len(columns)
     covered = np.zeros(n, dtype=bool)
     for marked in info.iterations:
         rows = np.arange(marked.first_row, marked.last_row + 1)
@@ -282,12 +282,12 @@ def from_markers(columns: EventColumns, info: MarkerInfo) -> IterationResult:
     # periodicity inside each finds its passes; the marker phase stays the rows' phase
     outside = np.flatnonzero(~covered)
     if len(outside):
-        phase_codes = np.unique(info.phase[outside].astype(str), return_inverse=True)[1]
+        phase_codes = info.phase.codes[outside]
         breaks = np.flatnonzero((np.diff(outside) > 1) | (np.diff(phase_codes) != 0))
         for chunk in np.split(outside, breaks + 1):
             if not columns.is_exec[chunk].any():
                 continue
-            phase = str(info.phase[chunk[0]])
+            phase = info.phase[chunk[0]]
             sub = detect(columns, chunk)
             for p in sub.passes:
                 p.iteration = -1
@@ -298,7 +298,7 @@ def from_markers(columns: EventColumns, info: MarkerInfo) -> IterationResult:
 
 
 def label_rows(columns: EventColumns, info: MarkerInfo,
-               truncated: bool) -> tuple[IterationResult, np.ndarray, np.ndarray]:
+               truncated: bool) -> tuple[IterationResult, np.ndarray, Labels]:
     """The passes, and per events row its iteration number (-1: none) and phase.
 
     From iteration markers when the log has them, else by periodicity; phase markers label
@@ -310,15 +310,15 @@ def label_rows(columns: EventColumns, info: MarkerInfo,
         phase = info.phase.copy()
     else:
         found = detect(columns, truncated=truncated)
-        iteration = np.full(len(columns.events), -1, np.int32)
-        phase = np.full(len(columns.events), "", dtype=object)
+        iteration = np.full(len(columns), -1, np.int32)
+        phase = Labels.empty(len(columns))
         for p in found.passes:
             iteration[p.first_row : p.last_row + 1] = p.iteration
-            phase[p.first_row : p.last_row + 1] = p.phase
-        if info.phase.any():  # phase markers without iteration markers
-            marked = (info.phase != "") & (iteration < 0)
-            phase[marked] = info.phase[marked]
+            phase.codes[p.first_row : p.last_row + 1] = phase.code(p.phase)
+        if info.phase.labelled().any():  # phase markers without iteration markers
+            marked = info.phase.labelled() & (iteration < 0)
+            phase.codes[marked] = phase.codes_of(info.phase.names)[info.phase.codes[marked]]
     for p in found.passes:
         if len(p.exec_rows):
-            p.phase = str(phase[p.exec_rows[0]])
+            p.phase = phase[p.exec_rows[0]]
     return found, iteration, phase

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from dnnprof.markers import BEGIN, END, ITER_BEGIN, ITER_END, META, PHASE, Marker
-from dnnprof.reconstruct.columns import text
+from dnnprof.reconstruct.columns import Labels, text
 from dnnprof.vocabulary import MEASURE
 
 
@@ -38,7 +38,7 @@ class MarkerInfo:
     module_code: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))  # -1: none
     modules: list[tuple[str, str]] = field(default_factory=list)  # code -> (name, type)
     iteration: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
-    phase: np.ndarray = field(default_factory=lambda: np.zeros(0, object))
+    phase: Labels = field(default_factory=lambda: Labels.empty(0))
     iterations: list[MarkedIteration] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -55,7 +55,7 @@ def read_markers(events: pd.DataFrame) -> MarkerInfo:
     info = MarkerInfo(
         module_code=np.full(n, -1, np.int32),
         iteration=np.full(n, -1, np.int32),
-        phase=np.full(n, "", dtype=object),
+        phase=Labels.empty(n),
     )
     positions = np.flatnonzero((events["op"] == "marker").to_numpy())
     if not len(positions):
@@ -73,9 +73,11 @@ def read_markers(events: pd.DataFrame) -> MarkerInfo:
         after = walk.state()
         # an end marker still belongs to what it closes
         row_state = before if marker.event in (END, ITER_END) else after
-        info.module_code[pos], info.iteration[pos], info.phase[pos] = row_state
+        info.module_code[pos], info.iteration[pos] = row_state[:2]
+        info.phase.codes[pos] = info.phase.code(row_state[2])
         following = slice(pos + 1, bounds[k + 1])
-        info.module_code[following], info.iteration[following], info.phase[following] = after
+        info.module_code[following], info.iteration[following] = after[:2]
+        info.phase.codes[following] = info.phase.code(after[2])
     # rows before the first marker keep "no state"
     info.modules = [key for key, _ in sorted(walk.codes.items(), key=lambda item: item[1])]
     return info

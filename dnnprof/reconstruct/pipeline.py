@@ -10,13 +10,12 @@ import pandas as pd
 from dnnprof.metadata import Reconstruction
 from dnnprof.reconstruct import summaries
 from dnnprof.reconstruct.attribution import Attribution, by_alignment, by_heuristic, by_markers
-from dnnprof.reconstruct.columns import EventColumns, columns_of
+from dnnprof.reconstruct.columns import EventColumns, Labels, columns_of
 from dnnprof.reconstruct.iterations import Pass, label_rows
 from dnnprof.reconstruct.layers import LayerSpec, choose_table, normalize_table
 from dnnprof.reconstruct.markers import MarkerInfo, read_markers
 from dnnprof.reconstruct.reorders import row_classes
 from dnnprof.trace import Trace, normalize_events
-from dnnprof.vocabulary import REORDER
 
 # Below this mean match quality a layer table is taken not to describe the log.
 MIN_ALIGNMENT_SCORE = 0.6
@@ -28,7 +27,9 @@ MIN_TABLE_COVERAGE = 0.75
 
 def reconstruct(trace: Trace, layers: Any = None, model: str | None = None) -> Trace:
     """A new Trace with iterations, layers, fusion and reorders attributed (see the package doc)."""
-    events = trace.events.copy()  # the input trace is never modified: work on copies
+    # the input trace is never modified: a new frame whose columns are the input's until
+    # replaced (no copy of a ten-million-row frame), and a copy of the metadata
+    events = trace.events.copy(deep=False)
     metadata = trace.metadata.copy()
     columns = columns_of(events)
     info = read_markers(events)
@@ -39,7 +40,7 @@ def reconstruct(trace: Trace, layers: Any = None, model: str | None = None) -> T
     truncated = any("truncated" in str(w) for w in metadata.warnings)
     found, iteration, phase = label_rows(columns, info, truncated)
     events["iteration"] = iteration.astype(np.int32)
-    events["phase"] = pd.Categorical(phase)
+    events["phase"] = phase.categorical()
     steady = Trace.steady_mask(events)  # the one steady-state rule, on the rows just labelled
 
     out, mode, score, details = _attribute(columns, info, found.passes, specs, table_source,
@@ -67,7 +68,7 @@ def _attribute(columns: EventColumns, info: MarkerInfo, passes: list[Pass],
                specs: list[LayerSpec] | None, source: str, steady: np.ndarray,
                warnings: list[str]) -> tuple[Attribution, str, float | None, dict[str, Any]]:
     """Run the mode the inputs allow: (attribution, mode, score, details); appends warnings."""
-    out = Attribution(len(columns.events))
+    out = Attribution(len(columns))
     if info.has_modules:
         return out, "markers", by_markers(columns, info, passes, out, specs, steady), {}
     if specs is None:
@@ -86,7 +87,7 @@ def _attribute(columns: EventColumns, info: MarkerInfo, passes: list[Pass],
             f"{MIN_ALIGNMENT_SCORE} it is not used). Layers were grouped heuristically "
             "instead: check the model name (--model) or pass the right table (--layers)."
         )
-        out = Attribution(len(columns.events))
+        out = Attribution(len(columns))
         by_heuristic(columns, passes, out)
         return out, "heuristic", fit.score, {**fit.details(), "rejected_alignment_score": fit.score}
     if fit.score < GOOD_ALIGNMENT_SCORE:
@@ -104,10 +105,10 @@ def _attribute(columns: EventColumns, info: MarkerInfo, passes: list[Pass],
 
 
 def _write_layer_columns(events: pd.DataFrame, columns: EventColumns, out: Attribution,
-                         reorder_class: np.ndarray) -> None:
-    events["layer"] = pd.Categorical(out.layer)
-    events["layer_type"] = pd.Categorical(out.layer_type)
-    events["fused_layers"] = pd.Categorical(out.fused)
-    events["is_reorder"] = columns.is_reorder | (columns.kind == REORDER)
-    events["reorder_class"] = pd.Categorical(reorder_class)
-    events["attribution"] = pd.Categorical(out.how)
+                         reorder_class: Labels) -> None:
+    events["layer"] = out.layer.categorical()
+    events["layer_type"] = out.layer_type.categorical()
+    events["fused_layers"] = out.fused.categorical()
+    events["is_reorder"] = columns.is_reorder | columns.reorder_kind
+    events["reorder_class"] = reorder_class.categorical()
+    events["attribution"] = out.how.categorical()

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from dnnprof.reconstruct.columns import EventColumns
+from dnnprof.reconstruct.columns import EventColumns, Labels
 from dnnprof.reconstruct.primitives import PrimitiveShape, same_layout
 from dnnprof.vocabulary import REORDER
 
@@ -179,27 +179,26 @@ def _charge_activations(flow: _DataFlow, weight_target: list[int], target: list[
 
 
 def row_classes(columns: EventColumns, pass_rows: Sequence[np.ndarray],
-                steady: np.ndarray) -> np.ndarray:
+                steady: np.ndarray) -> Labels:
     """`reorder_class` per events row, given each pass's exec rows and the steady-state rows."""
-    klass = np.full(len(columns.events), "", dtype=object)
-    cache: dict[tuple, list[str]] = {}
+    klass = Labels.empty(len(columns))
+    cache: dict[tuple, np.ndarray] = {}
     for rows in pass_rows:
         if not len(rows) or not columns.is_reorder[rows].any():
             continue
         signature = tuple(columns.desc_id[rows].tolist())
         classes = cache.get(signature)
-        if classes is None:
-            classes = charge([columns.shape(int(r)) for r in rows])[1]
+        if classes is None:  # once per distinct pass
+            classes = klass.codes_of(charge([columns.shape(int(r)) for r in rows])[1])
             cache[signature] = classes
-        klass[rows] = classes
+        klass.codes[rows] = classes
     # reorders outside every pass (none expected): judged on their own
-    loose = np.flatnonzero(columns.is_reorder & (klass == ""))
-    klass[loose] = BOUNDARY
-    weight = np.flatnonzero(klass == WEIGHT)
+    klass.codes[columns.is_reorder & ~klass.labelled()] = klass.code(BOUNDARY)
+    weight = np.flatnonzero(klass.codes == klass.code(WEIGHT))
     if len(weight):
         per_call = _paid_per_call(columns, pass_rows, steady, weight)
-        klass[weight[per_call]] = WEIGHT_PER_CALL
-        klass[weight[~per_call]] = WEIGHT_PREPACK
+        klass.codes[weight[per_call]] = klass.code(WEIGHT_PER_CALL)
+        klass.codes[weight[~per_call]] = klass.code(WEIGHT_PREPACK)
     return klass
 
 
@@ -207,7 +206,7 @@ def _paid_per_call(columns: EventColumns, pass_rows: Sequence[np.ndarray], stead
                    rows: np.ndarray) -> np.ndarray:
     """Which weight-reorder rows are paid per call: their descriptor is seen in steady state or
     in several passes (one seen in a single warm-up/build pass is a one-time prepack)."""
-    pass_of = np.full(len(columns.events), -1, np.int64)
+    pass_of = np.full(len(columns), -1, np.int32)
     for number, exec_rows in enumerate(pass_rows):
         pass_of[exec_rows] = number
     frame = pd.DataFrame({"desc": columns.desc_id[rows], "pass": pass_of[rows],

@@ -6,9 +6,10 @@ from collections import Counter
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from dnnprof.reconstruct.attribution import Attribution
-from dnnprof.reconstruct.columns import EventColumns
+from dnnprof.reconstruct.columns import EventColumns, Labels
 from dnnprof.reconstruct.iterations import IterationResult
 from dnnprof.reconstruct.layers import LayerSpec
 from dnnprof.vocabulary import MEASURE, WARMUP
@@ -23,20 +24,31 @@ def coverage(columns: EventColumns, out: Attribution, iteration: np.ndarray,
     if not scope.any():
         in_iterations = is_exec & (iteration >= 0)
         scope = in_iterations if in_iterations.any() else is_exec
-    share = round(float((out.layer[scope] != "").mean()), 4) if scope.any() else None
-    share_all = round(float((out.layer[is_exec] != "").mean()), 4) if is_exec.any() else None
+    labelled = out.layer.labelled()
+    share = round(float(labelled[scope].mean()), 4) if scope.any() else None
+    share_all = round(float(labelled[is_exec].mean()), 4) if is_exec.any() else None
     return share, share_all
 
 
-def iteration_summary(found: IterationResult, iteration: np.ndarray, phase: np.ndarray,
+def iteration_phases(iteration: np.ndarray, phase: Labels) -> tuple[np.ndarray, list[str]]:
+    """The iteration numbers, and the phase most of each one's rows have ("" when none
+    has one), counted in one pass over the rows."""
+    numbered = iteration >= 0
+    numbers, position = np.unique(iteration[numbered], return_inverse=True)
+    width = len(phase.names)
+    counts = np.bincount(position * width + phase.codes[numbered],
+                         minlength=len(numbers) * width).reshape(len(numbers), width)
+    counts[:, 0] = 0  # rows without a phase do not vote
+    best = counts.argmax(axis=1)  # ties: the phase named first in the log
+    return numbers, [phase.names[code] if counts[i, code] else "" for i, code in enumerate(best)]
+
+
+def iteration_summary(found: IterationResult, iteration: np.ndarray, phase: Labels,
                       columns: EventColumns) -> dict[str, Any]:
     """Where the iterations came from, which are warm-up or measured, and their wall ms."""
-    numbers = sorted(int(i) for i in np.unique(iteration) if i >= 0)
+    numbers, names = iteration_phases(iteration, phase)
     by_phase: dict[str, list[int]] = {}
-    for number in numbers:
-        rows = np.flatnonzero(iteration == number)
-        values = [str(v) for v in phase[rows] if v]
-        name = max(set(values), key=values.count) if values else ""
+    for number, name in zip(numbers.tolist(), names, strict=True):
         by_phase.setdefault(name, []).append(number)
     wall = {int(p.iteration): p.wall_ms for p in found.passes
             if p.iteration >= 0 and p.wall_ms is not None}
@@ -46,20 +58,22 @@ def iteration_summary(found: IterationResult, iteration: np.ndarray, phase: np.n
         "count": len(numbers),
         "warmup": by_phase.get(WARMUP, []),  # the keys trace-schema.md documents
         "measure": by_phase.get(MEASURE, []),
-        "other_phases": sorted(str(v) for v in set(phase[columns.is_exec & (iteration < 0)]) if v),
+        "other_phases": sorted(phase.names[code] for code in
+                               np.unique(phase.codes[columns.is_exec & (iteration < 0)]) if code),
         "wall_ms": wall,  # int keys: `Reconstruction.wall_ms` reads them back as ints
     }
 
 
 def fusion_summary(out: Attribution, specs: list[LayerSpec] | None) -> dict[str, Any]:
     """Fused layers by type (with a table), else the fused primitives by their post-ops."""
+    counts = np.bincount(out.fused.codes, minlength=len(out.fused.names))
     if not specs:  # heuristic: no layer names, only what the post-ops fused
-        fused = out.fused[out.fused != ""]
-        return {"fused_primitives_by_post_ops": dict(Counter(fused.tolist()))}
+        # in order of first appearance, as a count over the rows would give them
+        first = [int(c) for c in pd.unique(out.fused.codes) if c]
+        return {"fused_primitives_by_post_ops": {out.fused.names[c]: int(counts[c]) for c in first}}
     names: set[str] = set()
-    for value in set(out.fused.tolist()):
-        if value:
-            names.update(value.split("+"))
+    for code in np.flatnonzero(counts[1:]) + 1:
+        names.update(out.fused.names[code].split("+"))
     types = {layer.name: layer.type for layer in specs}
     return {
         "fused_layers": len(names),
