@@ -1,5 +1,10 @@
 """Stored traces: Parquet with the metadata in its schema, a format version, atomic writes.
 
+Every data page carries a CRC-32 checksum, verified on reading: a flipped bit is a
+TraceFileError, never a trace with changed numbers (files written before checksums have
+none to verify and still load). Writes go through `dnnprof.files.atomic_path`: the old
+file survives a failed or killed write, and the new one follows the umask.
+
 Works on an events frame and a TraceMetadata (below the Trace class, which calls it from
 `Trace.save`/`Trace.load`). A newer dnnprof reads every older format or says clearly why
 it cannot; a trace written by a newer dnnprof is refused with the version it needs.
@@ -9,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 from dnnprof import __version__
-from dnnprof.errors import OutputError, TraceFileError
+from dnnprof.errors import TraceFileError
+from dnnprof.files import atomic_path, check_output
 from dnnprof.metadata import TraceMetadata
 
 FORMAT_VERSION = 1
@@ -28,7 +33,13 @@ __all__ = ["FORMAT_VERSION", "TRACE_FILE", "TraceFileError", "read_parquet", "wr
 
 
 def is_stored_trace(path: Path) -> bool:
-    """True when path is a Parquet file (stored traces need not end in .parquet)."""
+    """True when path is a Parquet file (stored traces need not end in .parquet).
+
+    Only a regular file is looked into: reading the first bytes of a pipe or FIFO would
+    take them from the log parser that reads it next.
+    """
+    if not path.is_file():
+        return False
     try:
         with path.open("rb") as handle:
             return handle.read(4) == PARQUET_MAGIC
@@ -41,23 +52,17 @@ def write_parquet(
 ) -> Path:
     """Write events + metadata as Parquet atomically (temp file + rename); returns the path.
 
-    Raises OutputError (exit 2) when the file cannot be written: never a bare OSError, which
-    a command could mistake for its own verdict.
+    Raises OutputError (exit 2) when the file cannot be written, or when it is the log the
+    trace was parsed from: never a bare OSError, which a command could mistake for its own
+    verdict.
     """
-    target = Path(path)
-    if target.is_dir():
-        target = target / TRACE_FILE
-    try:
-        return _write(events, metadata, target)
-    except OSError as exc:  # a folder in the way, no permission, a full disk
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
-
-
-def _write(events: pd.DataFrame, metadata: TraceMetadata, target: Path) -> Path:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    target.parent.mkdir(parents=True, exist_ok=True)
+    target = Path(path)
+    if target.is_dir():
+        target = target / TRACE_FILE
+    check_output(target, inputs=[metadata.source])
     meta = metadata.to_dict()
     meta["format_version"] = FORMAT_VERSION
     meta.setdefault("dnnprof_version", __version__)
@@ -66,14 +71,8 @@ def _write(events: pd.DataFrame, metadata: TraceMetadata, target: Path) -> Path:
     schema_meta[b"dnnprof"] = json.dumps(meta, default=_json_default).encode()
     schema_meta[b"dnnprof_format"] = str(FORMAT_VERSION).encode()
     table = table.replace_schema_metadata(schema_meta)
-    fd, tmp = tempfile.mkstemp(prefix=".trace-", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        pq.write_table(table, tmp, compression="zstd")
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(target) as temp:
+        pq.write_table(table, temp, compression="zstd", write_page_checksum=True)
     return target
 
 
@@ -88,11 +87,11 @@ def read_parquet(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, TraceMetad
     if not source.exists():
         raise TraceFileError(f"{source}: no such trace file")
     try:
-        table = pq.read_table(source)
+        table = pq.read_table(source, page_checksum_verification=True)
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise TraceFileError(
-            f"{source}: not a readable dnnprof trace (corrupt or truncated Parquet: {exc}); "
-            "re-create it with `dnnprof parse LOG -o FILE`"
+            f"{source}: not a readable dnnprof trace (corrupt or truncated Parquet: "
+            f"{_one_line(exc)}); re-create it with `dnnprof parse LOG -o FILE`"
         ) from None
     schema_meta = table.schema.metadata or {}
     if b"dnnprof" not in schema_meta:
@@ -101,7 +100,7 @@ def read_parquet(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, TraceMetad
         version = int(schema_meta.get(b"dnnprof_format", b"0"))
         metadata = TraceMetadata.from_dict(json.loads(schema_meta[b"dnnprof"]))
     except (ValueError, TypeError) as exc:  # JSONDecodeError is a ValueError
-        raise TraceFileError(f"{source}: damaged dnnprof metadata ({exc})") from None
+        raise TraceFileError(f"{source}: damaged dnnprof metadata ({_one_line(exc)})") from None
     if version > FORMAT_VERSION:
         raise TraceFileError(
             f"{source}: written by a newer dnnprof (trace format {version}, this dnnprof "
@@ -112,8 +111,13 @@ def read_parquet(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, TraceMetad
     try:
         events = table.to_pandas()
     except (pa.ArrowException, ValueError) as exc:
-        raise TraceFileError(f"{source}: damaged trace data ({exc})") from None
+        raise TraceFileError(f"{source}: damaged trace data ({_one_line(exc)})") from None
     return events, metadata
+
+
+def _one_line(exc: BaseException) -> str:
+    """An exception's text on one line: Arrow's messages span several (row 25 of issue 12)."""
+    return " ".join(str(exc).split())
 
 
 def _json_default(value: Any) -> Any:

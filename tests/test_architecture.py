@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "dnnprof"
 LAYERS: list[set[str]] = [
     {"vocabulary"},
     {"errors", "markers"},
-    {"metadata"},
+    {"metadata", "files"},
     {"views", "storage"},
     {"trace"},
     {"parsers", "grammars"},

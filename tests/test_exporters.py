@@ -34,6 +34,7 @@ from dnnprof.exporters import (
     write_events_csv,
     write_jaeger_json,
 )
+from dnnprof.exporters.base import EndpointError
 from dnnprof.exporters.benchdnn_drivers import DRIVER_KNOBS
 from dnnprof.exporters.jaeger_legacy import _exporter_class
 from dnnprof.trace import Trace
@@ -587,8 +588,9 @@ def test_legacy_exporter_missing_says_how_to_install(monkeypatch):
 
 
 def test_bad_endpoint_is_a_clear_error():
-    with pytest.raises(ExportError, match="expected http://HOST:PORT"):
+    with pytest.raises(EndpointError, match="expected http://HOST:PORT") as raised:
         export_otlp(small_run(), "ftp://somewhere")
+    assert raised.value.exit_code == 2  # the user's to fix, not a collector that is down
 
 
 def test_synthetic_timeline_without_any_clock_is_placed_at_export_time():

@@ -27,7 +27,7 @@ def test_round_trip_keeps_events_and_metadata(trace, tmp_path):
         assert back.events[column].dtype == trace.events[column].dtype, column
     assert back.events.equals(trace.events)
     assert back.summary() == trace.summary()
-    assert not list(tmp_path.glob(".trace-*"))  # no temp file left behind
+    assert not list(tmp_path.glob(".*.tmp"))  # no temp file left behind
 
 
 def test_run_folder_is_accepted(trace, tmp_path):

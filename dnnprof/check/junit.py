@@ -13,6 +13,7 @@ from pathlib import Path
 
 from dnnprof.check.report import CHECK_TITLES, CHECKS, CheckReport, Finding
 from dnnprof.check.stats import TimingComparison
+from dnnprof.files import write_text_atomic
 
 SUITE_PREFIX = "dnnprof.check"
 
@@ -44,11 +45,9 @@ def junit_xml(report: CheckReport) -> str:
 
 
 def write_junit(report: CheckReport, path: str | os.PathLike[str]) -> Path:
-    """Write the JUnit XML file, creating its folder."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(junit_xml(report), encoding="utf-8")
-    return target
+    """Write the JUnit XML file atomically, creating its folder (OutputError, exit 2, if it
+    cannot be written: never a traceback ending `check` with 1, "regression")."""
+    return write_text_atomic(path, junit_xml(report))
 
 
 def _case(check: str, name: str, findings: list[Finding], skipped: str = "") -> ET.Element:

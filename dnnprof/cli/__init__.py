@@ -12,13 +12,21 @@ Exit status, the same for every command (dnnprof.vocabulary.ExitCode):
     1    REGRESSION   `check`: a significant slowdown or a structural change;
                       `trace`: the log does not show the variant that was asked for
     2    USAGE        bad arguments, an unreadable or unusable input, an output that
-                      cannot be written, a workload that refused to run
-    3    UNREACHABLE  an export failed (collector unreachable, export file not written),
-                      or the workload failed
+                      cannot be written or that would overwrite an input, a collector
+                      URL that is not one, a workload that refused to run, or a bug in
+                      dnnprof itself (printed with its traceback; never 1)
+    3    UNREACHABLE  an export to a collector failed (unreachable, or it refused the
+                      spans; the trace and any file written are kept), or the workload
+                      failed
     130  INTERRUPTED  Ctrl-C (what was captured so far is kept)
 
 A dnnprof error (dnnprof.errors.DnnprofError) is printed as one line on stderr and ends
-the command with its exit status; anything else is a bug and keeps its traceback.
+the command with its exit status; anything else is a bug: its traceback is printed and the
+status is 2, so that a crash never reads as `check`'s "regression".
+
+This docstring is the one list of exit statuses; docs (docs/reliability.md, docs/check.md)
+link here rather than copy it. What dnnprof promises about its inputs and outputs, and
+the tests that hold each promise: docs/reliability.md.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 
 from dnnprof import __version__
@@ -64,6 +65,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # the reader went away (`dnnprof parse x.log | head`)
         _discard_stdout()
         return ExitCode.OK
+    except Exception:  # noqa: BLE001 - the process boundary, not error handling: see below
+        # A bug in dnnprof. Python would exit 1, which `check` uses for "regression": CI
+        # would read our crash as the user's slowdown. Keep the traceback, exit 2.
+        traceback.print_exc()
+        print(f"{args.error_prefix}: internal error in dnnprof {__version__} (a bug; the "
+              "traceback above says where): no verdict", file=sys.stderr)
+        return ExitCode.USAGE
 
 
 def _discard_stdout() -> None:

@@ -37,7 +37,9 @@ def run_save(args: argparse.Namespace) -> int:
     """Write the baseline, say how big it is and whether it can judge timing."""
     from dnnprof.check import load_config, load_input, save_baseline
     from dnnprof.check.stats import min_iterations
+    from dnnprof.cli.outputs import check_paths
 
+    check_paths([args.run], traces=[args.to])
     path = save_baseline(load_input(args.run, "run", args.model), args.to)
     size = path.stat().st_size
     stored = load_input(path, "baseline")

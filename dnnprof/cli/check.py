@@ -61,7 +61,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Print the verdict and return the exit status (0 with --update-baseline)."""
     from dnnprof.check import check, load_input, save_baseline
+    from dnnprof.cli.outputs import check_paths
 
+    # --update-baseline writes the baseline, which must then not be NEW itself
+    check_paths([args.new, args.baseline], files=[args.junit, args.markdown])
+    if args.update_baseline:
+        check_paths([args.new], traces=[args.baseline])
     config = _config(args)
     if args.update_baseline and not Path(args.baseline).exists():
         path = save_baseline(load_input(args.new, "new", args.model), args.baseline)
@@ -109,9 +114,9 @@ def _emit(report: CheckReport, args: argparse.Namespace) -> None:
         if args.markdown == "-":
             sys.stdout.write(text)
         else:
-            target = Path(args.markdown)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text, encoding="utf-8")
+            from dnnprof.files import write_text_atomic
+
+            write_text_atomic(args.markdown, text)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2, default=str))
     elif args.markdown != "-":

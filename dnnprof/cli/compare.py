@@ -45,14 +45,19 @@ def show(inputs: list[str], baseline: str | None, output: str | None, as_json: b
          default_output: str) -> int:
     """Compare, write the HTML page (unless only JSON is asked for) and print the tables."""
     import dnnprof
+    from dnnprof.cli.outputs import check_paths
+    from dnnprof.files import writing
 
+    html = output or (None if as_json else default_output)
+    check_paths(inputs, files=[html])
     started = time.perf_counter()
     comparison = dnnprof.compare(inputs, baseline=baseline)
     written = None
-    if output or not as_json:
+    if html:
         from dnnprof.reports.html import write_html
 
-        written = write_html(comparison, Path(output or default_output))
+        with writing(html):  # an unwritable page is exit 2 naming it, not a traceback
+            written = write_html(comparison, Path(html))
     if as_json:
         from dnnprof.reports.console import comparison_json
 

@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from dnnprof.cli.outputs import add_export_options, export_from_args, requested_outputs
+from dnnprof.cli.outputs import (
+    add_export_options,
+    check_paths,
+    export_from_args,
+    file_outputs,
+    requested_outputs,
+)
 from dnnprof.vocabulary import ExitCode
 
 
@@ -43,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
         print("dnnprof export: name at least one output: --otlp URL, --jaeger-json FILE, "
               "--chrome FILE or --benchdnn FILE", file=sys.stderr)
         return ExitCode.USAGE
+    check_paths([args.trace], files=file_outputs(args))
     # a stored trace or run folder only: a broken trace file is an error, not an empty log
     trace = dnnprof.load(args.trace)
     return export_from_args(trace, args, out=sys.stdout)

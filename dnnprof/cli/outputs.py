@@ -1,16 +1,19 @@
 """The export flags of `parse`, `trace` and `export`, and running the exports they ask for.
 
 Each flag is one `dnnprof.export(trace, format, destination, ...)`. Each output is attempted
-even when an earlier one failed, so one unreachable collector does not cost the files; any
-failed export, a collector down or a file not written, ends the command with
-ExitCode.UNREACHABLE (3), as docs/exporters.md says. The trace and its file are never
-touched by an export.
+even when an earlier one failed, so one unreachable collector does not cost the files; a
+collector down ends the command with ExitCode.UNREACHABLE (3), a file not written with
+ExitCode.USAGE (2, the worse: the user's to fix), as docs/exporters.md says. The trace and
+its file are never touched by an export. `check_paths` refuses, before any work, an output
+that would overwrite an input.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from dnnprof.errors import DnnprofError
@@ -36,7 +39,7 @@ def add_export_options(parser: argparse.ArgumentParser) -> None:
     """Add --otlp, --protocol, --service-name and --span-iterations to a subcommand."""
     group = parser.add_argument_group("span export (Jaeger)")
     group.add_argument(
-        "--otlp", metavar="URL",
+        "--otlp", metavar="URL", type=_endpoint,
         help="send the spans (run > iteration > layer > primitive) to this collector, e.g. "
         "http://localhost:4317 (Jaeger's OTLP gRPC port; 4318 with --protocol http)",
     )
@@ -57,6 +60,17 @@ def add_export_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _endpoint(text: str) -> str:
+    """The collector URL, checked before the log is read (a typo is exit 2 at once)."""
+    from dnnprof.exporters.base import EndpointError, parse_endpoint
+
+    try:
+        parse_endpoint(text)
+    except EndpointError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def _span_iterations(text: str) -> int:
     try:
         value = int(text)
@@ -65,6 +79,32 @@ def _span_iterations(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError("must be 0 (every steady iteration) or more")
     return value
+
+
+def check_paths(inputs: Iterable[str | Path | None], files: Iterable[str | Path | None] = (),
+                traces: Iterable[str | Path | None] = ()) -> None:
+    """Before any work: OutputError (exit 2) if an output would overwrite an input, is a
+    device, folder or socket, or is named twice (dnnprof.files.check_outputs).
+
+    `traces` are stored-trace outputs, which may name a folder (to hold trace.parquet), and
+    an input folder is read through its trace.parquet, so both compare as that file.
+    """
+    from dnnprof.files import check_outputs
+    from dnnprof.storage import TRACE_FILE
+
+    def as_file(path: str | Path | None) -> Path | None:
+        if path is None or str(path) in ("", "-"):
+            return None
+        path = Path(path)
+        return path / TRACE_FILE if path.is_dir() else path
+
+    sources = [source for source in map(as_file, inputs) if source is not None]
+    check_outputs([*files, *map(as_file, traces)], inputs=sources)
+
+
+def file_outputs(args: argparse.Namespace) -> list[str | None]:
+    """The files the export flags name (the collector URL is not a file)."""
+    return [getattr(args, name, None) for name in OUTPUTS if name != "otlp"]
 
 
 def requested_outputs(args: argparse.Namespace) -> list[str]:

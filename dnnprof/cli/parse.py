@@ -7,7 +7,7 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
-from dnnprof.cli.outputs import add_export_options, export_from_args
+from dnnprof.cli.outputs import add_export_options, check_paths, export_from_args, file_outputs
 from dnnprof.vocabulary import ExitCode
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -42,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
     """Parse, reconstruct, write what was asked for, export, then print the summary."""
     import dnnprof
 
+    check_paths([args.log], files=[args.events, *file_outputs(args)], traces=[args.output])
     trace = dnnprof.parse(sys.stdin.buffer if args.log == "-" else args.log, name=args.log)
     if not args.no_layers:
         trace = _reconstruct(trace, args)

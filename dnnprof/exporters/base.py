@@ -4,7 +4,7 @@ An exporter has a `name` (the registry key), says in one line what it `writes`, 
 one method, `export(trace, destination, options) -> ExportResult`. File formats take a path;
 network formats (`to_file = False`) take a collector endpoint, or None for the default.
 
-Standard library only (plus dnnprof's vocabulary and errors): `dnnprof.exporters` imports
+Standard library only (plus dnnprof's vocabulary, errors and files): `dnnprof.exporters` imports
 this module eagerly, and `dnnprof --help` must not load pandas or the OpenTelemetry SDK.
 """
 
@@ -13,13 +13,14 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import urlsplit
 
-from dnnprof.errors import DnnprofError, OutputError
+from dnnprof.errors import DnnprofError
+from dnnprof.files import check_output, write_text_atomic
 from dnnprof.vocabulary import ExitCode
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -38,6 +39,54 @@ class ExportError(DnnprofError):
     """
 
     exit_code = ExitCode.UNREACHABLE
+
+
+class EndpointError(DnnprofError):
+    """A collector URL that cannot be used as written (exit 2: the user's to fix, not a
+    collector that is down)."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A collector URL, checked: a known scheme, a host, and a port within 1-65535."""
+
+    scheme: str
+    host: str
+    port: int | None  # None: the protocol's default
+    path: str
+
+    def url(self, default_port: int, path: str | None = None) -> str:
+        """scheme://host:port/path, the host in brackets when it is an IPv6 address."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        path = self.path if path is None else path
+        return f"{self.scheme}://{host}:{self.port or default_port}{path}"
+
+
+def parse_endpoint(
+    endpoint: str,
+    schemes: Sequence[str] = ("http", "https", "udp"),
+    expected: str = "http://HOST:PORT",
+) -> Endpoint:
+    """`endpoint` (a URL, or HOST:PORT meaning http://) as an Endpoint, or EndpointError
+    saying what is wrong with it. Called before any work, so a typo costs nothing."""
+    raw = endpoint if "://" in endpoint else "http://" + endpoint
+    try:
+        parts = urlsplit(raw)
+        port = parts.port  # a port out of range or not a number is a ValueError here
+    except ValueError as exc:
+        raise EndpointError(
+            f"cannot use endpoint {endpoint!r}: {exc}; expected {expected}"
+        ) from None
+    problem = ""
+    if parts.scheme not in schemes:
+        problem = f"the scheme must be {' or '.join(f'{s}://' for s in schemes)}"
+    elif not parts.hostname:
+        problem = "no host"
+    elif port == 0:
+        problem = "port 0 is no port"
+    if problem:
+        raise EndpointError(f"cannot use endpoint {endpoint!r}: {problem}; expected {expected}")
+    return Endpoint(parts.scheme, parts.hostname or "", port, parts.path)
 
 
 @dataclass
@@ -132,29 +181,14 @@ class Exporter:
         raise NotImplementedError
 
     def file_path(self, destination: Destination | None) -> Path:
-        """The path a file format writes to; a file format without one is a usage error."""
+        """The path a file format writes to; a file format without one is a usage error.
+
+        Checked before the export does any work: a folder, a device node or a path under a
+        file is an OutputError (exit 2). Writing goes through `atomic_path`.
+        """
         if destination is None or str(destination) == "":
             raise ValueError(f"the {self.name} export writes a file: give its path")
-        return Path(destination)
-
-
-@contextmanager
-def writing(path: Path) -> Iterator[None]:
-    """Turn a failed write into an OutputError (exit 2) that names the file."""
-    try:
-        yield
-    except OSError as error:
-        raise OutputError(f"cannot write {path}: {error.strerror or error}") from error
-
-
-def write_text_atomic(path: Destination, text: str) -> Path:
-    """Write `text` to `path` via a temp file and a rename (never a half-written file)."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, target)
-    return target
+        return check_output(destination)
 
 
 def write_json_atomic(path: Destination, document: Any) -> Path:

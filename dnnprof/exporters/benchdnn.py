@@ -33,7 +33,6 @@ from dnnprof.exporters.base import (
     ExportOptions,
     ExportResult,
     write_text_atomic,
-    writing,
 )
 from dnnprof.exporters.benchdnn_args import (
     DROPOUT_PLACEHOLDER,
@@ -146,8 +145,7 @@ class BenchdnnExporter(Exporter):
         started = time.perf_counter()
         path = self.file_path(destination)
         text, cases = benchdnn_text(trace, options.selection("all"))
-        with writing(path):
-            write_text_atomic(path, text)
+        write_text_atomic(path, text)
         return ExportResult(
             format=self.name,
             destination=str(path),

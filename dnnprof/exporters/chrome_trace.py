@@ -27,7 +27,6 @@ from dnnprof.exporters.base import (
     ExportOptions,
     ExportResult,
     write_json_atomic,
-    writing,
 )
 from dnnprof.exporters.spans import Span, SpanTree, build_span_tree
 from dnnprof.trace import Trace
@@ -159,7 +158,6 @@ class ChromeTraceExporter(Exporter):
         tree = build_span_tree(
             trace, options.limit(None), options.selection("all"), options.service_name
         )
-        with writing(path):
-            write_json_atomic(path, tree_to_chrome(tree))
+        write_json_atomic(path, tree_to_chrome(tree))
         message = f"Chrome trace written to {path} (open in https://ui.perfetto.dev)"
         return ExportResult.of_tree(self.name, str(path), tree, started, message)

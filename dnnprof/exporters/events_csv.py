@@ -8,7 +8,8 @@ import os
 import time
 from pathlib import Path
 
-from dnnprof.exporters.base import Destination, Exporter, ExportOptions, ExportResult, writing
+from dnnprof.exporters.base import Destination, Exporter, ExportOptions, ExportResult
+from dnnprof.files import atomic_path
 from dnnprof.trace import Trace
 
 EVENT_CSV_COLUMNS = ("line", "op", "iteration", "phase", "kind", "layer", "layer_type",
@@ -23,12 +24,12 @@ def write_events_csv(trace: Trace, path: str | os.PathLike[str]) -> Path:
 
 
 def _write(trace: Trace, target: Path) -> int:
-    """Write the CSV; returns how many rows it has."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+    """Write the CSV atomically (OutputError if it cannot be); returns how many rows it has."""
     events = trace.events
     events = events[events["op"] != "marker"]
     frame = events[[c for c in EVENT_CSV_COLUMNS if c in events]]
-    frame.to_csv(target, index=False, quoting=csv.QUOTE_MINIMAL, float_format="%.6g")
+    with atomic_path(target) as temp:
+        frame.to_csv(temp, index=False, quoting=csv.QUOTE_MINIMAL, float_format="%.6g")
     return len(frame)
 
 
@@ -44,8 +45,7 @@ class EventsCsvExporter(Exporter):
         """Write every event but the markers; the span selection options do not apply."""
         started = time.perf_counter()
         path = self.file_path(destination)
-        with writing(path):
-            rows = _write(trace, path)
+        rows = _write(trace, path)
         return ExportResult(
             format=self.name,
             destination=str(path),

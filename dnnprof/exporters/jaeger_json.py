@@ -30,7 +30,6 @@ from dnnprof.exporters.base import (
     ExportOptions,
     ExportResult,
     write_json_atomic,
-    writing,
 )
 from dnnprof.exporters.spans import Span, SpanTree, build_span_tree, span_ids
 from dnnprof.trace import Trace
@@ -128,8 +127,7 @@ class JaegerJsonExporter(Exporter):
         tree = build_span_tree(
             trace, options.limit(3), options.selection("steady"), options.service_name
         )
-        with writing(path):
-            write_json_atomic(path, jaeger_document(tree))
+        write_json_atomic(path, jaeger_document(tree))
         message = f"Jaeger JSON written to {path} (Jaeger UI: Search > JSON File)"
         return ExportResult.of_tree(self.name, str(path), tree, started, message)
 

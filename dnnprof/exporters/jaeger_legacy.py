@@ -17,7 +17,6 @@ import time
 import warnings
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import urlparse
 
 from opentelemetry.sdk.resources import Resource
 
@@ -27,6 +26,7 @@ from dnnprof.exporters.base import (
     ExportError,
     ExportOptions,
     ExportResult,
+    parse_endpoint,
 )
 from dnnprof.exporters.otlp import sdk_spans, send_batches, sent_message, wait_reachable
 from dnnprof.exporters.spans import build_span_tree
@@ -87,13 +87,10 @@ def export_jaeger_legacy(
     retries: int = 3,
 ) -> ExportResult:
     """Send the span tree with the Thrift Jaeger exporter (collector HTTP or agent UDP)."""
+    parsed = parse_endpoint(
+        endpoint or DEFAULT_ENDPOINT, expected="http://HOST:14268/api/traces or udp://HOST:6831"
+    )
     exporter_class = _exporter_class()
-    raw = endpoint or DEFAULT_ENDPOINT
-    parsed = urlparse(raw if "://" in raw else "http://" + raw)
-    if not parsed.hostname:
-        raise ExportError(
-            f"cannot use Jaeger endpoint {raw!r}: expected http://HOST:14268/api/traces or udp://HOST:6831"
-        )
     started = time.perf_counter()
     tree = build_span_tree(trace, span_iterations, iterations, service_name)
     if parsed.scheme == "udp":
@@ -101,18 +98,17 @@ def export_jaeger_legacy(
         port = parsed.port or 6831
         exporter = _make(
             exporter_class,
-            agent_host_name=parsed.hostname,
+            agent_host_name=parsed.host,
             agent_port=port,
             udp_split_oversized_batches=True,
         )
-        url = f"udp://{parsed.hostname}:{port}"
-    elif parsed.scheme in ("http", "https"):
+        url = parsed.url(port, "")
+    else:  # http or https: parse_endpoint allows nothing else
         transport = "http"
         port = parsed.port or 14268
-        path = parsed.path if parsed.path not in ("", "/") else "/api/traces"
-        url = f"{parsed.scheme}://{parsed.hostname}:{port}{path}"
+        url = parsed.url(port, parsed.path if parsed.path not in ("", "/") else "/api/traces")
         wait_reachable(
-            parsed.hostname,
+            parsed.host,
             port,
             retries + 1,
             timeout_s,
@@ -120,10 +116,6 @@ def export_jaeger_legacy(
             hint="Is a Jaeger collector running there (Thrift over HTTP, port 14268 by default)?",
         )
         exporter = _make(exporter_class, collector_endpoint=url, timeout=max(1, round(timeout_s)))
-    else:
-        raise ExportError(
-            f"unsupported Jaeger endpoint scheme in {raw!r}: use http:// (collector) or udp:// (agent)"
-        )
     # The Thrift translator copies every resource attribute into every span's tags, so the
     # resource carries the service name only.
     spans = sdk_spans(tree, Resource({"service.name": service_name}))

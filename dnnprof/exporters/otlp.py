@@ -18,7 +18,6 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import urlparse
 
 from opentelemetry import trace as trace_api
 from opentelemetry.context import Context
@@ -34,6 +33,7 @@ from dnnprof.exporters.base import (
     ExportError,
     ExportOptions,
     ExportResult,
+    parse_endpoint,
 )
 from dnnprof.exporters.spans import SpanTree, build_span_tree
 from dnnprof.trace import Trace
@@ -103,24 +103,18 @@ def sdk_spans(tree: SpanTree, resource: Resource) -> list[Any]:
 
 def normalize_endpoint(endpoint: str | None, protocol: str) -> tuple[str, str, int]:
     """(URL to give the exporter, host, port) for an endpoint such as `localhost:4317`,
-    `http://jaeger:4317` or `http://jaeger:4318` (HTTP gets `/v1/traces` appended)."""
+    `http://jaeger:4317` or `http://jaeger:4318` (HTTP gets `/v1/traces` appended).
+    A URL that cannot be used is an EndpointError (exit 2)."""
     if protocol not in DEFAULT_ENDPOINTS:
         raise ValueError(f"protocol must be 'grpc' or 'http', not {protocol!r}")
-    raw = endpoint or DEFAULT_ENDPOINTS[protocol]
-    if "://" not in raw:
-        raw = "http://" + raw
-    parsed = urlparse(raw)
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise ExportError(f"cannot use OTLP endpoint {endpoint!r}: expected http://HOST:PORT")
+    parsed = parse_endpoint(endpoint or DEFAULT_ENDPOINTS[protocol], ("http", "https"))
     port = parsed.port or DEFAULT_PORTS[protocol]
+    path = ""
     if protocol == "http":
         path = parsed.path.rstrip("/")
         if not path.endswith(HTTP_TRACES_PATH):
             path += HTTP_TRACES_PATH
-        url = f"{parsed.scheme}://{parsed.hostname}:{port}{path}"
-    else:
-        url = f"{parsed.scheme}://{parsed.hostname}:{port}"
-    return url, parsed.hostname, port
+    return parsed.url(port, path), parsed.host, port
 
 
 OTLP_HINT = (

@@ -43,6 +43,7 @@ def build_trace(parsed: Parsed) -> Trace:
     ts = ts[lines]
     durations = parsed.durations[lines].copy()
     exec_with_ts = _count_rows(parsed, desc_ids, ts)
+    _say_if_nothing_found(parsed)
     exec_count = parsed.counts.exec
     timeline = TIMESTAMPS if exec_count and exec_with_ts == exec_count else SYNTHETIC
     frame = columns.expand(parsed.rows, desc_ids)
@@ -82,6 +83,21 @@ def _count_rows(parsed: Parsed, desc_ids: np.ndarray, ts: np.ndarray) -> int:
         else:
             counts.messages += count
     return int((is_exec[desc_ids] & ~np.isnan(ts)).sum()) if len(ts) else 0
+
+
+def _say_if_nothing_found(parsed: Parsed) -> None:
+    """Warn when no line was oneDNN's (an empty file, another program's output, binary
+    data): an empty trace is otherwise easy to take for a result."""
+    counts = parsed.counts
+    if counts.exec or counts.create or counts.graph or counts.messages or counts.info:
+        return
+    if counts.unparsed:  # oneDNN's lines, all in a form the grammar does not know
+        return
+    read = f"{counts.lines} lines read" if counts.lines else "the input is empty"
+    parsed.state.warn(
+        f"no oneDNN verbose lines found ({read}): is this the log of a run with "
+        "ONEDNN_VERBOSE=1 (DNNL_VERBOSE=1 or MKLDNN_VERBOSE=1 before oneDNN 2.0)?"
+    )
 
 
 def _start_times(
