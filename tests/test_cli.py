@@ -22,7 +22,7 @@ from support.corpus import CORPUS
 # What `dnnprof --help` must not load: the analyzer's heavy dependencies and the frameworks.
 HEAVY = ("pandas", "pyarrow", "plotly", "lark", "numpy", "opentelemetry.sdk", "torch")
 COMMAND_NAMES = ("parse", "trace", "models", "study", "export", "report", "compare", "check",
-                 "baseline")
+                 "baseline", "store", "history")
 
 
 def modules_loaded_by(argv: list[str]) -> tuple[int, list[str]]:
@@ -47,7 +47,8 @@ def modules_loaded_by(argv: list[str]) -> tuple[int, list[str]]:
 
 
 @pytest.mark.parametrize("argv", [["--help"], *([name, "--help"] for name in COMMAND_NAMES),
-                                  ["baseline", "save", "--help"], []],
+                                  ["baseline", "save", "--help"], ["store", "add", "--help"],
+                                  ["store", "ls", "--help"], []],
                          ids=lambda argv: " ".join(argv) or "no command")
 def test_help_loads_no_heavy_module(argv: list[str]) -> None:
     status, heavy = modules_loaded_by(argv)

@@ -9,14 +9,27 @@ import traceback
 from collections.abc import Sequence
 
 from dnnprof import __version__
-from dnnprof.cli import baseline, check, compare, export, models, parse, report, study, trace
+from dnnprof.cli import (
+    baseline,
+    check,
+    compare,
+    export,
+    history,
+    models,
+    parse,
+    report,
+    store,
+    study,
+    trace,
+)
 from dnnprof.errors import DnnprofError
 from dnnprof.vocabulary import ExitCode
 
 # In the order `dnnprof --help` lists them. Each module has `register(subparsers)`, which
 # adds its subcommand and sets `handler`, a function of the parsed arguments returning the
 # exit status.
-COMMANDS = (parse, trace, models, study, export, report, compare, check, baseline)
+COMMANDS = (parse, trace, models, study, export, report, compare, check, baseline, store,
+            history)
 WRAPPING_COMMAND = "trace"  # the one command that takes a command after `--`
 
 

@@ -1,0 +1,109 @@
+"""`dnnprof store add RUN... --store PATH` and `dnnprof store ls --store PATH`: the trace store."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from dnnprof.vocabulary import ExitCode
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `store` and its actions, `add` and `ls`."""
+    parser = subparsers.add_parser(
+        "store", help="a fleet's trace store: add runs, list them (see docs/store.md)",
+        description="A directory (or fsspec URL) of Hive-partitioned Parquet: one file per "
+                    "run, so that many CI jobs add runs at once without rewriting anything.",
+    )
+    actions = parser.add_subparsers(dest="store_action", metavar="ACTION")
+    add = actions.add_parser(
+        "add", help="add runs to a store (atomic; adding a run twice keeps one)",
+        description="Add each run folder, stored trace or verbose log to the store. Commit, "
+                    "branch and runner class default to the CI system's variables "
+                    "(GITHUB_SHA, CI_COMMIT_SHA, ...; DNNPROF_RUNNER), then git.",
+    )
+    add.add_argument("inputs", nargs="+", metavar="RUN_OR_TRACE",
+                     help="run folder, stored trace (.parquet) or verbose log")
+    add_store_flag(add)
+    add.add_argument("--commit", metavar="SHA", help="commit measured (default: CI, git)")
+    add.add_argument("--branch", metavar="B", help="branch (default: CI, git)")
+    add.add_argument("--time", metavar="T",
+                     help="when it ran: ISO 8601 or epoch seconds (default: the run's start)")
+    add.add_argument("--runner", metavar="NAME",
+                     help="runner class runs are compared within (default: $DNNPROF_RUNNER, "
+                          "the CI runner's label, else the recorded CPU and threads)")
+    add.add_argument("--model", metavar="NAME",
+                     help="the model (default: the run's); also aligns a log to its layers")
+    add.add_argument("--variant", metavar="NAME", help="the variant (default: the run's)")
+    add.add_argument("--run-id", metavar="ID",
+                     help="the run's id (default: a digest of its events); one input only")
+    add.add_argument("--no-events", action="store_true",
+                     help="store runs and layers only (`check --baseline-store` needs events)")
+    add.add_argument("--json", action="store_true", help="print one JSON object per run")
+    add.set_defaults(handler=run_add)
+    ls = actions.add_parser("ls", help="list a store's models, variants and runner classes")
+    add_store_flag(ls)
+    add_engine_flags(ls)
+    ls.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    ls.set_defaults(handler=run_ls)
+
+    def usage(args: argparse.Namespace) -> int:  # `dnnprof store` without an action
+        parser.print_help(sys.stderr)
+        return ExitCode.USAGE
+
+    parser.set_defaults(handler=usage, error_prefix="dnnprof store")
+
+
+def add_store_flag(parser: argparse.ArgumentParser) -> None:
+    """--store PATH (required)."""
+    parser.add_argument("--store", required=True, metavar="PATH",
+                        help="the store: a directory, or an fsspec URL (s3://bucket/prefix)")
+
+
+def add_engine_flags(parser: argparse.ArgumentParser) -> None:
+    """--engine duckdb|spark and --spark-master URL."""
+    parser.add_argument("--engine", default=None, metavar="ENGINE",
+                        help="duckdb (default, in this process) or spark")
+    parser.add_argument("--spark-master", metavar="URL",
+                        help="Spark master (default local[*], or $DNNPROF_SPARK_MASTER)")
+
+
+def run_add(args: argparse.Namespace) -> int:
+    """Open each input as a trace and add it; one line (or JSON object) per run."""
+    import dnnprof
+    from dnnprof.errors import InputError
+    from dnnprof.store import RunContext, Store
+
+    if args.run_id and len(args.inputs) > 1:
+        raise InputError("--run-id names one run: give one input with it")
+    store = Store(args.store)
+    context = RunContext.from_environment(args.commit, args.branch, args.runner, args.time)
+    for path in args.inputs:
+        trace = dnnprof.open(path, model=args.model, role="run")
+        result = store.add(trace, context, model=args.model, variant=args.variant,
+                           run_id=args.run_id, events=not args.no_events)
+        if args.json:
+            print(json.dumps({"input": path, **result.__dict__}))
+        else:
+            verb = "added" if result.added else "already in the store"
+            print(f"{path}: {verb} as run {result.run_id} ({result.model}/{result.variant})")
+    return ExitCode.OK
+
+
+def run_ls(args: argparse.Namespace) -> int:
+    """A table (or JSON) of the store's runs per model, variant and runner class."""
+    from dnnprof.cli.console import Terminal
+    from dnnprof.store import Store
+    from dnnprof.store.console import print_runs
+
+    store = Store(args.store)
+    runs = store.runs_table(args.engine, args.spark_master)
+    if args.json:
+        runs = runs.assign(first_run=runs["first_run"].map(lambda t: t.isoformat()),
+                           last_run=runs["last_run"].map(lambda t: t.isoformat()))
+        print(json.dumps({"store": store.location, "runs": runs.to_dict("records")},
+                         indent=2))
+    else:
+        print_runs(runs, store.location, Terminal())
+    return ExitCode.OK
