@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dnnprof.cli.store import add_check_flags
 from dnnprof.vocabulary import ExitCode
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -28,8 +29,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("new", help="new trace: .parquet file, run folder, or verbose log")
-    parser.add_argument("-b", "--baseline", required=True,
-                        help="baseline trace, run folder or log (see `dnnprof baseline save`)")
+    baseline = parser.add_mutually_exclusive_group(required=True)
+    baseline.add_argument("-b", "--baseline",
+                          help="baseline trace, run folder or log (see `dnnprof baseline save`)")
+    baseline.add_argument("--baseline-store", metavar="PATH",
+                          help="a trace store: the baseline is the last K runs there of the "
+                               "same model, variant and runner class (see `dnnprof store`)")
     parser.add_argument("--tolerance", type=fraction("--tolerance"),
                         help="allowed slowdown of the total, e.g. 5%% (default from config, 5%%)")
     parser.add_argument("--layer-tolerance", type=fraction("--layer-tolerance"),
@@ -55,6 +60,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--update-baseline", action="store_true",
                         help="accept NEW: report as usual, then overwrite the baseline with it "
                              "and exit 0")
+    add_check_flags(parser)
     parser.set_defaults(handler=run, error_prefix="dnnprof check")
 
 
@@ -63,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
     from dnnprof.check import check, load_input, save_baseline
     from dnnprof.cli.outputs import check_paths
 
+    if args.baseline_store is not None:
+        return _check_against_store(args)
     # --update-baseline writes the baseline, which must then not be NEW itself
     check_paths([args.new, args.baseline], files=[args.junit, args.markdown])
     if args.update_baseline:
@@ -81,6 +89,21 @@ def run(args: argparse.Namespace) -> int:
               f"({report.new.iterations} iterations); commit it to accept the change",
               file=sys.stderr)
         return ExitCode.OK
+    return report.exit_code
+
+
+def _check_against_store(args: argparse.Namespace) -> int:
+    """NEW against the last K comparable runs of a store (adding NEW is `store add`'s job)."""
+    from dnnprof.cli.outputs import check_paths
+    from dnnprof.cli.store import check_against_store
+    from dnnprof.errors import InputError
+
+    if args.update_baseline:
+        raise InputError("--update-baseline rewrites a baseline file; with --baseline-store, "
+                         "accept NEW by adding it: `dnnprof store add NEW --store PATH`")
+    check_paths([args.new], files=[args.junit, args.markdown])
+    report = check_against_store(args, _config(args))
+    _emit(report, args)
     return report.exit_code
 
 

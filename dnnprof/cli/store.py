@@ -1,12 +1,17 @@
-"""`dnnprof store add RUN... --store PATH` and `dnnprof store ls --store PATH`: the trace store."""
+"""`dnnprof store add RUN... --store PATH`, `dnnprof store ls --store PATH`, and the store
+side of `dnnprof check NEW --baseline-store PATH`."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from dnnprof.vocabulary import ExitCode
+
+if TYPE_CHECKING:  # pragma: no cover
+    from dnnprof.check import CheckConfig, CheckReport
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -107,3 +112,48 @@ def run_ls(args: argparse.Namespace) -> int:
     else:
         print_runs(runs, store.location, Terminal())
     return ExitCode.OK
+
+
+def add_check_flags(parser: argparse.ArgumentParser) -> None:
+    """`check`'s flags for a baseline from a store (--baseline-store is in its group)."""
+    parser.add_argument("--lookback", type=int, metavar="K",
+                        help="with --baseline-store: how many earlier runs (default 10)")
+    parser.add_argument("--variant", metavar="NAME",
+                        help="with --baseline-store: NEW's variant (default: NEW's own)")
+    parser.add_argument("--runner", metavar="NAME",
+                        help="with --baseline-store: NEW's runner class (default as in "
+                             "`store add`)")
+    add_engine_flags(parser)
+
+
+def check_against_store(args: argparse.Namespace, config: CheckConfig) -> CheckReport:
+    """`check NEW --baseline-store PATH`: timing against the last K comparable runs pooled,
+    structure (and iterations run) against the latest of them."""
+    from dataclasses import replace
+
+    from dnnprof.check import check_traces, load_input
+    from dnnprof.errors import InputError
+    from dnnprof.store import RunContext, baseline_runs, runner_class
+    from dnnprof.store.rows import run_identity
+
+    new = load_input(args.new, "new", args.model)
+    model = args.model or new.metadata.model
+    variant = args.variant or new.metadata.variant
+    if not model or not variant:
+        raise InputError(f"new {args.new}: the trace does not say which model and variant it "
+                         "ran; pass --model and --variant to find its runs in the store")
+    runner = RunContext.from_environment(runner=args.runner).runner or runner_class(new)
+    found = baseline_runs(args.baseline_store, model, variant, runner, args.lookback,
+                          exclude=run_identity(new), engine=args.engine,
+                          spark_master=args.spark_master)
+    latest = found.runs.iloc[0]
+    timing = check_traces(found.pooled, new, config, f"{args.baseline_store}: "
+                          f"{found.describe()}", str(args.new))
+    structure = check_traces(found.latest, new, config, f"{args.baseline_store}: run "
+                             f"{latest['run_id']}", str(args.new))
+    findings = ([f for f in timing.findings if f.check == "timing"]
+                + [f for f in structure.findings if f.check != "timing"])
+    notes = [*timing.notes, f"timing: against {found.describe()}, pooled; structure: "
+             f"against the latest of them, run {latest['run_id']}"]
+    return replace(timing, findings=findings, notes=notes,
+                   compared_layers=structure.compared_layers)
