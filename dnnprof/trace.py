@@ -67,8 +67,8 @@ class Trace:
     @staticmethod
     def steady_mask(rows: pd.DataFrame) -> np.ndarray:
         """Which of these rows are in a steady-state iteration (see `steady`)."""
-        phases = rows["phase"].astype(str)
-        return (phases.isin(STEADY_PHASES) & (rows["iteration"] >= 0)).to_numpy()
+        # isin on the categorical compares each distinct phase once, not a string per row
+        return (rows["phase"].isin(STEADY_PHASES) & (rows["iteration"] >= 0)).to_numpy()
 
     def steady_exec(self) -> pd.DataFrame:
         """Same as `steady()` (the name older code and notebooks use)."""
@@ -130,7 +130,7 @@ class Trace:
         by_kind = self.by_kind(steady=False)
         total_ms = float(ex["duration_ms"].sum())
         reorder_ms = float(ex.loc[ex["kind"] == REORDER, "duration_ms"].sum())
-        dtypes = ex["src_dt"].astype(str).replace("", "none").value_counts()
+        dtypes = _value_counts(ex["src_dt"], empty="none")
         graph = self.events[(self.events["op"] == "exec") & (self.events["api"] == "graph")]
         return {
             "source": meta.source,
@@ -155,8 +155,8 @@ class Trace:
             "reorder_ms": reorder_ms,
             "reorder_share": reorder_ms / total_ms if total_ms > 0 else 0.0,
             "graph_exec_ms": float(graph["duration_ms"].sum()),
-            "with_post_ops": int((ex["post_ops"].astype(str) != "").sum()),
-            "data_types": {str(k): int(v) for k, v in dtypes.items()},
+            "with_post_ops": int((ex["post_ops"] != "").sum()),
+            "data_types": dtypes,
             "kinds": _kinds_dict(by_kind),
             # steady state (measured iterations) when the reconstructor found them
             "steady": self._steady_summary(),
@@ -214,6 +214,17 @@ class Trace:
     def by_stage(self, steady: bool = True, stages: Any = None) -> pd.DataFrame:
         """Per ResNet stage (conv1, conv2_x ... conv5_x, fc), or per a {layer: stage} mapping."""
         return views.by_stage(self.steady() if steady else self.exec_events, stages)
+
+
+def _value_counts(column: pd.Series, empty: str) -> dict[str, int]:
+    """Rows per distinct text, most first ("" counted as `empty`), once per distinct value."""
+    codes, names = views.coded(column)
+    counts: dict[str, int] = {}
+    for code, count in enumerate(np.bincount(codes, minlength=len(names)).tolist()):
+        if count:
+            name = str(names[code]) or empty
+            counts[name] = counts.get(name, 0) + count
+    return dict(sorted(counts.items(), key=lambda item: -item[1]))
 
 
 def _kinds_dict(by_kind: pd.DataFrame) -> dict[str, dict[str, float]]:

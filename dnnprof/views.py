@@ -45,40 +45,46 @@ def coded(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return codes, names
 
 
-def _iterations_in(ex: pd.DataFrame) -> int:
-    its = ex["iteration"].to_numpy()
-    count = len(np.unique(its[its >= 0]))
-    return max(count, 1)
+def labelled_rows(ex: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(positions of the rows with a layer, their layer codes, the layer names)."""
+    codes, names = coded(ex["layer"])
+    rows = np.flatnonzero((names != "")[codes]) if len(names) else np.zeros(0, np.int64)
+    return rows, codes[rows], names
+
+
+def _iterations_in(iterations: np.ndarray) -> int:
+    return max(len(np.unique(iterations[iterations >= 0])), 1)
 
 
 def by_layer(ex: pd.DataFrame) -> pd.DataFrame:
     """One row per layer in execution order: calls, time, share, fusion, reorders, FLOPs."""
-    ex = ex[ex["layer"].astype(str) != ""]
-    if ex.empty:
+    rows, layer, names = labelled_rows(ex)
+    if not len(rows):
         return pd.DataFrame(columns=LAYER_COLUMNS)
-    iterations = _iterations_in(ex)
-    frame = pd.DataFrame({
-        "layer": ex["layer"].astype(str).to_numpy(),
-        "layer_type": ex["layer_type"].astype(str).to_numpy(),
-        "duration": ex["duration_ms"].to_numpy(dtype=float),
-        "reorder": ex["is_reorder"].to_numpy(dtype=bool),
-        "flops": ex["flops"].to_numpy(dtype=float),
-        "fused": ex["fused_layers"].astype(str).to_numpy(),
-        "line": ex["line"].to_numpy(),
+    iterations = _iterations_in(ex["iteration"].to_numpy()[rows])
+    types, type_names = coded(ex["layer_type"])
+    reorder = ex["is_reorder"].to_numpy(dtype=bool)[rows]
+    duration = ex["duration_ms"].to_numpy(dtype=float)[rows]
+    frame = pd.DataFrame({  # integer codes: pandas groups them without a string per row
+        "layer": layer, "type": types[rows], "line": ex["line"].to_numpy()[rows],
+        "duration": duration, "reorder": reorder,
+        "reorder_ms": np.where(reorder, duration, 0.0),
+        "flops": np.where(reorder, 0.0, np.nan_to_num(ex["flops"].to_numpy(dtype=float)[rows])),
     })
-    frame["reorder_ms"] = np.where(frame["reorder"], frame["duration"], 0.0)
-    frame["flops"] = np.where(frame["reorder"], 0.0, np.nan_to_num(frame["flops"]))
-    grouped = frame.groupby("layer", sort=False)
-    table = grouped.agg(
-        layer_type=("layer_type", "first"),
+    table = frame.groupby("layer", sort=False).agg(
+        type=("type", "first"),
         first_line=("line", "min"),
         calls=("duration", "size"),
         total_ms=("duration", "sum"),
         reorder_ms=("reorder_ms", "sum"),
         reorders=("reorder", "sum"),
         flops=("flops", "sum"),
-        fused_layers=("fused", _joined),
     ).sort_values("first_line")
+    fused = _joined(layer, *coded(ex["fused_layers"].iloc[rows]))
+    table["fused_layers"] = [fused.get(code, "") for code in table.index]
+    table["layer_type"] = type_names[table["type"].to_numpy()]
+    table.index = names[table.index.to_numpy()]
+    table.index.name = "layer"
     table["mean_ms"] = table["total_ms"] / iterations
     total = table["total_ms"].sum()
     table["share"] = table["total_ms"] / total if total > 0 else 0.0
@@ -89,13 +95,16 @@ def by_layer(ex: pd.DataFrame) -> pd.DataFrame:
     return table.reset_index()[LAYER_COLUMNS]
 
 
-def _joined(values: pd.Series) -> str:
-    seen: list[str] = []
-    for value in values:
-        for part in str(value).split("+"):
-            if part and part not in seen:
-                seen.append(part)
-    return "+".join(seen)
+def _joined(groups: np.ndarray, codes: np.ndarray, names: np.ndarray) -> dict[int, str]:
+    """Per group, the "+"-separated parts of its values, each once in order of first row:
+    worked out over the distinct (group, value) pairs, not over every row."""
+    pairs = pd.unique(groups.astype(np.int64) * max(len(names), 1) + codes)
+    seen: dict[int, list[str]] = {}
+    for pair in pairs.tolist():
+        group, code = divmod(pair, max(len(names), 1))
+        parts = seen.setdefault(group, [])
+        parts += [p for p in str(names[code]).split("+") if p and p not in parts]
+    return {group: "+".join(parts) for group, parts in seen.items()}
 
 
 def layer_wall(marker_rows: pd.DataFrame) -> pd.DataFrame:
@@ -159,20 +168,26 @@ def outside_onednn(layer_table: list[dict] | None, attributed: set[str],
 
 def by_iteration(ex: pd.DataFrame, wall_ms: dict[int, float]) -> pd.DataFrame:
     """One row per iteration: phase, exec count, exec time, reorder time, span, Python wall."""
-    ex = ex[ex["iteration"] >= 0]
-    if ex.empty:
+    rows = np.flatnonzero(ex["iteration"].to_numpy() >= 0)
+    if not len(rows):
         return pd.DataFrame(columns=ITERATION_COLUMNS)
+    phase, phase_names = coded(ex["phase"])
     frame = pd.DataFrame({
-        "iteration": ex["iteration"].to_numpy(),
-        "phase": ex["phase"].astype(str).to_numpy(),
-        "duration": ex["duration_ms"].to_numpy(dtype=float),
-        "reorder": ex["is_reorder"].to_numpy(dtype=bool),
-        "start": ex["start_ms"].to_numpy(dtype=float),
+        "iteration": ex["iteration"].to_numpy()[rows],
+        "phase": phase[rows],
+        "duration": ex["duration_ms"].to_numpy(dtype=float)[rows],
+        "reorder": ex["is_reorder"].to_numpy(dtype=bool)[rows],
+        "start": ex["start_ms"].to_numpy(dtype=float)[rows],
     })
     frame["end"] = frame["start"] + np.nan_to_num(frame["duration"])
     frame["reorder_ms"] = np.where(frame["reorder"], frame["duration"], 0.0)
+    # each iteration's most common phase (ties: the first name in sort order, as `mode`)
+    votes = frame.groupby(["iteration", "phase"]).size().rename("n").reset_index()
+    votes["name"] = phase_names[votes["phase"].to_numpy()]
+    votes = votes.sort_values(["iteration", "n", "name"], ascending=[True, False, True])
+    first = votes.drop_duplicates("iteration")
+    phase_of = dict(zip(first["iteration"].tolist(), first["name"].tolist(), strict=True))
     table = frame.groupby("iteration").agg(
-        phase=("phase", lambda s: s.mode().iloc[0] if len(s) else ""),
         exec=("duration", "size"),
         reorders=("reorder", "sum"),
         total_ms=("duration", "sum"),
@@ -180,6 +195,7 @@ def by_iteration(ex: pd.DataFrame, wall_ms: dict[int, float]) -> pd.DataFrame:
         start_ms=("start", "min"),
         end_ms=("end", "max"),
     ).reset_index()
+    table["phase"] = [phase_of[i] for i in table["iteration"]]
     table["wall_ms"] = [wall_ms.get(int(i)) for i in table["iteration"]]
     table["wall_ms"] = table["wall_ms"].astype(float)
     table["reorders"] = table["reorders"].astype(int)
@@ -214,19 +230,24 @@ def resnet_stage(layer: str, layer_type: str = "") -> str | None:
 
 def _output_heights(ex: pd.DataFrame) -> np.ndarray:
     """Output height of each convolution and pooling row (-1 for every other row)."""
-    sized = ex["kind"].astype(str).isin(_SIZED_KINDS).to_numpy()
-    codes, problems = pd.factorize(ex["problem"].astype(str))  # a few hundred distinct shapes
+    kind, kinds = coded(ex["kind"])
+    problem, problems = coded(ex["problem"])  # a few hundred distinct shapes
     by_problem = np.array([int(m.group(1)) if (m := _OUTPUT_HEIGHT.search(p)) else -1
                            for p in problems] + [-1], dtype=np.int64)  # [-1]: no problem
-    return np.where(sized, by_problem[codes], -1)
+    sized = np.isin(kinds, list(_SIZED_KINDS)) if len(kinds) else np.zeros(1, bool)
+    return np.where(sized[kind], by_problem[problem], -1)
 
 
-def _size_rule(ex: pd.DataFrame) -> Callable[[str, int], str | None] | None:
+def _size_rule(ex: pd.DataFrame, rows: np.ndarray | None = None
+               ) -> Callable[[str, int], str | None] | None:
     """Stage of a (primitive kind, output height): ResNet halves the resolution once per
     stage, so its convolutions have five distinct output sizes. None for other models."""
     heights = _output_heights(ex)
-    is_conv = (ex["kind"].astype(str) == "convolution").to_numpy()
-    distinct = sorted({int(h) for h in heights[is_conv] if h >= 0}, reverse=True)
+    kind, kinds = coded(ex["kind"])
+    is_conv = (kinds == "convolution")[kind] & (heights >= 0)
+    if rows is not None:
+        heights, is_conv = heights[rows], is_conv[rows]
+    distinct = sorted(np.unique(heights[is_conv]).tolist(), reverse=True)
     if len(distinct) != 5:
         return None
     names = dict(zip(distinct, RESNET_STAGES[:5], strict=True))
@@ -242,18 +263,19 @@ def _size_rule(ex: pd.DataFrame) -> Callable[[str, int], str | None] | None:
     return stage
 
 
-def _stage_by_size(ex: pd.DataFrame) -> StageMapper | None:
+def _stage_by_size(ex: pd.DataFrame, rows: np.ndarray) -> StageMapper | None:
     """Stages of layers whose names say nothing (heuristic mode), from output sizes."""
-    rule = _size_rule(ex)
+    rule = _size_rule(ex, rows)
     if rule is None:
         return None
-    frame = pd.DataFrame({"layer": ex["layer"].astype(str).to_numpy(),
-                          "kind": ex["kind"].astype(str).to_numpy(),
-                          "height": _output_heights(ex)})
-    first_sized = frame[frame["height"] >= 0].drop_duplicates("layer")
-    sized = {layer: rule(kind, int(height)) for layer, kind, height
-             in first_sized.itertuples(index=False)}
-    last_kind = dict(zip(frame["layer"], frame["kind"], strict=True))
+    (layer, layers), (kind, kinds) = coded(ex["layer"]), coded(ex["kind"])
+    layer, kind, heights = layer[rows], kind[rows], _output_heights(ex)[rows]
+    sized_at = np.flatnonzero(heights >= 0)
+    first = sized_at[np.unique(layer[sized_at], return_index=True)[1]]  # each layer's first
+    sized = {layers[layer[r]]: rule(kinds[kind[r]], int(heights[r])) for r in first.tolist()}
+    codes, from_end = np.unique(layer[::-1], return_index=True)  # each layer's last row
+    last_kind = {layers[c]: kinds[kind[len(layer) - 1 - i]]
+                 for c, i in zip(codes.tolist(), from_end.tolist(), strict=True)}
 
     def stage(layer: str) -> str | None:
         if layer in sized:
@@ -265,14 +287,18 @@ def _stage_by_size(ex: pd.DataFrame) -> StageMapper | None:
     return stage
 
 
-def stage_mapper(ex: pd.DataFrame) -> tuple[StageMapper, str] | None:
-    """The one layer -> ResNet stage mapping of these labelled rows, and how it was found:
-    by layer name when most names say, else by output size; None when neither works."""
-    layers = pd.unique(ex["layer"].astype(str).to_numpy())
-    named = [resnet_stage(layer) for layer in layers]
+def stage_mapper(ex: pd.DataFrame, rows: np.ndarray | None = None
+                 ) -> tuple[StageMapper, str] | None:
+    """The one layer -> ResNet stage mapping of these labelled rows (or of the `rows`
+    positions), and how it was found: by layer name when most names say, else by output
+    size; None when neither works."""
+    rows = np.arange(len(ex)) if rows is None else rows
+    layer, names = coded(ex["layer"])
+    layers = names[pd.unique(layer[rows])]
+    named = [resnet_stage(name) for name in layers]
     if len(layers) and sum(s is not None for s in named) >= len(named) / 2:
         return resnet_stage, BY_LAYER_NAMES
-    sized = _stage_by_size(ex)
+    sized = _stage_by_size(ex, rows)
     return None if sized is None else (sized, BY_OUTPUT_SIZES)
 
 
@@ -283,36 +309,39 @@ def stages_of_rows(ex: pd.DataFrame) -> tuple[pd.Series, str]:
     glue, or a log without layers) are staged by output size, and the kinds that have no size
     (reorders, element-wise) join the compute primitive they feed.
     """
-    layers = ex["layer"].astype(str)
-    labelled = (layers != "").to_numpy()
-    stage = pd.Series([None] * len(ex), index=ex.index, dtype=object)
+    rows, layer, names = labelled_rows(ex)
+    labelled = np.zeros(len(ex), bool)
+    labelled[rows] = True
+    stage = np.full(len(ex), None, dtype=object)
     method = BY_OUTPUT_SIZES
-    chosen = stage_mapper(ex[labelled]) if labelled.any() else None
+    chosen = stage_mapper(ex, rows) if len(rows) else None
     if chosen is not None:
         mapper, method = chosen
-        lookup = {layer: mapper(layer) for layer in pd.unique(layers[labelled])}
-        stage[labelled] = layers[labelled].map(lookup)
+        present = pd.unique(layer)  # the mapping once per layer
+        by_code = np.full(len(names), None, dtype=object)
+        by_code[present] = [mapper(name) for name in names[present]]
+        stage[rows] = by_code[layer]
     if not labelled.all():
         rule = _size_rule(ex)
         if rule is not None:
-            pairs = pd.MultiIndex.from_arrays([ex["kind"].astype(str), _output_heights(ex)])
-            codes, distinct = pairs.factorize()  # the rule once per (kind, size)
-            staged = np.array([rule(kind, int(height)) for kind, height in distinct],
+            kind, kinds = coded(ex["kind"])
+            heights = _output_heights(ex)
+            codes, pairs = pd.MultiIndex.from_arrays([kind, heights]).factorize()
+            staged = np.array([rule(kinds[k], int(h)) for k, h in pairs],  # once per (kind, size)
                               dtype=object)
-            by_size = pd.Series(staged[codes], index=ex.index, dtype=object)
-            stage[~labelled] = by_size.bfill().ffill()[~labelled]
-    return stage, method
+            by_size = pd.Series(staged[codes], dtype=object).bfill().ffill().to_numpy()
+            stage[~labelled] = by_size[~labelled]
+    return pd.Series(stage, index=ex.index, dtype=object), method
 
 
 def by_stage(ex: pd.DataFrame,
              stages: dict[str, str] | StageMapper | None = None) -> pd.DataFrame:
     """Time per ResNet stage (conv1, conv2_x ... conv5_x, fc), or per a given mapping."""
-    ex = ex[ex["layer"].astype(str) != ""]
-    if ex.empty:
+    rows, layer, names = labelled_rows(ex)
+    if not len(rows):
         return pd.DataFrame(columns=STAGE_COLUMNS)
-    layers = ex["layer"].astype(str).to_numpy()
     if stages is None:
-        chosen = stage_mapper(ex)
+        chosen = stage_mapper(ex, rows)
         if chosen is None:
             return pd.DataFrame(columns=STAGE_COLUMNS)  # not a model with ResNet stages
         mapper: StageMapper = chosen[0]
@@ -320,21 +349,27 @@ def by_stage(ex: pd.DataFrame,
         mapper = stages.get
     else:
         mapper = stages
-    lookup = {layer: mapper(layer) or "other" for layer in pd.unique(layers)}
+    present = pd.unique(layer)  # the mapping once per layer
+    stage_codes, stage_names = pd.factorize(
+        np.array([mapper(name) or "other" for name in names[present]], dtype=object))
+    stage_of = np.zeros(len(names), np.int64)
+    stage_of[present] = stage_codes
+    duration = ex["duration_ms"].to_numpy(dtype=float)[rows]
     frame = pd.DataFrame({
-        "stage": [lookup[layer] for layer in layers],
-        "layer": layers,
-        "duration": ex["duration_ms"].to_numpy(dtype=float),
-        "reorder_ms": np.where(ex["is_reorder"].to_numpy(dtype=bool),
-                               ex["duration_ms"].to_numpy(dtype=float), 0.0),
+        "stage": stage_of[layer],
+        "layer": layer,
+        "duration": duration,
+        "reorder_ms": np.where(ex["is_reorder"].to_numpy(dtype=bool)[rows], duration, 0.0),
     })
-    iterations = _iterations_in(ex)
+    iterations = _iterations_in(ex["iteration"].to_numpy()[rows])
     table = frame.groupby("stage", sort=False).agg(
         layers=("layer", "nunique"),
         calls=("duration", "size"),
         total_ms=("duration", "sum"),
         reorder_ms=("reorder_ms", "sum"),
     )
+    table.index = np.asarray(stage_names, dtype=object)[table.index.to_numpy()]
+    table.index.name = "stage"
     order = {name: i for i, name in enumerate(RESNET_STAGES)}
     table = table.loc[sorted(table.index, key=lambda s: (order.get(s, len(order)), s))]
     table["mean_ms"] = table["total_ms"] / iterations
