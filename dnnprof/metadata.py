@@ -8,7 +8,10 @@ version does not know are kept in `extra` and written back unchanged.
 from __future__ import annotations
 
 import dataclasses
+import types
+import typing
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from dnnprof.vocabulary import UNKNOWN
@@ -193,20 +196,31 @@ class TraceMetadata:
 
     @classmethod
     def from_dict(cls, data: Any) -> TraceMetadata:
-        """Typed metadata from the stored JSON object (unknown keys go to `extra`)."""
+        """Typed metadata from the stored JSON object (unknown keys go to `extra`).
+
+        A file is not trusted: a value of the wrong type (a string where a list belongs) is
+        left at its default and named in `warnings`, so that no reader fails on it later.
+        Raises ValueError when the object is not a JSON object at all.
+        """
         if not isinstance(data, dict):
             raise ValueError(f"dnnprof metadata must be a JSON object, not {type(data).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)} - {"extra"} - _NESTED
-        values = {k: v for k, v in data.items() if k in known}
-        extra = {k: v for k, v in data.items() if k not in known and k not in _NESTED}
-        counts = data.get("counts")
+        problems: list[str] = []
+        values = _typed_values(cls, data, problems, "")
+        extra = {k: v for k, v in data.items() if k not in _field_names(cls)}
         meta = cls(**values, extra=extra)
-        if isinstance(counts, dict):
-            meta.counts = _build(Counts, counts, into_extra=False)
-        if isinstance(data.get("reconstruction"), dict):
-            meta.reconstruction = _build(Reconstruction, data["reconstruction"])
+        for name, value in data.items():
+            if name in _NESTED and value is not None and not isinstance(value, dict):
+                problems.append(_ignored(name, value))
+        if isinstance(data.get("counts"), dict):
+            meta.counts = Counts(**_typed_values(Counts, data["counts"], problems, "counts."))
+        reconstruction = data.get("reconstruction")
+        if isinstance(reconstruction, dict):
+            known = _typed_values(Reconstruction, reconstruction, problems, "reconstruction.")
+            more = {k: v for k, v in reconstruction.items() if k not in _field_names(Reconstruction)}
+            meta.reconstruction = Reconstruction(**known, extra=more)
         if isinstance(data.get("conditions"), dict):
             meta.conditions = RunConditions.from_dict(data["conditions"])
+        meta.warnings = [*meta.warnings, *problems]
         return meta
 
     def to_dict(self) -> dict[str, Any]:
@@ -284,6 +298,57 @@ _RUN_KEYS = frozenset(
 _NESTED = frozenset({"counts", "reconstruction", "conditions"})
 
 
+@cache
+def _field_names(kind: type) -> frozenset[str]:
+    return frozenset(f.name for f in dataclasses.fields(kind))
+
+
+@cache
+def _field_types(kind: type) -> dict[str, Any]:
+    """Each plain field's type (nested dataclasses and `extra` are read on their own)."""
+    hints = typing.get_type_hints(kind)
+    return {name: hint for name, hint in hints.items() if name != "extra" and name not in _NESTED}
+
+
+def _typed_values(
+    kind: type, data: dict[str, Any], problems: list[str], prefix: str
+) -> dict[str, Any]:
+    values = {}
+    for name, hint in _field_types(kind).items():
+        if name not in data:
+            continue
+        if _conforms(data[name], hint):
+            values[name] = data[name]
+        else:
+            problems.append(_ignored(prefix + name, data[name]))
+    return values
+
+
+def _ignored(name: str, value: Any) -> str:
+    return (f"stored metadata: {name} holds a {type(value).__name__} where another type "
+            "belongs: ignored (left at its default)")
+
+
+def _conforms(value: Any, hint: Any) -> bool:
+    """True when a JSON value fits a field's type hint (an int fits float; a bool is no int)."""
+    if hint is Any:
+        return True
+    if hint is type(None):
+        return value is None
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (types.UnionType, typing.Union):
+        return any(_conforms(value, arg) for arg in args)
+    if origin is list:
+        return isinstance(value, list) and all(_conforms(item, args[0]) for item in value)
+    if origin is dict:
+        return isinstance(value, dict) and all(_conforms(item, args[1]) for item in value.values())
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, hint)
+
+
 def _build(kind: type, data: dict[str, Any], into_extra: bool = True) -> Any:
     names = {f.name for f in dataclasses.fields(kind)} - {"extra"}
     known = {k: v for k, v in data.items() if k in names}
@@ -302,7 +367,8 @@ def _int_keys(mapping: Any) -> dict[int, float]:
     # JSON turns the int keys of a dict into strings: give them back their type once, here
     if not isinstance(mapping, dict):
         return {}
-    return {int(k): float(v) for k, v in mapping.items() if v is not None}
+    return {int(k): float(v) for k, v in mapping.items()
+            if str(k).isdecimal() and isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
 def _deepcopy_json(value: Any) -> Any:

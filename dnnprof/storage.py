@@ -110,7 +110,9 @@ def read_parquet(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, TraceMetad
         raise TraceFileError(f"{source}: unknown trace format version {version}")
     try:
         events = table.to_pandas()
-    except (pa.ArrowException, ValueError) as exc:
+    # pyarrow rebuilds the frame from the pandas metadata stored in the file: a damaged one
+    # fails inside it with a KeyError, TypeError or IndexError as well
+    except (pa.ArrowException, ValueError, KeyError, TypeError, IndexError) as exc:
         raise TraceFileError(f"{source}: damaged trace data ({_one_line(exc)})") from None
     return events, metadata
 

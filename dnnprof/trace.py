@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ import pandas as pd
 from dnnprof import storage, views
 from dnnprof.errors import TraceFileError
 from dnnprof.metadata import TraceMetadata
-from dnnprof.vocabulary import COMPUTE_KINDS, REORDER, STEADY_PHASES
+from dnnprof.vocabulary import COMPUTE_KINDS, REORDER, STEADY_PHASES, TIMED_OPS
 
 # Columns that hold repeated strings: stored as categoricals so a million-row trace
 # keeps one copy of each distinct string.
@@ -29,6 +30,12 @@ EVENT_COLUMNS = (
     "problem", "flops", "message", "desc_id", "iteration", "phase", "layer", "layer_type",
     "fused_layers", "is_reorder", "reorder_class", "attribution",
 )
+# Columns a stored trace must have to be a trace at all (the rest have defaults)
+REQUIRED_COLUMNS = ("op", "kind", "duration_ms")
+_FLOAT_COLUMNS = ("ts_ms", "start_ms", "duration_ms", "flops")
+# A duration a sum may take is finite, not negative and at most a day: no oneDNN primitive
+# runs longer, and one absurd value would dominate (or overflow) every total it enters.
+MAX_DURATION_MS = 86_400_000.0
 # re-exported: where older code and notebooks import them from
 FORMAT_VERSION = storage.FORMAT_VERSION
 TRACE_FILE = storage.TRACE_FILE
@@ -118,12 +125,22 @@ class Trace:
             total_ms=("duration_ms", "sum"),
             mean_ms=("duration_ms", "mean"),
         )
-        table["gflops"] = table["flops"] / (table["mean_ms"] * 1e6)
+        with np.errstate(divide="ignore", invalid="ignore"):  # a 0 ms mean has no rate
+            gflops = table["flops"] / (table["mean_ms"] * 1e6)
+        table["gflops"] = gflops.where(np.isfinite(gflops))
         table = table.sort_values("total_ms", ascending=False).head(n)
         return table.drop(columns=["flops"]).reset_index(drop=True)
 
+    @property
+    def unknown_durations(self) -> int:
+        """Timed rows (exec, create, compile) whose duration is unknown: not printed, not a
+        number, or unusable (infinite, negative, over a day); every sum leaves them out."""
+        ev = self.events
+        timed = ev["op"].isin(TIMED_OPS).to_numpy()
+        return int((timed & np.isnan(ev["duration_ms"].to_numpy())).sum())
+
     def summary(self) -> dict[str, Any]:
-        """Counts, versions and per-kind totals as one JSON-serialisable dict."""
+        """Counts, versions and per-kind totals as one JSON-serialisable dict (no NaN, no inf)."""
         meta = self.metadata
         counts = meta.counts
         ex = self.exec_events
@@ -151,6 +168,7 @@ class Trace:
             "foreign": counts.foreign,
             "unparsed": counts.unparsed,
             "blank": counts.blank,
+            "unknown_durations": self.unknown_durations,
             "total_exec_ms": total_ms,
             "reorder_ms": reorder_ms,
             "reorder_share": reorder_ms / total_ms if total_ms > 0 else 0.0,
@@ -176,7 +194,7 @@ class Trace:
             "iterations": iterations,
             "exec": len(steady),
             "total_exec_ms": total,
-            "per_iteration_ms": total / len(iterations) if iterations else None,
+            "per_iteration_ms": finite_or_none(total / len(iterations)) if iterations else None,
             "reorder_share": reorder / total if total > 0 else 0.0,
             "kinds": _kinds_dict(self.by_kind(steady=True)),
         }
@@ -191,7 +209,18 @@ class Trace:
     def load(cls, path: str | os.PathLike[str]) -> Trace:
         """Read a stored trace (file or run folder), or raise TraceFileError saying why."""
         events, metadata = storage.read_parquet(path)
-        return cls(normalize_events(events), metadata)
+        missing = [name for name in REQUIRED_COLUMNS if name not in events]
+        if missing:
+            raise TraceFileError(
+                f"{path}: not a usable dnnprof trace (no {', '.join(missing)} column); "
+                "re-create it with `dnnprof parse LOG -o FILE`"
+            )
+        try:  # whatever the file holds, a damaged column is this error, never a traceback
+            events = normalize_events(events, metadata.warnings)
+        except (ValueError, TypeError, OverflowError) as exc:
+            reason = " ".join(str(exc).split())[:200]
+            raise TraceFileError(f"{path}: damaged trace data ({reason})") from None
+        return cls(events, metadata)
 
     def __repr__(self) -> str:
         meta = self.metadata
@@ -216,6 +245,27 @@ class Trace:
         return views.by_stage(self.steady() if steady else self.exec_events, stages)
 
 
+def _usable_numbers(events: pd.DataFrame, notes: list[str] | None) -> None:
+    for column in _FLOAT_COLUMNS:
+        values = events[column]
+        if values.dtype != np.float64:
+            values = events[column] = values.astype(np.float64)
+        array = values.to_numpy()
+        bad = unusable_durations(array) if column == "duration_ms" else np.isinf(array)
+        count = int(bad.sum())
+        if count:
+            events[column] = np.where(bad, np.nan, array)
+            if notes is not None:
+                notes.append(f"{count} {column} values were infinite"
+                             + (", negative or over a day" if column == "duration_ms" else "")
+                             + ": read as unknown (NaN), left out of every sum")
+
+
+def finite_or_none(value: float) -> float | None:
+    """A float for JSON: None where it is NaN or infinite (JSON has neither)."""
+    return value if math.isfinite(value) else None
+
+
 def _value_counts(column: pd.Series, empty: str) -> dict[str, int]:
     """Rows per distinct text, most first ("" counted as `empty`), once per distinct value."""
     codes, names = views.coded(column)
@@ -227,20 +277,32 @@ def _value_counts(column: pd.Series, empty: str) -> dict[str, int]:
     return dict(sorted(counts.items(), key=lambda item: -item[1]))
 
 
-def _kinds_dict(by_kind: pd.DataFrame) -> dict[str, dict[str, float]]:
+def _kinds_dict(by_kind: pd.DataFrame) -> dict[str, dict[str, float | None]]:
     return {
         str(kind): {
             "calls": int(row.calls),
             "total_ms": float(row.total_ms),
-            "mean_ms": float(row.mean_ms),
+            "mean_ms": finite_or_none(float(row.mean_ms)),
             "share": float(row.share),
         }
         for kind, row in by_kind.iterrows()
     }
 
 
-def normalize_events(events: pd.DataFrame) -> pd.DataFrame:
-    """Give an events frame every schema column with its dtype (for traces from older writers)."""
+def unusable_durations(durations: np.ndarray) -> np.ndarray:
+    """Which durations no sum may take: infinite, negative or over MAX_DURATION_MS (not NaN)."""
+    with np.errstate(invalid="ignore"):
+        usable = (durations >= 0) & (durations <= MAX_DURATION_MS)
+    return ~usable & ~np.isnan(durations)
+
+
+def normalize_events(events: pd.DataFrame, notes: list[str] | None = None) -> pd.DataFrame:
+    """Give an events frame every schema column with its dtype (for traces from older writers).
+
+    Numbers no consumer can use become NaN (unknown): a duration that is infinite, negative
+    or over a day, a non-finite time or FLOP count; `notes` is told how many. Raises
+    ValueError/TypeError for a column that cannot hold its type (text where numbers belong).
+    """
     n = len(events)
     # made only for the columns that are missing (a million-row trace has most of them)
     defaults: dict[str, Any] = {
@@ -270,6 +332,7 @@ def normalize_events(events: pd.DataFrame) -> pd.DataFrame:
     for column in ("line", "desc_id", "iteration"):
         if events[column].dtype != np.int32:
             events[column] = events[column].astype(np.int32)
+    _usable_numbers(events, notes)
     order = list(EVENT_COLUMNS) + [c for c in events.columns if c not in EVENT_COLUMNS]
     if list(events.columns) == order:
         return events

@@ -83,6 +83,10 @@ COMPUTE_KINDS = frozenset(
     k.name for k in PRIMITIVE_KINDS.values() if k.category in COMPUTE_CATEGORIES
 )
 REORDER = "reorder"
+# Operations whose lines carry a time (`create_nested`: a primitive created inside another's
+# creation); every other row (messages, markers) has none
+TIMED_OPS = frozenset({"exec", "create", "create_nested", "compile"})
+CREATE_OPS = frozenset({"create", "create_nested", "compile"})
 
 
 def category_of(kind: str) -> str:

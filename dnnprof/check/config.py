@@ -43,6 +43,9 @@ DEFAULT_SEVERITY: dict[str, str] = {
     "impl_changed": "warning",
     "prop_changed": "info",
     "shape_changed": "warning",
+    # the new run lacks what the baseline ran: it crashed, was interrupted or its log was cut
+    "iterations_missing": "error",
+    "layers_missing": "error",
 }
 
 

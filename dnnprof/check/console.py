@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from dnnprof.check.report import CHECK_TITLES, CheckReport, RunInfo
 from dnnprof.check.stats import TimingComparison
+from dnnprof.display import markup_text, safe_text
 
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 NOTABLE_LAYERS = 15  # layers listed in the timing table; --json has them all
@@ -23,9 +23,9 @@ def print_report(report: CheckReport, console: Console | None = None, max_rows: 
     """Verdict, both runs, timing table, findings per check, then the individual findings."""
     console = console or Console()
     style = "bold green" if report.passed else "bold red"
-    console.print(f"[{style}]dnnprof check: {escape(report.headline())}[/]", highlight=False)
+    console.print(f"[{style}]dnnprof check: {markup_text(report.headline())}[/]", highlight=False)
     for label, info in (("baseline", report.baseline), ("new", report.new)):
-        console.print(_run_line(label, info), highlight=False, markup=False)
+        console.print(safe_text(_run_line(label, info)), highlight=False, markup=False)
 
     timing = Table(title="Timing (steady-state iterations)", title_justify="left")
     for column in ("quantity", "baseline", "new", "change", "p", "verdict"):
@@ -41,7 +41,7 @@ def print_report(report: CheckReport, console: Console | None = None, max_rows: 
     for column in ("kind", "baseline", "new"):
         kinds.add_column(column, justify="left" if column == "kind" else "right")
     for kind, base, new in report.calls_per_iteration():
-        kinds.add_row(kind, base, new)
+        kinds.add_row(markup_text(kind), base, new)
     console.print(kinds)
 
     groups = report.by_check()
@@ -55,7 +55,7 @@ def print_report(report: CheckReport, console: Console | None = None, max_rows: 
         counts = {s: sum(f.severity == s for f in findings) for s in ("error", "warning", "info")}
         layers = ", ".join(f.layer for f in findings[:3]) + (" ..." if len(findings) > 3 else "")
         summary.add_row(CHECK_TITLES[check], *(str(counts[s]) for s in counts),
-                        escape(layers or "-"))
+                        markup_text(layers or "-"))
     console.print(summary)
 
     findings = report.visible_findings()
@@ -65,13 +65,13 @@ def print_report(report: CheckReport, console: Console | None = None, max_rows: 
             table.add_column(column, overflow="fold")
         for finding in findings[:max_rows]:
             table.add_row(f"[{_STYLE.get(finding.severity, '')}]{finding.severity}[/]",
-                          finding.check, escape(finding.layer), escape(finding.detail))
+                          finding.check, markup_text(finding.layer), markup_text(finding.detail))
         console.print(table)
         if len(findings) > max_rows:
             console.print(f"... and {len(findings) - max_rows} more findings "
                           "(--markdown or --json list them all)")
     for note in report.notes:
-        console.print(f"note: {note}", highlight=False, markup=False)
+        console.print(f"note: {safe_text(note)}", highlight=False, markup=False)
 
 
 def _run_line(label: str, info: RunInfo) -> str:
@@ -92,7 +92,7 @@ def _timing_cells(comparison: TimingComparison) -> tuple[str, ...]:
     p_text = "-" if comparison.p_value is None else f"{comparison.p_value:.3g}"
     style = _VERDICT_STYLE.get(comparison.verdict, "")
     verdict = f"[{style}]{comparison.verdict}[/]" if style else comparison.verdict
-    return escape(comparison.name), base, new, change, p_text, verdict
+    return markup_text(comparison.name), base, new, change, p_text, verdict
 
 
 def _value(value: float, unit: str) -> str:

@@ -13,7 +13,12 @@ from dnnprof.check.inputs import load_input
 from dnnprof.check.report import CheckReport, Finding, RunInfo
 from dnnprof.check.stats import TimingComparison
 from dnnprof.check.steady import SteadyState, SteadyStateError, steady_state
-from dnnprof.check.structure import UnitPair, match_units, structural_findings
+from dnnprof.check.structure import (
+    UnitPair,
+    completeness_findings,
+    match_units,
+    structural_findings,
+)
 from dnnprof.check.timing import (
     SPEED,
     TOTAL,
@@ -73,7 +78,9 @@ def check_traces(
         timing = decline_timing(timing, declined)
         findings = [Finding("timing", "timing_declined", TOTAL, timing.total.reason,
                             config.severity_of("timing_declined"))]
-    findings += structural_findings(pairs, config)
+    missing, covered = completeness_findings(
+        pairs, len(base_state.iterations), len(new_state.iterations), config)
+    findings += missing + structural_findings(pairs, config, covered)
     report = CheckReport(
         baseline=_run_info(baseline, base_state, baseline_path, samples.total_base,
                            samples.clipped_base),

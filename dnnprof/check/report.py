@@ -10,7 +10,7 @@ from dnnprof.check.stats import TimingComparison
 from dnnprof.vocabulary import ExitCode
 
 # The checks, in the order reports list them; every finding code belongs to one.
-CHECKS = ("timing", "fusion", "reorders", "kinds", "dtype", "impl", "shape")
+CHECKS = ("timing", "coverage", "fusion", "reorders", "kinds", "dtype", "impl", "shape")
 CHECK_TITLES = {
     "timing": "oneDNN time per iteration",
     "fusion": "fused post-ops",
@@ -19,6 +19,7 @@ CHECK_TITLES = {
     "dtype": "data types",
     "impl": "implementation / ISA",
     "shape": "problem shapes",
+    "coverage": "iterations and layers run",
 }
 _SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2, "off": 3}
 

@@ -16,6 +16,8 @@ import numpy as np
 # Above this many pooled samples the normal approximation is accurate to far better
 # than the alpha levels used here, and the exact table would cost O(N^3) memory-time.
 EXACT_LIMIT = 80
+# Up to this many samples 1/C(n, k) is computed exactly (C(1000, 500) ~ 2.7e299 still fits)
+_EXACT_MIN_P_LIMIT = 1000
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,11 @@ def min_p_value(n_base: int, n_new: int) -> float:
     """The smallest one-sided p-value the rank test can give for these sample sizes."""
     if n_base < 1 or n_new < 1:
         return 1.0
+    if n_base + n_new > _EXACT_MIN_P_LIMIT:
+        # in log space: C(n, k) overflows a float past ~1030 samples (it underflows to 0.0)
+        log_comb = (math.lgamma(n_base + n_new + 1) - math.lgamma(n_base + 1)
+                    - math.lgamma(n_new + 1))
+        return math.exp(-log_comb)
     return 1.0 / math.comb(n_base + n_new, n_new)
 
 

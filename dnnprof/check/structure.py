@@ -87,11 +87,57 @@ def _pair(base: Unit, new: Unit) -> UnitPair:
     return UnitPair(new.name, base, new)
 
 
-def structural_findings(pairs: list[UnitPair], config: CheckConfig) -> list[Finding]:
-    """Every structural difference, at most one finding per (check, layer)."""
+def completeness_findings(
+    pairs: list[UnitPair], base_iterations: int, new_iterations: int, config: CheckConfig
+) -> tuple[list[Finding], set[str]]:
+    """What the new run never ran: iterations, or the model's last layers (a crash, a cut log).
+
+    Returns the findings and the layers they cover (no per-layer finding repeats them). A
+    layer missing in the middle of the model is a structural change (fusion folds layers
+    away); the last layers all missing means the run stopped before reaching them.
+    """
+    findings: list[Finding] = []
+    if new_iterations < base_iterations:
+        code = "iterations_missing"
+        findings.append(Finding(
+            "coverage", code, "(run)",
+            f"{new_iterations} steady-state iteration(s) where the baseline has "
+            f"{base_iterations}: the run stopped early (crashed, interrupted, its log cut) or "
+            "ran fewer iterations; run as many iterations as the baseline",
+            config.severity_of(code)))
+    missing = _missing_tail(pairs, config)
+    if missing:
+        code = "layers_missing"
+        names = missing[0] if len(missing) == 1 else f"{missing[0]} ... {missing[-1]}"
+        findings.append(Finding(
+            "coverage", code, missing[0],
+            f"the new run never ran the baseline's last {len(missing)} layer(s) ({names}): it "
+            "stopped before the end of the model (crashed, interrupted, its log cut)",
+            config.severity_of(code)))
+    return findings, set(missing)
+
+
+def _missing_tail(pairs: list[UnitPair], config: CheckConfig) -> list[str]:
+    """Baseline layers after the last one both runs ran, when the new run has none of them."""
+    tail: list[str] = []
+    for pair in reversed(pairs):  # pairs are in model order
+        if pair.base is not None and pair.new is not None:
+            return tail[::-1]
+        if pair.base is not None and not config.ignores(pair.name):
+            tail.append(pair.name)
+    return []  # nothing in common: a different model, judged layer by layer
+
+
+def structural_findings(
+    pairs: list[UnitPair], config: CheckConfig, covered: set[str] | None = None
+) -> list[Finding]:
+    """Every structural difference, at most one finding per (check, layer).
+
+    `covered`: layers a completeness finding already names.
+    """
     findings: list[Finding] = []
     for pair in pairs:
-        if config.ignores(pair.name):
+        if config.ignores(pair.name) or (covered and pair.name in covered):
             continue
         raw: list[tuple[str, str, str]] = []  # (check, code, detail)
         if pair.base is None or pair.new is None:

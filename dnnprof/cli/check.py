@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dnnprof.cli.store import add_check_flags
+from dnnprof.display import json_text
 from dnnprof.vocabulary import ExitCode
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -141,7 +141,7 @@ def _emit(report: CheckReport, args: argparse.Namespace) -> None:
 
             write_text_atomic(args.markdown, text)
     if args.json:
-        print(json.dumps(report.to_dict(), indent=2, default=str))
+        print(json_text(report.to_dict()))
     elif args.markdown != "-":
         from dnnprof.check.console import print_report
         from dnnprof.cli.console import Terminal

@@ -1,6 +1,8 @@
 """What `parse` and `trace` print at the terminal: the trace summary, drawn with rich.
 
-Presentation only: the numbers come from `Trace.summary()` and `Trace.top()`.
+Presentation only: the numbers come from `Trace.summary()` and `Trace.top()`. Every text
+that comes from a log or a stored trace goes through `dnnprof.display` (markup escaped,
+control and bidi characters made visible) before rich or the terminal sees it.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
+
+from dnnprof.display import markup_text, safe_text
 
 if TYPE_CHECKING:  # pragma: no cover
     from dnnprof.trace import Trace
@@ -50,7 +54,7 @@ def print_trace_summary(trace: Trace, top: int = 10, console: Console | None = N
     if steady and steady["per_iteration_ms"] is not None:
         console.print(f"oneDNN time per steady iteration: {steady['per_iteration_ms']:.3f} ms",
                       highlight=False)
-    types = ", ".join(f"{k}: {v}" for k, v in summary["data_types"].items())
+    types = markup_text(", ".join(f"{k}: {v}" for k, v in summary["data_types"].items()))
     console.print(
         f"reorders: {(steady or summary)['reorder_share']:.1%} of oneDNN time ({scope}); "
         f"primitives with post-ops: {summary['with_post_ops']}; source data types: {types}",
@@ -58,20 +62,32 @@ def print_trace_summary(trace: Trace, top: int = 10, console: Console | None = N
     )
     if summary["timeline"] == "synthetic":
         console.print("timeline: no oneDNN timestamps in the log; start times are synthetic")
+    if summary["unknown_durations"]:
+        console.print(f"[yellow]unknown durations:[/] {summary['unknown_durations']} exec/create "
+                      "lines (left out of every sum; see the warnings)", highlight=False)
     for warning in summary["warnings"]:
-        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        console.print(f"[yellow]warning:[/] {markup_text(warning)}", highlight=False)
     if summary["unparsed"]:
         for sample in trace.metadata.unparsed_samples[:UNPARSED_SAMPLES_SHOWN]:
-            console.print(f"[red]unparsed[/] line {sample['line']}: {sample['reason']}",
-                          highlight=False)
+            line, reason = _sample(sample)
+            console.print(f"[red]unparsed[/] line {line}: {reason}", highlight=False)
+
+
+def _sample(sample: Any) -> tuple[str, str]:
+    """(line, reason) of an unparsed sample, whatever a stored trace holds there."""
+    if not isinstance(sample, dict):
+        return "?", markup_text(sample)
+    return markup_text(sample.get("line", "?")), markup_text(sample.get("reason", ""))
 
 
 def _print_header(summary: dict[str, Any], console: Console) -> None:
     threads = summary["threads"] if summary["threads"] is not None else "?"
+    text = {key: markup_text(summary[key] or "?")
+            for key in ("source", "onednn_version", "dialect", "isa", "runtime")}
     console.print(
-        f"[bold]{summary['source']}[/]  oneDNN {summary['onednn_version'] or '?'} "
-        f"({summary['dialect'] or '?'}), ISA: {summary['isa'] or '?'}, "
-        f"runtime {summary['runtime'] or '?'} x{threads} threads",
+        f"[bold]{text['source']}[/]  oneDNN {text['onednn_version']} "
+        f"({text['dialect']}), ISA: {text['isa']}, "
+        f"runtime {text['runtime']} x{markup_text(threads)} threads",
         markup=True,
         highlight=False,
     )
@@ -89,8 +105,9 @@ def _kinds_table(kinds: dict[str, dict[str, Any]], scope: str) -> Table:
     for column in ("kind", "calls", "total ms", "share", "mean ms"):
         table.add_column(column, justify="left" if column == "kind" else "right")
     for kind, row in kinds.items():
-        table.add_row(kind, str(row["calls"]), f"{row['total_ms']:.3f}", f"{row['share']:.1%}",
-                      f"{row['mean_ms']:.4f}")
+        mean = "-" if row["mean_ms"] is None else f"{row['mean_ms']:.4f}"  # no known duration
+        table.add_row(markup_text(kind), str(row["calls"]), f"{row['total_ms']:.3f}",
+                      f"{row['share']:.1%}", mean)
     return table
 
 
@@ -101,8 +118,9 @@ def _slowest_table(trace: Trace, top: int, scope: str) -> Table:
         table.add_column(column, overflow="fold", no_wrap=column == "kind")
     for row in slow.itertuples():
         gflops = "" if row.gflops != row.gflops else f"{row.gflops:.1f}"  # NaN: no FLOP count
-        table.add_row(str(row.kind), str(row.impl), str(row.src_dt), str(row.post_ops),
-                      str(row.problem), str(row.calls), f"{row.total_ms:.3f}", gflops)
+        texts = (markup_text(v) for v in (row.kind, row.impl, row.src_dt, row.post_ops,
+                                          row.problem))
+        table.add_row(*texts, str(row.calls), f"{row.total_ms:.3f}", gflops)
     return table
 
 
@@ -110,9 +128,9 @@ def print_run_facts(trace: Trace, console: Console) -> None:
     """The run's model, variant and framework, its oneDNN coverage and the runner's notes."""
     metadata = trace.metadata
     console.print(
-        f"model {metadata.model} · variant {metadata.variant} · route {metadata.route} · "
-        f"{metadata.framework} {metadata.framework_version} · batch {metadata.batch}",
-        highlight=False,
+        safe_text(f"model {metadata.model} · variant {metadata.variant} · route {metadata.route} · "
+                  f"{metadata.framework} {metadata.framework_version} · batch {metadata.batch}"),
+        highlight=False, markup=False,
     )
     if metadata.coverage:
         console.print(
@@ -122,7 +140,7 @@ def print_run_facts(trace: Trace, console: Console) -> None:
             highlight=False,
         )
     for note in metadata.notes:
-        console.print(f"note: {note}", highlight=False)
+        console.print(f"note: {safe_text(note)}", highlight=False, markup=False)
 
 
 def describe_reconstruction(trace: Trace) -> list[str]:
@@ -137,9 +155,9 @@ def describe_reconstruction(trace: Trace) -> list[str]:
         how += f", score {reconstruction.score:.2f}"
     if reconstruction.coverage is not None:
         how += f", {reconstruction.coverage:.0%} of steady exec lines attributed"
-    lines = [
-        f"layers: {how}",
-        f"iterations: {len(iterations.get('warmup', []))} warm-up + "
-        f"{len(iterations.get('measure', []))} measured ({iterations.get('source')})",
-    ]
-    return lines + [f"warning: {warning}" for warning in reconstruction.warnings]
+    measured = len(iterations.get("measure", []))
+    counted = (f"{len(iterations.get('warmup', []))} warm-up + {measured} measured"
+               if measured else "one pass, no steady state (every exec line is summed)")
+    lines = [f"layers: {how}", f"iterations: {counted} ({iterations.get('source')})"]
+    lines += [f"warning: {warning}" for warning in reconstruction.warnings]
+    return [safe_text(line) for line in lines]  # layer names and table paths come from files

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import TYPE_CHECKING
 
 from dnnprof.cli.outputs import add_export_options, check_paths, export_from_args, file_outputs
+from dnnprof.display import json_text
 from dnnprof.vocabulary import ExitCode
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"trace written to {path}", file=sys.stderr)
     status = export_from_args(trace, args)
     if args.json:
-        print(json.dumps(trace.summary(), indent=2, default=str))
+        print(json_text(trace.summary()))
     else:
         from dnnprof.cli.console import print_trace_summary
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dnnprof.cli.outputs import add_export_options, export_from_args
+from dnnprof.display import json_text
 from dnnprof.errors import DnnprofError
 from dnnprof.vocabulary import DEFAULT_VARIANT, FRAMEWORKS, VARIANTS, ExitCode
 
@@ -119,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
 
         summary = json.loads((result.run_dir / SUMMARY_FILE).read_text())
         summary["run_dir"] = str(result.run_dir)
-        print(json.dumps(summary, indent=2))
+        print(json_text(summary))
     else:
         from dnnprof.cli.console import print_run_facts, print_trace_summary
 

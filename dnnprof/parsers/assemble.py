@@ -12,7 +12,14 @@ from dnnprof import __version__
 from dnnprof.metadata import Counts, TraceMetadata
 from dnnprof.parsers import columns
 from dnnprof.parsers.lines import LineState
-from dnnprof.trace import EVENT_COLUMNS, FORMAT_VERSION, Trace, normalize_events
+from dnnprof.trace import (
+    EVENT_COLUMNS,
+    FORMAT_VERSION,
+    Trace,
+    normalize_events,
+    unusable_durations,
+)
+from dnnprof.vocabulary import CREATE_OPS
 
 TIMESTAMPS = "timestamps"  # every exec line carried a oneDNN timestamp
 SYNTHETIC = "synthetic"  # starts laid end to end from the exec times
@@ -32,6 +39,7 @@ class Parsed:
     ts_values: np.ndarray  # ... and their timestamps
     unparsed: list[dict[str, Any]] = field(default_factory=list)
     foreign_samples: list[str] = field(default_factory=list)
+    prefixed: int = 0  # verbose lines found behind a prefix (indentation, a logger's)
 
 
 def build_trace(parsed: Parsed) -> Trace:
@@ -42,6 +50,8 @@ def build_trace(parsed: Parsed) -> Trace:
     ts[parsed.ts_lines] = parsed.ts_values
     ts = ts[lines]
     durations = parsed.durations[lines].copy()
+    timed = np.array([columns.is_timed(r) for r in parsed.rows] or [False])
+    _check_numbers(parsed.state, lines + 1, timed[desc_ids], durations, ts)
     exec_with_ts = _count_rows(parsed, desc_ids, ts)
     _say_if_nothing_found(parsed)
     exec_count = parsed.counts.exec
@@ -51,7 +61,6 @@ def build_trace(parsed: Parsed) -> Trace:
     frame["ts_ms"] = ts
     frame["duration_ms"] = durations
     frame["desc_id"] = desc_ids
-    timed = np.array([columns.is_timed(r) for r in parsed.rows] or [False])
     frame["start_ms"] = _start_times(ts, durations, timed[desc_ids], timeline)
     # built in schema order, so that normalising only adds the still-empty columns (a
     # reorder of a million-row frame would copy it whole); kept template fields go last
@@ -59,6 +68,35 @@ def build_trace(parsed: Parsed) -> Trace:
     order += [name for name in frame if name not in EVENT_COLUMNS]
     events = normalize_events(pd.DataFrame({name: frame[name] for name in order}, copy=False))
     return Trace(events, _metadata(parsed, timeline))
+
+
+def _check_numbers(
+    state: LineState, line_numbers: np.ndarray, timed: np.ndarray, durations: np.ndarray,
+    ts: np.ndarray,
+) -> None:
+    """Unusable times and timestamps become NaN (unknown), each class counted in a warning."""
+    unknown = np.flatnonzero(timed & np.isnan(durations))
+    if len(unknown):
+        state.warn(f"{len(unknown)} exec/create lines have no time or one that is not a number "
+                   f"(first at line {line_numbers[unknown[0]]}): kept as events with an "
+                   "unknown duration, left out of every sum")
+    unusable = np.flatnonzero(timed & unusable_durations(durations))
+    if len(unusable):
+        first = unusable[0]
+        state.warn(f"{len(unusable)} times are infinite, negative or over a day (first at line "
+                   f"{line_numbers[first]}: {durations[first]:g} ms): kept as events with an "
+                   "unknown duration, left out of every sum")
+        durations[unusable] = np.nan
+    infinite = np.flatnonzero(np.isinf(ts))
+    if len(infinite):
+        state.warn(f"{len(infinite)} timestamps overflow (first at line "
+                   f"{line_numbers[infinite[0]]}): read as missing")
+        ts[infinite] = np.nan
+    stamped = np.flatnonzero(~np.isnan(ts))
+    backwards = stamped[1:][np.diff(ts[stamped]) < 0]
+    if len(backwards):
+        state.warn(f"timestamps go backwards {len(backwards)} times (first at line "
+                   f"{line_numbers[backwards[0]]}): start times follow them as printed")
 
 
 def _count_rows(parsed: Parsed, desc_ids: np.ndarray, ts: np.ndarray) -> int:
@@ -76,7 +114,7 @@ def _count_rows(parsed: Parsed, desc_ids: np.ndarray, ts: np.ndarray) -> int:
             else:
                 counts.exec += count
                 is_exec[i] = True
-        elif op in ("create", "compile"):
+        elif op in CREATE_OPS:
             counts.create += count
         elif op == "marker":
             counts.markers += count
@@ -139,5 +177,6 @@ def _metadata(parsed: Parsed, timeline: str) -> TraceMetadata:
         unknown_fields=columns.kept_field_names(parsed.rows),
         unparsed_samples=parsed.unparsed,
         foreign_samples=parsed.foreign_samples,
+        lines_with_prefix=parsed.prefixed,
         warnings=list(state.warnings),
     )

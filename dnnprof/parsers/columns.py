@@ -16,6 +16,7 @@ import pandas as pd
 from dnnprof import markers
 from dnnprof.parsers.events import Descriptor, MarkerEvent, MemoryDesc, MessageEvent
 from dnnprof.trace import CATEGORICAL_COLUMNS
+from dnnprof.vocabulary import TIMED_OPS
 
 # A template field dnnprof does not decode becomes a text column of this prefix + its name
 # (docs/trace-schema.md).
@@ -80,8 +81,8 @@ def marker_row(event: MarkerEvent) -> Row:
 
 
 def is_timed(desc_row: Row) -> bool:
-    """True for a row whose events have a duration (exec, create, compile)."""
-    return desc_row[OP] in ("exec", "create", "compile")
+    """True for a row whose events have a duration (exec, create, create_nested, compile)."""
+    return desc_row[OP] in TIMED_OPS
 
 
 def _first_mem_desc(

@@ -331,6 +331,14 @@ def parse_problem(text: str) -> Problem:
 _DIMS_SPLIT_RE = re.compile(r"[: ]")
 
 
+def problem_shape(text: str) -> bool:
+    """True when text is a problem descriptor of either form (the grammar's `problem` rule)."""
+    return bool(text) and (
+        _terminal_re("PRB_KV").fullmatch(text) is not None
+        or _terminal_re("PRB_DIMS").fullmatch(text) is not None
+    )
+
+
 # -------------------------------------------------------- implementation ----
 
 

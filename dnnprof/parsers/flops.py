@@ -11,7 +11,6 @@ Other primitives have no FLOPs (NaN): they are memory-bound and measured in time
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 
 from dnnprof.parsers.events import Problem
 
@@ -25,19 +24,69 @@ _RNN_GATES = {
 }
 
 
-@lru_cache(maxsize=4096)  # a model has few distinct (size, kernel, stride, pad) per dimension
 def _taps_inside(out_size: int, in_size: int, kernel: int, stride: int, dilation: int, pad: int) -> int:
-    """Count (output position, kernel tap) pairs whose input index is inside [0, in_size)."""
-    step = dilation + 1  # verbose dilation is 0-based
+    """Count (output position, kernel tap) pairs whose input index is inside [0, in_size).
+
+    In closed form: a descriptor may name any size (`kh999999999`), so nothing loops over one.
+    Tap k reaches input o*stride + k*step - pad; the outputs it serves are those o in
+    [ceil((pad - k*step)/stride), floor((in_size - 1 + pad - k*step)/stride)] within
+    [0, out_size); summed over k as floor sums, each in O(log) steps.
+    """
+    step = max(dilation, 0) + 1  # verbose dilation is 0-based
+    stride = max(stride, 1)
+    if out_size <= 0 or in_size <= 0 or kernel <= 0:
+        return 0
+    last_out = out_size - 1
+    reach = in_size - 1 + pad  # o*stride <= reach - k*step
+    # taps that serve at least one output: reach - k*step >= 0 and pad - k*step <= last_out*stride
+    k_lo = max(0, _ceil_div(pad - last_out * stride, step))
+    k_hi = min(kernel - 1, reach // step)
+    if k_lo > k_hi:
+        return 0
+    # tap k serves every output up to last_out while k <= k_full_hi, and every output from 0
+    # once k >= k_full_lo
+    k_full_hi = (reach - last_out * stride) // step
+    k_full_lo = _ceil_div(pad, step)
+    upper = _span(k_lo, min(k_hi, k_full_hi)) * last_out
+    lo, hi = max(k_lo, k_full_hi + 1), k_hi
+    if lo <= hi:  # sum of floor((reach - k*step)/stride), k = lo..hi, reindexed j = hi - k
+        upper += _floor_sum(hi - lo + 1, stride, step, reach - hi * step)
+    lower = 0
+    lo, hi = k_lo, min(k_hi, k_full_lo - 1)
+    if lo <= hi:  # sum of ceil((pad - k*step)/stride) = -sum of floor((k*step - pad)/stride)
+        lower = -_floor_sum(hi - lo + 1, stride, step, lo * step - pad)
+    return upper - lower + _span(k_lo, k_hi)
+
+
+def _span(lo: int, hi: int) -> int:
+    return max(0, hi - lo + 1)
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -((-a) // b)
+
+
+def _floor_sum(n: int, m: int, a: int, b: int) -> int:
+    """Sum of floor((a*i + b) / m) for i in [0, n), m >= 1, any a and b (Euclid-like, O(log))."""
     total = 0
-    for k in range(kernel):
-        offset = k * step - pad
-        # o*stride + offset must fall in [0, in_size): o in [lo, hi]
-        lo = max(0, -(offset // stride))
-        hi = min(out_size - 1, (in_size - 1 - offset) // stride)
-        if hi >= lo:
-            total += hi - lo + 1
-    return total
+    if not 0 <= a < m:
+        quotient, a = divmod(a, m)
+        total += quotient * (n * (n - 1) // 2)
+    if not 0 <= b < m:
+        quotient, b = divmod(b, m)
+        total += quotient * n
+    while True:
+        if a >= m:
+            total += (n * (n - 1) // 2) * (a // m)
+            a %= m
+        if b >= m:
+            total += n * (b // m)
+            b %= m
+        y_max = a * n + b
+        if y_max < m:
+            return total
+        n, b = divmod(y_max, m)
+        m, a = a, m
 
 
 def conv_flops(problem: Problem, deconv: bool = False) -> float | None:
@@ -103,7 +152,16 @@ def rnn_flops(problem: Problem, alg: str, direction: str, prop: str) -> float | 
 def descriptor_flops(
     kind: str, problem: Problem, aux: tuple[tuple[str, str], ...], prop: str
 ) -> float | None:
-    """FLOPs for any primitive kind, or None where no convention exists."""
+    """FLOPs for any primitive kind, or None where no convention exists (or it overflows a float)."""
+    try:
+        return _flops(kind, problem, aux, prop)
+    except OverflowError:  # a hostile descriptor's product beyond 1e308
+        return None
+
+
+def _flops(
+    kind: str, problem: Problem, aux: tuple[tuple[str, str], ...], prop: str
+) -> float | None:
     if kind == "convolution":
         return conv_flops(problem)
     if kind == "deconvolution":

@@ -2,8 +2,9 @@
 
 A line's payload fields are named by the template the log announced (`info,template:`)
 or, when it printed none, by its dialect's default. A few releases print a field set their
-template does not describe — v0 prints no engine, v0 and v1.0 no attributes, v3.13 graph
-lines add `scratchpad:<bytes>` unannounced — so a line is fitted to its template. The fit
+template does not describe — v0 prints no engine, v0 and v1.0 no attributes, v3.3 graph
+lines no implementation, v3.13 graph lines add `scratchpad:<bytes>` unannounced — so a line
+is fitted to its template (shapes no template describes at all: dnnprof.parsers.quirks). The fit
 depends only on the component, the template, the field count and where the quirk shows,
 so a whole log shares a handful of layouts.
 """
@@ -30,10 +31,15 @@ DEFAULT_TEMPLATES: dict[str, tuple[str, ...]] = {
     ),
     "ukernel": ("engine", "primitive", "implementation", "prop_kind", "problem_desc", TIME_FIELD),
 }
+# A graph op printed on its own (oneDNN 3.12+ internal kernels such as `_gen_index`):
+# `engine,name(kind),id,attrs:{..},inputs:{..},outputs:{..},time`
+GRAPH_OP_TEMPLATE = (
+    "engine", "op_names", "partition_id", "op_attrs", "inputs", "outputs", TIME_FIELD,
+)
 # The fields the decoders read: graph lines have their own; every other component is
 # decoded as a primitive. A template field outside these is kept as text.
 _READ_FIELDS = {
-    "graph": frozenset(DEFAULT_TEMPLATES["graph"]),
+    "graph": frozenset(DEFAULT_TEMPLATES["graph"]) | frozenset(GRAPH_OP_TEMPLATE),
     "primitive": frozenset(DEFAULT_TEMPLATES["primitive"]),
 }
 _SCRATCHPAD = "scratchpad:"
@@ -64,21 +70,32 @@ class FieldLayout:
         return fields if at < 0 else fields[:at] + fields[at + 1 :]
 
 
-def fit(component: str, names: tuple[str, ...], fields: list[str]) -> FieldLayout:
-    """The layout of one line's payload fields under its template; ValueError when they do not fit."""
+def fit(
+    component: str, names: tuple[str, ...], fields: list[str], announced: bool = True
+) -> FieldLayout:
+    """The layout of one line's payload fields under its template; ValueError when they do not fit.
+
+    `announced`: the log printed this template (a default template also takes the older
+    field sets it stands for).
+    """
     # the quirks are looked for only where the field count says one may be there
     scratchpad_at = -1
     if component == "graph" and len(fields) == len(names) + 1:
         scratchpad_at = next((i for i, v in enumerate(fields) if v.startswith(_SCRATCHPAD)), -1)
     engine_first = len(fields) >= len(names) or is_engine(fields[0])
-    return _layout(component, names, len(fields), engine_first, scratchpad_at)
+    return _layout(component, names, len(fields), engine_first, scratchpad_at, announced)
 
 
 @lru_cache(maxsize=1024)
 def _layout(
-    component: str, names: tuple[str, ...], n_fields: int, engine_first: bool, scratchpad_at: int
+    component: str,
+    names: tuple[str, ...],
+    n_fields: int,
+    engine_first: bool,
+    scratchpad_at: int,
+    announced: bool,
 ) -> FieldLayout:
-    positions = _positions(component, names, n_fields, engine_first, scratchpad_at)
+    positions = _positions(component, names, n_fields, engine_first, scratchpad_at, announced)
     time_at = positions[names.index(TIME_FIELD)] if TIME_FIELD in names else -1
     read = _READ_FIELDS["graph" if component == "graph" else "primitive"]
     return FieldLayout(
@@ -91,12 +108,22 @@ def _layout(
 
 
 def _positions(
-    component: str, names: tuple[str, ...], n_fields: int, engine_first: bool, scratchpad_at: int
+    component: str,
+    names: tuple[str, ...],
+    n_fields: int,
+    engine_first: bool,
+    scratchpad_at: int,
+    announced: bool,
 ) -> tuple[int, ...]:
     if n_fields == len(names):
         return tuple(range(n_fields))
     if scratchpad_at >= 0:  # graph: skip the unannounced scratchpad field
         return tuple(i if i < scratchpad_at else i + 1 for i in range(len(names)))
+    if (component == "graph" and not announced and n_fields == len(names) - 1
+            and "implementation" in names):
+        slots = list(range(n_fields))  # v3.3 printed no implementation (and no template)
+        slots.insert(names.index("implementation"), -1)
+        return tuple(slots)
     if component == "primitive" and n_fields < len(names):
         slots = list(range(n_fields))
         if not engine_first and "engine" in names:

@@ -37,7 +37,8 @@ from dnnprof.parsers.fields import (
     split_line,
 )
 from dnnprof.parsers.flops import descriptor_flops
-from dnnprof.parsers.layout import DEFAULT_TEMPLATES, TIME_FIELD, FieldLayout, fit
+from dnnprof.parsers.layout import DEFAULT_TEMPLATES, TIME_FIELD, FieldLayout
+from dnnprof.parsers.quirks import fit_line
 from dnnprof.vocabulary import KNOWN_KINDS
 
 # the grammar's MARKER terminal, with the dialect each one names
@@ -63,8 +64,14 @@ class LineState:
     unknown_fields: set[str] = field(default_factory=set)  # template fields kept as text
     text_fields: int = 0  # field values the grammar rejected, kept verbatim
 
-    def warn(self, message: str) -> None:
-        """Record a warning once."""
+    warned: set[str] = field(default_factory=set)  # keys of warnings given once per kind
+
+    def warn(self, message: str, key: str = "") -> None:
+        """Record a warning once (once per `key` when given: its first example is told)."""
+        if key:
+            if key in self.warned:
+                return
+            self.warned.add(key)
         if message not in self.warnings and len(self.warnings) < 200:
             self.warnings.append(message)
 
@@ -196,28 +203,26 @@ def _decode(
 
 
 def _timed(op: str, sub: str, header: Header, text: str, state: LineState) -> Classified:
-    """An exec/create/compile line: its descriptor, time and memo key."""
+    """An exec/create/compile line: its descriptor, time (NaN: none or not a number) and memo key."""
     component = header.component or "primitive"
     names = state.templates.get(component) or DEFAULT_TEMPLATES["primitive"]
-    fields = header.payload.split(",")
-    layout = fit(component, names, fields)
-    by_name = layout.by_name(fields)
-    time_text = by_name.get(TIME_FIELD, "")
-    try:
-        duration = float(time_text)
-    except ValueError:
-        raise ValueError(f"time field {time_text[:40]!r} is not a number") from None
+    fitted = fit_line(component, names, header.payload.split(","), component in state.announced)
+    for key, note in fitted.notes:
+        state.warn(note, key)
+    layout, by_name = fitted.layout, fitted.by_name
     kept = _kept_as_text(layout, by_name, state)
-    if component == "graph":
+    if fitted.component == "graph":
         descriptor = _graph_descriptor(op, sub, by_name, kept, state)
     else:
         descriptor = _primitive_descriptor(op, sub, component, by_name, kept, state)
     line = header.shape.without_timestamp(text)
-    if layout.time_last:
+    time_last = not fitted.key_is_whole_line
+    if time_last:
         key = line.rpartition(",")[0]
     else:
+        fields = fitted.fields
         key = line[: len(line) - len(header.payload)] + ",".join(layout.without_time(fields))
-    return Classified(descriptor, duration, memo_key=key, time_last=layout.time_last)
+    return Classified(descriptor, fitted.duration, memo_key=key, time_last=time_last)
 
 
 def _kept_as_text(
@@ -297,7 +302,8 @@ def _graph_descriptor(
         mds=(),
         mds_text=tensors_text,
         attrs=Attributes(fpmath=fpmath.split(":")[0]),
-        attrs_text=by_name.get("fpmath_mode", ""),
+        # a partition's fpmath mode, or a single op's attributes (`axis:2`)
+        attrs_text=by_name.get("fpmath_mode", "") or by_name.get("op_attrs", ""),
         aux=(),
         aux_text=by_name.get("data_formats", ""),
         problem=Problem(by_name.get("op_names", "")),

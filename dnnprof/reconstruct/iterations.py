@@ -23,6 +23,7 @@ from dnnprof.reconstruct.reorders import charge
 from dnnprof.vocabulary import BUILD, CALIBRATE, MEASURE, WARMUP
 
 MIN_REPEATS = 2
+MIN_SHAPES_IN_PERIOD = 0.5  # share of the primitives outside a periodic run it must explain
 WARMUP_SLOWDOWN = 1.25
 CONVENTIONAL_WARMUP_MIN = 3  # iterations needed before the first is assumed a warm-up
 BUILD_BURST_MIN = 8  # leading weight conversions that mark a conversion step (jit freeze)
@@ -101,10 +102,15 @@ def detect(columns: EventColumns, rows: np.ndarray | None = None, truncated: boo
     anchors = exec_rows[~columns.is_reorder[exec_rows]]
     keys = columns.anchor_key[anchors]
     found = find_period(keys)
+    note = "no repeating primitive sequence: one pass"
+    if found is not None and not _spans_the_log(columns.shape_key[anchors], *found):
+        found = None
+        note = ("one pass: the primitives that repeat are blocks inside it (the rest of the "
+                "log never recurs), not iterations; no steady state")
     if found is None:
         single = Pass(int(rows[0]), int(rows[-1]), 0 if len(anchors) else -1,
                       "" if len(anchors) else BUILD, exec_rows=exec_rows)
-        return IterationResult([single], "none", notes=["no repeating primitive sequence: one pass"])
+        return IterationResult([single], "none", notes=[note])
     period, start, end = found
     repeats = (end - start) // period
     first = _rotation(columns.shape_key[anchors], start, end, period, truncated)
@@ -125,6 +131,21 @@ def detect(columns: EventColumns, rows: np.ndarray | None = None, truncated: boo
     result = IterationResult(passes, "periodicity", period)
     _label(columns, passes, kinds, anchors, anchor_spans, result)
     return result
+
+
+def _spans_the_log(shape_keys: np.ndarray, period: int, start: int, end: int) -> bool:
+    """Whether a periodic run is the log's iterations rather than repeated blocks of one pass.
+
+    Every iteration runs the whole model, so what runs outside the periodic run (warm-up,
+    calibration, a cut iteration) has the period's shapes; blocks repeated inside a single
+    pass (ResNet's bottlenecks) leave the rest of the model outside, with shapes never seen
+    in the period. Half the outside primitives must be of the period's shapes.
+    """
+    outside = np.r_[shape_keys[:start], shape_keys[end:]]
+    if not len(outside):
+        return True
+    inside = np.unique(shape_keys[start : start + period])
+    return bool(np.isin(outside, inside).mean() >= MIN_SHAPES_IN_PERIOD)
 
 
 def _rotation(shape_keys: np.ndarray, start: int, end: int, period: int, truncated: bool) -> int:

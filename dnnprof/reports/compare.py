@@ -133,9 +133,12 @@ class Comparison:
         for v in self.variants:
             if v.steady.empty and v.wall_ms.empty:
                 continue
+            # rows of unknown duration (NaN) cannot be the slowest: an iteration of only
+            # those has no slowest primitive
+            timed = v.steady[v.steady["duration_ms"].notna()]
             slowest = (
-                v.steady.loc[v.steady.groupby("iteration")["duration_ms"].idxmax()]
-                if not v.steady.empty else v.steady
+                timed.loc[timed.groupby("iteration")["duration_ms"].idxmax()]
+                if not timed.empty else timed
             ).set_index("iteration")
             for iteration in sorted(set(v.onednn_ms.index) | set(v.wall_ms.index)):
                 top = slowest.loc[iteration] if iteration in slowest.index else None

@@ -1,7 +1,8 @@
 """Rich tables at the terminal for one trace or a comparison, and the `--json` numbers.
 
 Everything printed comes from the `Comparison`'s tables. Log text goes into `rich.text.Text`
-cells, never into markup strings, so a layer named `[bold]x` prints as written.
+cells, never into markup strings, so a layer named `[bold]x` prints as written; control and
+bidi characters are made visible first (`dnnprof.display.safe_text`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from dnnprof.display import safe_text
 from dnnprof.reports.compare import Comparison
 from dnnprof.reports.variants import ROLES, UNATTRIBUTED
 from dnnprof.views import RESNET_STAGES
@@ -54,20 +56,21 @@ def rich_table(
     title: str, frame: pd.DataFrame, columns: Sequence[Column], limit: int | None = None
 ) -> Table:
     """A rich Table of selected columns: (column, header, formatter); text cells are literal."""
-    table = Table(title=Text(title, style="bold"), box=box.SIMPLE_HEAVY, title_justify="left")
+    table = Table(title=Text(safe_text(title), style="bold"), box=box.SIMPLE_HEAVY,
+                  title_justify="left")
     numeric = {
         column: pd.api.types.is_numeric_dtype(frame[column]) if column in frame else False
         for column, _, _ in columns
     }
     for column, header, _ in columns:
-        table.add_column(Text(header), justify="right" if numeric[column] else "left",
+        table.add_column(Text(safe_text(header)), justify="right" if numeric[column] else "left",
                          overflow="fold")
     rows = frame if limit is None else frame.head(limit)
     for record in rows.to_dict(orient="records"):
         cells = []
         for column, _, formatter in columns:
             value = record.get(column)
-            cells.append(Text(formatter(value) if formatter else _num(value)))
+            cells.append(Text(safe_text(formatter(value) if formatter else _num(value))))
         table.add_row(*cells)
     if limit is not None and len(frame) > limit:
         table.caption = Text(f"{len(frame) - limit} more rows (see --json or the HTML report)")
@@ -177,12 +180,12 @@ def print_comparison(comp: Comparison, console: Console | None = None) -> None:
     if comp.structural_changes:
         console.print(Text("Structural changes against the baseline", style="bold"))
         for change in comp.structural_changes:
-            console.print(Text(f"  • {change}"))
+            console.print(Text(f"  • {safe_text(change)}"))
     notes = [note for items in comp.notes.values() for note in items]
     if notes:
         console.print(Text("Notes", style="bold yellow"))
         for note in dict.fromkeys(notes):
-            console.print(Text(f"  • {note}"))
+            console.print(Text(f"  • {safe_text(note)}"))
 
 
 def comparison_json(comp: Comparison) -> str:

@@ -5,7 +5,6 @@ Every cell is escaped: layer, model and implementation names come from logs.
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 
+from dnnprof.display import html_text
 from dnnprof.reports.compare import Comparison
 from dnnprof.reports.plotting import fmt
 from dnnprof.reports.variants import ROLES, UNATTRIBUTED
@@ -21,8 +21,8 @@ Column = tuple[str, str, Callable[[Any], str] | None]  # (column, header, format
 
 
 def esc(value: Any) -> str:
-    """Text for the HTML page."""
-    return html.escape("" if value is None else str(value), quote=True)
+    """Text for the HTML page (bidi overrides and control characters shown as escapes)."""
+    return html_text(value)
 
 
 def _is_num(value: Any) -> bool:
@@ -108,7 +108,7 @@ TOP_LAYER, SHAPE = ("top_layer", "most time in layer", None), ("top_shape", "sha
 # Per section, the tables shown after its charts ("overview_top" comes before them).
 SECTION_TABLES: dict[str, list[PageTable]] = {
     "overview_top": [PageTable(_overview, [
-        V, ("measured_iterations", "iterations", NUM), ("median_ms", "median {latency_source} ms", NUM),
+        V, ("conditions", "run conditions", None), ("measured_iterations", "iterations", NUM), ("median_ms", "median {latency_source} ms", NUM),
         ("onednn_ms", "oneDNN ms", NUM), ("wall_ms", "wall ms", NUM),
         ("coverage", "oneDNN coverage", PCT), ("primitives_per_iter", "primitives/iter", NUM),
         ("reorders_per_iter", "reorders/iter", NUM), ("speedup_text", "speedup [95 % CI]", None),

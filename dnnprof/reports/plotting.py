@@ -17,6 +17,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 
+from dnnprof.display import safe_text
 from dnnprof.reports.compare import Comparison
 from dnnprof.reports.variants import ROLES
 
@@ -28,7 +29,7 @@ MS_PER_ITERATION = "oneDNN time per iteration (ms)"
 
 def ptext(value: Any) -> str:
     """Text for a Plotly label: entities, which Plotly decodes and shows literally."""
-    return html.escape("" if value is None else str(value), quote=False)
+    return html.escape(safe_text(value), quote=False)
 
 
 def fmt(value: Any, digits: int = 3) -> str:
