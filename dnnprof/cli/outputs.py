@@ -27,7 +27,7 @@ DEFAULT_SPAN_ITERATIONS = 3
 DEFAULT_SERVICE = "dnnprof"
 # Flags that only shape an export; given without any output they would be silently unused.
 MODIFIERS = (("protocol", "--protocol"), ("service_name", "--service-name"),
-             ("span_iterations", "--span-iterations"))
+             ("span_iterations", "--span-iterations"), ("query_url", "--query-url"))
 # Output flags (their argparse names), in the order they run: the collector last, so the
 # files are written even when it cannot be reached.
 OUTPUTS = ("jaeger_json", "chrome", "benchdnn", "otlp")
@@ -57,6 +57,12 @@ def add_export_options(parser: argparse.ArgumentParser) -> None:
         "--span-iterations", metavar="N", type=_span_iterations, default=None,
         help=f"export the last N steady-state iterations (default {DEFAULT_SPAN_ITERATIONS}; "
         "0: all of them), so a trace stays within what the Jaeger UI shows comfortably",
+    )
+    group.add_argument(
+        "--query-url", metavar="URL", default=None,
+        help="Jaeger's query service (its UI), e.g. http://localhost:16686: the link to the "
+        "trace is printed there (default: port 16686 of the --otlp host when --otlp uses one "
+        "of Jaeger's own ports, 4317, 4318, 14268 or 6831)",
     )
 
 
@@ -149,7 +155,8 @@ def _severity(code: ExitCode) -> int:
 def _format_and_options(output: str, args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     """The export format an output flag asks for, and the options that shape it."""
     spans = {"service_name": getattr(args, "service_name", None) or DEFAULT_SERVICE,
-             "span_iterations": getattr(args, "span_iterations", None)}
+             "span_iterations": getattr(args, "span_iterations", None),
+             "query_url": getattr(args, "query_url", None)}
     if output == "otlp":
         protocol = getattr(args, "protocol", None) or "grpc"
         if protocol == "jaeger":

@@ -106,6 +106,7 @@ class ExportOptions:
     retries: int = 3  # extra attempts per batch and for the first connection
     batch_size: int | None = None  # spans per request; None: the exporter's default
     headers: dict[str, str] | None = None  # extra OTLP request headers (e.g. an auth token)
+    query_url: str | None = None  # Jaeger's query service (UI), for the link to the trace
 
     def limit(self, default: int | None) -> int | None:
         """`span_iterations` as the span tree takes it: None means no limit."""
@@ -139,6 +140,7 @@ class ExportResult:
     iterations: list[int] = field(default_factory=list)
     timeline: str = ""
     counts: dict[str, int] = field(default_factory=dict)
+    link: str = ""  # the trace's page in the Jaeger UI, when its address is known
 
     @property
     def endpoint(self) -> str:

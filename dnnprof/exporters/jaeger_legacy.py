@@ -28,7 +28,7 @@ from dnnprof.exporters.base import (
     ExportResult,
     parse_endpoint,
 )
-from dnnprof.exporters.otlp import sdk_spans, send_batches, sent_message, wait_reachable
+from dnnprof.exporters.otlp import sdk_spans, send_batches, sent_message, ui_link, wait_reachable
 from dnnprof.exporters.spans import build_span_tree
 from dnnprof.trace import Trace
 
@@ -85,8 +85,10 @@ def export_jaeger_legacy(
     iterations: str | Sequence[int] = "steady",
     timeout_s: float = 10.0,
     retries: int = 3,
+    query_url: str | None = None,
 ) -> ExportResult:
-    """Send the span tree with the Thrift Jaeger exporter (collector HTTP or agent UDP)."""
+    """Send the span tree with the Thrift Jaeger exporter (collector HTTP or agent UDP);
+    `query_url` is Jaeger's UI, for the link to the trace (see `otlp.ui_link`)."""
     parsed = parse_endpoint(
         endpoint or DEFAULT_ENDPOINT, expected="http://HOST:14268/api/traces or udp://HOST:6831"
     )
@@ -131,10 +133,11 @@ def export_jaeger_legacy(
     finally:
         exporter.shutdown()
     protocol = f"jaeger-thrift-{transport}"
-    message = sent_message(tree, url, protocol, len(spans), started)
+    link = ui_link(tree.trace_id, query_url, url)
+    message = sent_message(tree, url, protocol, len(spans), started, link)
     return ExportResult.of_tree(
         JaegerLegacyExporter.name, url, tree, started, message,
-        protocol=protocol, spans=len(spans), batches=batches,
+        protocol=protocol, spans=len(spans), batches=batches, link=link,
     )
 
 
@@ -157,4 +160,5 @@ class JaegerLegacyExporter(Exporter):
             iterations=options.selection("steady"),
             timeout_s=options.timeout_s,
             retries=options.retries,
+            query_url=options.query_url,
         )

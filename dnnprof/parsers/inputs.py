@@ -65,8 +65,8 @@ def open_text(source: Any) -> Iterator[Iterable[str]]:
         # binary read + 'replace': garbage bytes become U+FFFD instead of an exception;
         # iterating the wrapper directly keeps the per-line cost in C
         with io.TextIOWrapper(_binary(raw, name), encoding="utf-8", errors="replace") as text:
-            # decode 64 KiB at a time, not 8: reading a plain log is a third faster
-            text._CHUNK_SIZE = TEXT_CHUNK_BYTES  # noqa: SLF001 - CPython's documented knob
+            # decode 64 KiB at a time, not 8: reading a plain log takes ~30% less time
+            text._CHUNK_SIZE = TEXT_CHUNK_BYTES  # noqa: SLF001 - honoured by C and _pyio alike
             try:
                 yield text
             except READ_ERRORS as exc:
