@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import signal
 import time
+import urllib.request
+import uuid
 
 import pytest
 
+from dnnprof.cli import main
 from dnnprof.exporters import (
     ExportError,
     build_span_tree,
@@ -24,6 +28,7 @@ from dnnprof.exporters.jaeger_legacy import _exporter_class
 from dnnprof.trace import Trace
 from dnnprof.vocabulary import ExitCode
 from support.ci import missing_dependency
+from support.corpus import CORPUS
 from support.jaeger import jaeger_binary_or_skip, otlp_spans, start_jaeger, tree_from_otlp
 from support.traces import labelled_corpus_trace, with_timestamps
 
@@ -228,3 +233,140 @@ def test_a_jaeger_that_does_not_answer_is_exit_3_and_the_trace_file_stays(
     assert "trace itself is unchanged" in message
     assert elapsed < 30
     assert hashlib.sha256(stored.read_bytes()).hexdigest() == before
+
+
+# ------------------------------------------------------- spans worth browsing --
+
+
+@pytest.fixture(scope="module")
+def fp32_and_int8(jaeger):
+    """The FP32 and the INT8 run of ResNet-50 in one service, as a user compares them."""
+    service = f"dnnprof-variants-{uuid.uuid4().hex[:8]}"
+    results = {}
+    for name in (FP32, INT8):
+        results[name] = export_otlp(real_run("timestamps", name), jaeger.otlp_grpc_endpoint,
+                                    service_name=service)
+    for result in results.values():
+        jaeger.client.wait_for_trace(result.trace_id, min_spans=result.spans)
+    return service, results
+
+
+def test_a_run_is_found_by_its_resource_attributes(jaeger, fp32_and_int8):
+    service, results = fp32_and_int8
+    fp32, int8 = results[FP32].trace_id, results[INT8].trace_id
+    client = jaeger.client
+    assert client.trace_ids(service) == sorted([fp32, int8])
+    # the identity is on the resource (Jaeger's "process"), as every span's
+    for span in otlp_spans(client.trace(int8)):
+        assert span.resource["dnnprof.variant"] == "int8_fx"
+        assert span.resource["dnnprof.model"] == "resnet50"
+        assert span.resource["onednn.version"] == "v3.12.0"
+        assert span.resource["dnnprof.framework_version"] == "2.13.0+cpu"
+    assert client.find_by_attributes(service, {"dnnprof.variant": "int8_fx"}) == [int8]
+    assert client.find_by_attributes(service, {"dnnprof.variant": "fp32_eager"}) == [fp32]
+    both = {"dnnprof.model": "resnet50", "onednn.isa": otlp_spans(client.trace(fp32))[0].resource[
+        "onednn.isa"], "onednn.threads": "2"}
+    assert client.find_by_attributes(service, both) == sorted([fp32, int8])
+    assert client.find_by_attributes(service, {"dnnprof.variant": "bf16"}) == []
+
+
+def operation_paths(document, level):
+    """Operation names from the root down to each span of `level`: what Jaeger's trace
+    comparison pairs spans by."""
+    tree = tree_from_otlp(document)
+    paths = set()
+    for span, _, _ in tree.walk():
+        if span.level == level:
+            paths.add(_path_to(tree.root, span))
+    return paths
+
+
+def _path_to(root, target, prefix=()):
+    here = (*prefix, root.name)
+    if root is target:
+        return here
+    for child in root.children:
+        found = _path_to(child, target, here)
+        if found:
+            return found
+    return ()
+
+
+def test_fp32_and_int8_traces_share_their_layer_operation_names(jaeger, fp32_and_int8):
+    service, results = fp32_and_int8
+    client = jaeger.client
+    fp32 = client.trace(results[FP32].trace_id)
+    int8 = client.trace(results[INT8].trace_id)
+    fp32_layers, int8_layers = operation_paths(fp32, "layer"), operation_paths(int8, "layer")
+    assert len(fp32_layers) == 53 and fp32_layers == int8_layers
+    assert ("resnet50", "iteration", "layer1.0.conv1") in fp32_layers
+    operations = client.operations(service)
+    assert {"resnet50", "iteration", "conv1", "layer4.2.conv3"} <= set(operations)
+    # what differs is below the layers, where the fusion shows: INT8 fuses the ReLU
+    fp32_kinds = {path[-1] for path in operation_paths(fp32, "primitive")}
+    int8_kinds = {path[-1] for path in operation_paths(int8, "primitive")}
+    assert "convolution+eltwise_relu" in int8_kinds - fp32_kinds
+
+
+def reconstructed_in_jaeger(jaeger, name):
+    """A captured log, its layers reconstructed from the model's table (as `dnnprof parse
+    --model` does), sent over OTLP/HTTP and read back: its spans."""
+    import dnnprof
+    from dnnprof.reconstruct import reconstruct
+
+    trace = reconstruct(dnnprof.parse(CORPUS / f"{name}.log"), model="resnet50")
+    result = export_otlp(trace, jaeger.otlp_http_endpoint, protocol="http",
+                         service_name=f"dnnprof-detail-{uuid.uuid4().hex[:8]}")
+    return otlp_spans(jaeger.client.wait_for_trace(result.trace_id, min_spans=result.spans))
+
+
+def by_level(spans, level):
+    return [s for s in spans if s.attributes["dnnprof.level"] == level]
+
+
+def test_span_detail_in_jaeger_shows_layers_primitives_and_fusion(jaeger):
+    spans = reconstructed_in_jaeger(jaeger, INT8)
+    assert spans[0].resource["dnnprof.variant"] == "int8"  # inferred from the log
+    assert spans[0].resource["dnnprof.variant_inferred"] is True
+    conv1 = next(s.attributes for s in by_level(spans, "layer") if s.name == "conv1")
+    assert conv1["dnnprof.layer_type"] == "Conv2d"
+    assert conv1["dnnprof.shape"] == "1x3x224x224 -> 1x64x112x112, kernel 7x7 stride 2"
+    assert conv1["dnnprof.data_types"] == "src:u8 wei:s8 dst:u8"
+    assert conv1["dnnprof.fused"] is True and conv1["dnnprof.fused_ops"] == "eltwise_relu"
+    assert conv1["dnnprof.fused_layers"] == "bn1+relu"  # what the one primitive also computes
+    assert conv1["dnnprof.gflops_per_s"] == pytest.approx(
+        conv1["dnnprof.flops"] / (conv1["dnnprof.exec_time_ms"] * 1e6)
+    )
+    assert 0 < conv1["dnnprof.iteration_share_pct"] < 100
+    conv = next(s.attributes for s in by_level(spans, "primitive")
+                if s.attributes["dnnprof.layer"] == "conv1")
+    assert conv["onednn.post_ops"] == "eltwise_relu" and conv["onednn.fused"] is True
+    for key in ("onednn.kind", "onednn.impl", "onednn.isa", "onednn.prop_kind", "onednn.src_dt",
+                "onednn.wei_dt", "onednn.dst_dt", "onednn.src_fmt", "onednn.wei_fmt",
+                "onednn.problem", "dnnprof.shape"):
+        assert conv[key], key
+
+
+def test_span_detail_in_jaeger_shows_the_reorders(jaeger):
+    spans = reconstructed_in_jaeger(jaeger, FP32)
+    assert spans[0].resource["dnnprof.variant"] == "fp32"
+    layers = [s.attributes for s in by_level(spans, "layer") if s.attributes["dnnprof.reorders"]]
+    assert layers and all(a["dnnprof.reorder_time_ms"] > 0 for a in layers)
+    reorders = [s.attributes for s in by_level(spans, "primitive") if s.attributes["onednn.reorder"]]
+    assert sum(a["dnnprof.reorders"] for a in layers) <= len(reorders)
+    assert all(s.name == "reorder" for s in by_level(spans, "primitive") if s.attributes["onednn.reorder"])
+    assert {a.get("dnnprof.reorder_class") for a in reorders} - {None}
+
+
+def test_export_prints_the_link_to_the_trace_in_the_jaeger_ui(jaeger, tmp_path, capsys):
+    stored = labelled_corpus_trace(INT8).save(tmp_path / "int8.trace")
+    status = main(["export", str(stored), "--otlp", jaeger.otlp_grpc_endpoint,
+                   "--service-name", f"dnnprof-link-{uuid.uuid4().hex[:8]}",
+                   "--query-url", jaeger.query_url])
+    assert status == 0
+    (link,) = re.findall(r"open (\S+)", capsys.readouterr().out)
+    assert link.startswith(f"{jaeger.query_url}/trace/")
+    trace_id = link.rsplit("/", 1)[1]
+    assert otlp_spans(jaeger.client.wait_for_trace(trace_id))
+    with urllib.request.urlopen(link, timeout=10) as page:  # the UI's route answers
+        assert page.status == 200

@@ -23,6 +23,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="print the summary as one JSON object")
     parser.add_argument("--top", type=int, default=10,
                         help="how many slowest primitives to list")
+    parser.add_argument("--variant", metavar="NAME",
+                        help="what the log ran (fp32, fused, int8, bf16 ...), for the spans and "
+                             "the stored trace; default: inferred from the log (the data type "
+                             "of most compute time; fused when post-ops dominate)")
     group = parser.add_argument_group("layer reconstruction")
     source = group.add_mutually_exclusive_group()
     source.add_argument("--model", metavar="NAME",
@@ -44,6 +48,9 @@ def run(args: argparse.Namespace) -> int:
 
     check_paths([args.log], files=[args.events, *file_outputs(args)], traces=[args.output])
     trace = dnnprof.parse(sys.stdin.buffer if args.log == "-" else args.log, name=args.log)
+    # A captured log does not say what ran: what the user says names the run and its spans.
+    trace.metadata.variant = args.variant or trace.metadata.variant
+    trace.metadata.model = trace.metadata.model or args.model
     if not args.no_layers:
         trace = _reconstruct(trace, args)
     if args.events:

@@ -1,6 +1,14 @@
-"""Span attributes: what a primitive span carries from its row, and what the run span carries
-from the Trace's metadata. Keys are `onednn.*` (the log's facts) and `dnnprof.*` (dnnprof's
-own labels); values are str/bool/int/float so that every span format can hold them.
+"""Span attributes and names: what a primitive span carries from its row, a layer span from
+its primitives, and the run span and the resource from the Trace's metadata. Keys are
+`onednn.*` (the log's facts) and `dnnprof.*` (dnnprof's own labels); values are
+str/bool/int/float so that every span format can hold them.
+
+Names are what Jaeger lists and lines up: the run span is the model, an iteration span is
+`iteration`, a layer span is the layer's module name, a primitive span its kind (with the
+fused post-ops). None carries a variant, an iteration number or a time, so the FP32 and the
+INT8 trace of one model have the same operation names and Jaeger's trace comparison pairs
+them layer by layer; those facts are attributes, and the run's identity (model, variant,
+framework, oneDNN build, host ...) is on the resource, where Jaeger's search finds it.
 """
 
 from __future__ import annotations
@@ -13,7 +21,9 @@ import pandas as pd
 
 from dnnprof import __version__
 from dnnprof.metadata import TraceMetadata
+from dnnprof.reconstruct.primitives import describe
 from dnnprof.trace import Trace
+from dnnprof.vocabulary import COMPUTE_KINDS, INT8_TYPES
 
 AttributeValue = str | bool | int | float
 
@@ -41,6 +51,8 @@ PRIMITIVE_COLUMNS = (
     ("layer", "dnnprof.layer"),
     ("layer_type", "dnnprof.layer_type"),
     ("phase", "dnnprof.phase"),
+    ("fused_layers", "dnnprof.fused_layers"),  # set by reconstruct: the layers it also covers
+    ("reorder_class", "dnnprof.reorder_class"),  # weight_prepack, boundary ... (reorders)
 )
 # problem dimensions of the per-descriptor table, when the Trace has one
 DIMENSION_COLUMNS = (
@@ -85,7 +97,100 @@ def primitive_name(kind: str, api: str, post_ops: str) -> str:
     return f"{kind}+{post_ops}" if post_ops else kind
 
 
-ROW_COLUMNS = ("layer", "layer_type", "phase")  # per call; every other column is per descriptor
+def _dims_text(dims: tuple[int, ...]) -> str:
+    return "x".join(str(d) for d in dims)
+
+
+def human_shape(kind: str, problem: str, alg: str = "") -> str:
+    """What a primitive computes, as a reader says it: `1x64x56x56 -> 1x256x56x56, kernel
+    1x1`, `1x2048 x 2048x1000 -> 1x1000`, `1x64x112x112`; '' when the problem has no sizes."""
+    shape = describe(kind, problem, alg)
+    if not shape.src:
+        return ""
+    src, dst = _dims_text(shape.src), _dims_text(shape.dst)
+    if kind == "matmul" and shape.weights:
+        src = f"{src} x {_dims_text(shape.weights[0])}"
+    # an element-wise primitive is one shape; a convolution keeps its arrow
+    text = src if src == dst and not shape.is_compute else f"{src} -> {dst}"
+    dims = shape.dims
+    if shape.category in ("conv", "deconv", "pool") and "kh" in dims:
+        text += f", kernel {dims['kh']}x{dims['kw']}"
+        stride_h, stride_w = dims.get("sh", 1), dims.get("sw", 1)
+        if (stride_h, stride_w) != (1, 1):
+            text += f" stride {stride_h}" + ("" if stride_h == stride_w else f"x{stride_w}")
+    if dims.get("g", 1) > 1:
+        text += f", {dims['g']} groups"
+    return text
+
+
+def data_types(attrs: dict[str, AttributeValue]) -> str:
+    """`src:u8 wei:s8 dst:f32` from a primitive span's `onednn.*_dt` attributes."""
+    roles = ("src", "wei", "dst")
+    return " ".join(f"{r}:{attrs[f'onednn.{r}_dt']}" for r in roles if f"onednn.{r}_dt" in attrs)
+
+
+def _main_primitive(primitives: list[dict[str, AttributeValue]]) -> dict[str, AttributeValue]:
+    """The primitive a layer is about: its longest compute primitive, else its longest
+    primitive that is not a reorder, else its longest."""
+    def exec_ms(attrs: dict[str, AttributeValue]) -> float:
+        return float(attrs.get("onednn.exec_time_ms", 0.0))
+
+    compute = [a for a in primitives if a.get("onednn.kind") in COMPUTE_KINDS]
+    others = [a for a in primitives if not a.get("onednn.reorder")]
+    return max(compute or others or primitives, key=exec_ms)
+
+
+def layer_attributes(
+    primitives: list[dict[str, AttributeValue]], layer: str, layer_type: str
+) -> dict[str, AttributeValue]:
+    """A layer span's attributes from its primitives' (in time order): type, shape and data
+    types of its main primitive, the post-ops fused into it, reorders, time and GFLOP/s.
+    The share of its iteration is added by the iteration (`share_of`)."""
+    fused_ops = sorted({str(a["onednn.post_ops"]) for a in primitives if "onednn.post_ops" in a})
+    reorders = [a for a in primitives if a.get("onednn.reorder")]
+    exec_ms = sum(float(a.get("onednn.exec_time_ms", 0.0)) for a in primitives)
+    attrs: dict[str, AttributeValue] = {
+        "dnnprof.level": "layer",
+        "dnnprof.layer": layer,
+        "dnnprof.primitives": len(primitives),
+        "dnnprof.reorders": len(reorders),
+        "dnnprof.reorder_time_ms": sum(
+            (float(a.get("onednn.exec_time_ms", 0.0)) for a in reorders), 0.0
+        ),
+        "dnnprof.fused": bool(fused_ops),
+        "dnnprof.exec_time_ms": exec_ms,
+    }
+    if layer_type:
+        attrs["dnnprof.layer_type"] = layer_type
+    if fused_ops:
+        attrs["dnnprof.fused_ops"] = ",".join(fused_ops)
+    fused_layers = sorted(
+        {name for a in primitives for name in str(a.get("dnnprof.fused_layers", "")).split("+")}
+        - {""}
+    )
+    if fused_layers:
+        attrs["dnnprof.fused_layers"] = "+".join(fused_layers)
+    main = _main_primitive(primitives)
+    if "dnnprof.shape" in main:
+        attrs["dnnprof.shape"] = main["dnnprof.shape"]
+    types = data_types(main)
+    if types:
+        attrs["dnnprof.data_types"] = types
+    flops = sum(float(a["onednn.flops"]) for a in primitives if "onednn.flops" in a)
+    if flops:
+        attrs["dnnprof.flops"] = flops
+        if exec_ms > 0:
+            attrs["dnnprof.gflops_per_s"] = flops / (exec_ms * 1e6)
+    return attrs
+
+
+def share_of(part_ms: float, whole_ms: float) -> float:
+    """`part_ms` as a percentage of `whole_ms`, to 0.01 (0 when the whole took no time)."""
+    return round(100.0 * part_ms / whole_ms, 2) if whole_ms > 0 else 0.0
+
+
+# per call; every other column is per descriptor
+ROW_COLUMNS = ("layer", "layer_type", "phase", "fused_layers", "reorder_class")
 
 
 class PrimitiveAttributes:
@@ -114,6 +219,9 @@ class PrimitiveAttributes:
                 value = plain(getattr(row, column, None))
                 if value is not None:
                     cached[attr] = value
+            shape = human_shape(str(row.kind), str(row.problem or ""), str(row.alg or ""))
+            if shape:
+                cached["dnnprof.shape"] = shape
             cached["onednn.fused"] = bool(str(getattr(row, "post_ops", "") or ""))
             cached["onednn.reorder"] = str(row.kind) == "reorder"
             cached["onednn.has_scales"] = bool(row.has_scales)
@@ -143,10 +251,11 @@ class PrimitiveAttributes:
         return attrs
 
 
-# (TraceMetadata attribute, span attribute key) of the run span
-RUN_METADATA = (
+# (TraceMetadata attribute, attribute key) of what identifies a run: on the resource, where
+# Jaeger's search filters by it, and on the run span
+RUN_IDENTITY = (
     ("model", "dnnprof.model"),
-    ("variant", "dnnprof.variant"),
+    ("route", "dnnprof.route"),
     ("framework", "dnnprof.framework"),
     ("framework_version", "dnnprof.framework_version"),
     ("batch", "dnnprof.batch"),
@@ -154,6 +263,9 @@ RUN_METADATA = (
     ("onednn_version", "onednn.version"),
     ("onednn_commit", "onednn.commit"),
     ("isa", "onednn.isa"),
+)
+# ... and what only the run span carries
+RUN_DETAILS = (
     ("runtime", "onednn.runtime"),
     ("dialect", "onednn.verbose_dialect"),
     ("source", "dnnprof.source"),
@@ -162,24 +274,70 @@ RUN_METADATA = (
 
 
 def run_name(metadata: TraceMetadata) -> str:
-    """`resnet50 int8`, else `dnnprof <log file name>`, else `dnnprof run`."""
-    parts = [str(value) for value in (metadata.model, metadata.variant) if value]
-    if parts:
-        return " ".join(parts)
-    source = str(metadata.source or "")
-    return f"dnnprof {source.rsplit('/', 1)[-1]}" if source else "dnnprof run"
+    """The model (`resnet50`), else `run`: the same for every variant of one model."""
+    return str(metadata.model) if metadata.model else "run"
 
 
-def run_attributes(metadata: TraceMetadata) -> dict[str, AttributeValue]:
-    """The run span's attributes: the model, the run's settings and the oneDNN build."""
-    attrs: dict[str, AttributeValue] = {"dnnprof.level": "run"}
-    for name, attr in RUN_METADATA:
+def _metadata_attributes(
+    metadata: TraceMetadata, pairs: tuple[tuple[str, str], ...]
+) -> dict[str, AttributeValue]:
+    attrs: dict[str, AttributeValue] = {}
+    for name, attr in pairs:
         value = getattr(metadata, name)
         if isinstance(value, (list, tuple)):
             value = " ".join(str(v) for v in value)
         value = plain(value)
         if value is not None:
             attrs[attr] = value
-    attrs["dnnprof.timeline"] = str(metadata.timeline or "synthetic")
-    attrs["dnnprof.version"] = str(metadata.dnnprof_version or __version__)
     return attrs
+
+
+def run_identity(metadata: TraceMetadata, rows: pd.DataFrame) -> dict[str, AttributeValue]:
+    """What identifies the run: model, variant (inferred from `rows` when the trace does not
+    say), route, framework, oneDNN build, ISA, threads, batch, dnnprof version, timeline."""
+    attrs = _metadata_attributes(metadata, RUN_IDENTITY)
+    attrs["dnnprof.variant"] = str(metadata.variant or infer_variant(rows))
+    attrs["dnnprof.variant_inferred"] = not metadata.variant
+    attrs["dnnprof.version"] = str(metadata.dnnprof_version or __version__)
+    attrs["dnnprof.timeline"] = str(metadata.timeline or "synthetic")
+    return attrs
+
+
+def run_details(metadata: TraceMetadata) -> dict[str, AttributeValue]:
+    """What the run span carries beside the identity: runtime, dialect, source, command."""
+    return _metadata_attributes(metadata, RUN_DETAILS)
+
+
+def resource_attributes(
+    identity: dict[str, AttributeValue], service_name: str
+) -> dict[str, AttributeValue]:
+    """The OTLP resource (Jaeger's "process"): the service, and the run's identity."""
+    return {"service.name": service_name, "service.version": __version__, **identity}
+
+
+def infer_variant(rows: pd.DataFrame) -> str:
+    """The numeric path the rows show: the data type that took most of the compute time
+    (int8, bf16, f16, else fp32), and `fused` for fp32 whose compute time is mostly in
+    primitives with post-ops. Compute primitives are convolutions, inner products, matmuls
+    and RNNs; a log without any is judged on all its primitives."""
+    compute = rows[rows["kind"].astype(str).isin(COMPUTE_KINDS)]
+    if compute.empty:
+        compute = rows
+    if compute.empty:
+        return "fp32"
+    src, wei = compute["src_dt"].astype(str), compute["wei_dt"].astype(str)
+    path = np.select(
+        [src.isin(INT8_TYPES) | wei.isin(INT8_TYPES), (src == "bf16") | (wei == "bf16"),
+         (src == "f16") | (wei == "f16")],
+        ["int8", "bf16", "f16"],
+        "fp32",
+    )
+    weight = compute["duration_ms"].fillna(0.0).to_numpy(dtype=float)
+    if not weight.sum() > 0:  # no times (or all zero): count the calls
+        weight = np.ones(len(compute))
+    totals = pd.Series(weight).groupby(path).sum()
+    dominant = str(totals.idxmax())
+    fused = (compute["post_ops"].astype(str) != "").to_numpy()
+    if dominant == "fp32" and weight[fused].sum() > 0.5 * weight.sum():
+        return "fused"
+    return dominant

@@ -83,10 +83,10 @@ def tree_to_jaeger(tree: SpanTree) -> dict[str, Any]:
                 "flags": 1,
             }
         )
-    process_tags = [
-        _tag("service.version", __version__),
-        _tag("dnnprof.timeline", tree.timeline),
-    ]
+    # the process is the OTLP resource: the run's identity, which Jaeger's search filters by
+    resource = {"service.version": __version__, "dnnprof.timeline": tree.timeline, **tree.resource}
+    resource.pop("service.name", None)
+    process_tags = [_tag(key, value) for key, value in resource.items()]
     return {
         "traceID": tree.trace_id,
         "spans": spans,
@@ -155,6 +155,7 @@ def trace_from_jaeger(data: dict[str, Any]) -> SpanTree:
     parents: dict[str, str | None] = {}
     order: list[str] = []
     service = "dnnprof"
+    resource: dict[str, AttributeValue] = {}
     for raw in data.get("spans") or []:
         span_id = str(raw["spanID"])
         attributes = {tag["key"]: _tag_value(tag) for tag in raw.get("tags") or []}
@@ -181,6 +182,7 @@ def trace_from_jaeger(data: dict[str, Any]) -> SpanTree:
         order.append(span_id)
         process = processes.get(raw.get("processID"), {})
         service = process.get("serviceName", service)
+        resource = {tag["key"]: _tag_value(tag) for tag in process.get("tags") or []}
     roots = [sid for sid in order if parents[sid] is None or parents[sid] not in nodes]
     if len(roots) != 1:
         raise ValueError(
@@ -200,6 +202,7 @@ def trace_from_jaeger(data: dict[str, Any]) -> SpanTree:
         iterations=[int(i) for i in exported.split(",") if i.strip()],
         iterations_total=int(root.attributes.get("dnnprof.iterations_total", 0)),
         service_name=service,
+        resource={"service.name": service, **resource},
         trace_id=trace_id,
     )
 

@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 from opentelemetry import trace as trace_api
 from opentelemetry.context import Context
@@ -58,12 +59,14 @@ class _Collect(SpanProcessor):
 
 
 def resource_for(tree: SpanTree, extra: dict[str, Any] | None = None) -> Resource:
-    """The OTLP resource: service name and version, and which timeline the times are on."""
-    attributes = {
+    """The OTLP resource: the service, and the run's identity (model, variant, framework,
+    oneDNN build, timeline ...), which Jaeger shows as the process and searches by."""
+    attributes: dict[str, Any] = {
         "service.name": tree.service_name,
         "service.version": __version__,
         "dnnprof.timeline": tree.timeline,
     }
+    attributes.update(tree.resource)
     attributes.update(extra or {})
     return Resource.create(attributes)
 
@@ -259,6 +262,7 @@ def export_otlp(
     retries: int = 3,
     batch_size: int = BATCH_SIZE,
     headers: dict[str, str] | None = None,
+    query_url: str | None = None,
 ) -> ExportResult:
     """Send the Trace's spans (run -> iteration -> layer -> primitive) to an OTLP collector.
 
@@ -267,7 +271,8 @@ def export_otlp(
     are sent, the last `span_iterations` of them (None: all), so that a trace stays within
     what the Jaeger UI shows comfortably. `timeout_s` bounds each request, `retries` the
     extra attempts per batch (and for the first connection). Raises ExportError with the
-    reason when the collector is unreachable or refuses the data.
+    reason when the collector is unreachable or refuses the data. The message and the
+    result's `link` give the trace's page in the Jaeger UI (see `ui_link`).
     """
     started = time.perf_counter()
     url, host, port = normalize_endpoint(endpoint, protocol)
@@ -286,21 +291,47 @@ def export_otlp(
         )
     finally:
         exporter.shutdown()
-    message = sent_message(tree, url, protocol, len(spans), started)
+    link = ui_link(tree.trace_id, query_url, url)
+    message = sent_message(tree, url, protocol, len(spans), started, link)
     return ExportResult.of_tree(
         OtlpExporter.name, url, tree, started, message,
-        protocol=protocol, spans=len(spans), batches=batches,
+        protocol=protocol, spans=len(spans), batches=batches, link=link,
     )
 
 
-def sent_message(tree: SpanTree, url: str, protocol: str, spans: int, started: float) -> str:
-    """One line for the user: how many spans of each level went where, and the trace id."""
+QUERY_PORT = 16686  # Jaeger's query service: its UI and its API
+# What a Jaeger deployment listens on: OTLP gRPC and HTTP, Thrift over HTTP and over UDP.
+# A collector on one of these is taken for Jaeger itself, with its query service beside it.
+JAEGER_PORTS = frozenset({4317, 4318, 14268, 6831})
+
+
+def ui_link(trace_id: str, query_url: str | None, collector_url: str) -> str:
+    """The trace's page in the Jaeger UI: `<query_url>/trace/<id>`; without a query URL,
+    port 16686 of the collector's host when the collector listens on one of Jaeger's own
+    ports; '' when there is no telling where the UI is."""
+    if query_url:
+        base = query_url if "://" in query_url else "http://" + query_url
+    else:
+        parts = urlsplit(collector_url)
+        if parts.port not in JAEGER_PORTS or not parts.hostname:
+            return ""
+        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+        scheme = "https" if parts.scheme == "https" else "http"
+        base = f"{scheme}://{host}:{QUERY_PORT}"
+    return f"{base.rstrip('/')}/trace/{trace_id}"
+
+
+def sent_message(
+    tree: SpanTree, url: str, protocol: str, spans: int, started: float, link: str = ""
+) -> str:
+    """One line for the user: how many spans of each level went where, the trace id, and
+    the trace's page in the Jaeger UI when known."""
     counts = tree.counts()
     return (
         f"spans sent to {url} ({protocol}): {spans} spans ({counts['iteration']} iterations, "
         f"{counts['layer']} layers, {counts['primitive']} primitives) in "
         f"{time.perf_counter() - started:.2f}s; service {tree.service_name}, "
-        f"trace id {tree.trace_id}"
+        f"trace id {tree.trace_id}" + (f"; open {link}" if link else "")
     )
 
 
@@ -326,4 +357,5 @@ class OtlpExporter(Exporter):
             retries=options.retries,
             batch_size=options.batch_size or BATCH_SIZE,
             headers=options.headers,
+            query_url=options.query_url,
         )

@@ -26,9 +26,13 @@ from dnnprof.exporters.attributes import (
     AttributeValue,
     PrimitiveAttributes,
     dimension_lookup,
+    layer_attributes,
     primitive_name,
-    run_attributes,
+    resource_attributes,
+    run_details,
+    run_identity,
     run_name,
+    share_of,
 )
 from dnnprof.exporters.base import ExportError
 from dnnprof.exporters.selection import iteration_phases, select_iterations, span_rows
@@ -73,6 +77,8 @@ class SpanTree:
     iterations_total: int
     service_name: str = "dnnprof"
     trace_id: str = ""  # 32 hex digits; deterministic for file formats, see `trace_id_for`
+    # the OTLP resource (Jaeger's "process"): the service and the run's identity
+    resource: dict[str, AttributeValue] = field(default_factory=dict)
 
     def walk(self) -> Iterator[tuple[Span, Span | None, int]]:
         """(span, parent, depth) of every span in pre-order, from the run span down."""
@@ -148,21 +154,7 @@ def _exec_ms(spans: list[Span]) -> float:
 
 
 def _layer_span(prims: list[Span], layer: str, layer_type: str) -> Span:
-    post_ops = sorted(
-        {str(p.attributes["onednn.post_ops"]) for p in prims if "onednn.post_ops" in p.attributes}
-    )
-    attrs: dict[str, AttributeValue] = {
-        "dnnprof.level": "layer",
-        "dnnprof.layer": layer,
-        "dnnprof.primitives": len(prims),
-        "dnnprof.reorders": sum(1 for p in prims if p.attributes.get("onednn.reorder")),
-        "dnnprof.fused": bool(post_ops),
-        "dnnprof.exec_time_ms": _exec_ms(prims),
-    }
-    if layer_type:
-        attrs["dnnprof.layer_type"] = layer_type
-    if post_ops:
-        attrs["dnnprof.post_ops"] = ",".join(post_ops)
+    attrs = layer_attributes([p.attributes for p in prims], layer, layer_type)
     return _envelope(layer, "layer", prims, attrs)
 
 
@@ -251,13 +243,21 @@ def _iteration_span(group: _Group) -> Span:
     }
     if group.phase:
         attrs["dnnprof.phase"] = group.phase
+    # One name for every iteration (the number is an attribute): Jaeger's trace comparison
+    # pairs spans by their names from the root down.
     if group.kind == "iteration":
-        name = f"iteration {iteration}"
+        name = "iteration"
     elif group.kind == "outside":
         name = f"outside iterations ({group.phase})" if group.phase else "outside iterations"
     else:
         name = "iteration (whole trace)"
-    return _envelope(name, "iteration", _group_layers(group.members), attrs)
+    children = _group_layers(group.members)
+    for child in children:
+        if child.level == "layer":
+            child.attributes["dnnprof.iteration_share_pct"] = share_of(
+                float(child.attributes["dnnprof.exec_time_ms"]), float(attrs["dnnprof.exec_time_ms"])
+            )
+    return _envelope(name, "iteration", children, attrs)
 
 
 def build_span_tree(
@@ -294,10 +294,12 @@ def build_span_tree(
         (_iteration_span(group) for group in groups), key=lambda s: (s.start_ns, s.end_ns)
     )
     exported = sorted({int(span.attributes["dnnprof.iteration"]) for span in iteration_spans})
-    root_attrs = run_attributes(metadata)
+    identity = run_identity(metadata, rows)
+    identity["dnnprof.timeline"] = timeline
+    root_attrs: dict[str, AttributeValue] = {"dnnprof.level": "run", **identity}
     root_attrs.update(
         {
-            "dnnprof.timeline": timeline,
+            **run_details(metadata),
             "dnnprof.iterations_total": iterations_total,
             "dnnprof.iterations_exported": ",".join(str(i) for i in exported),
             "dnnprof.exec_time_ms": _exec_ms(iteration_spans),
@@ -309,6 +311,7 @@ def build_span_tree(
         iterations=exported,
         iterations_total=iterations_total,
         service_name=service_name,
+        resource=resource_attributes(identity, service_name),
     )
     tree.trace_id = trace_id_for(trace, tree)
     return tree
