@@ -33,8 +33,9 @@ from dnnprof.errors import OutputError
 PathLike = str | os.PathLike[str]
 COPY_BYTES = 1 << 20
 
-# temp files being written right now: removed by the signal handler before the process dies
-_PENDING: set[str] = set()
+# temp files being written right now, and the process writing each: the signal handler
+# removes its own process's before it dies (a forked child inherits this, not the files)
+_PENDING: dict[str, int] = {}
 # signals whose default action kills the process without unwinding (no `finally` runs)
 _FATAL_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 _FILE_KINDS = (
@@ -113,7 +114,7 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
     finally:
         with suppress(FileNotFoundError):
             os.unlink(temp)
-        _PENDING.discard(str(temp))
+        _PENDING.pop(str(temp), None)
 
 
 def write_text_atomic(path: PathLike, text: str) -> Path:
@@ -142,12 +143,12 @@ def _create_temp(target: Path) -> Path:
     """A new empty file beside `target` (same file system, so the rename is atomic)."""
     _remove_temp_files_on_signals()
     temp = target.with_name(f".{target.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
-    _PENDING.add(str(temp))
+    _PENDING[str(temp)] = os.getpid()
     try:
         # 0o666 & ~umask, as any new file; O_EXCL: never follow a planted symlink
         os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     except OSError:
-        _PENDING.discard(str(temp))
+        _PENDING.pop(str(temp), None)
         raise
     return temp
 
@@ -173,9 +174,10 @@ def _remove_temp_files_on_signals() -> None:
 
 def _die_cleanly(signum: int, frame: object) -> None:
     """Remove the temp files being written, then die of the same signal as before."""
-    for temp in list(_PENDING):
-        with suppress(OSError):
-            os.unlink(temp)
+    for temp, writer in list(_PENDING.items()):
+        if writer == os.getpid():
+            with suppress(OSError):
+                os.unlink(temp)
     signal.signal(signum, signal.SIG_DFL)
     os.kill(os.getpid(), signum)
 

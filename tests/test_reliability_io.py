@@ -367,6 +367,29 @@ def test_row19_sigterm_during_real_saves_leaves_the_old_trace_and_no_temp(stored
     assert dnnprof.load(target).events.equals(dnnprof.load(stored).events)
 
 
+FORKED_CHILD_KILLED = """
+import os, signal, sys
+from dnnprof.files import atomic_path
+with atomic_path(sys.argv[1]) as temp:
+    temp.write_text("the new file")
+    child = os.fork()
+    if child == 0:  # a forked worker, killed as a pool kills its workers
+        os.kill(os.getpid(), signal.SIGTERM)
+        os._exit(0)
+    os.waitpid(child, 0)
+    print(temp.exists(), flush=True)
+"""
+
+
+def test_a_killed_forked_child_leaves_the_parents_temp_file_alone(tmp_path):
+    target = tmp_path / "t.txt"
+    done = subprocess.run([sys.executable, "-c", FORKED_CHILD_KILLED, str(target)],
+                          capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "True"
+    assert target.read_text() == "the new file"
+
+
 def test_a_failed_write_keeps_the_old_file_and_no_temp(tmp_path):
     target = tmp_path / "keep.txt"
     target.write_text("old")
