@@ -219,11 +219,26 @@ def base_parser(
     return parser
 
 
-def check_counts(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """--batch and --iters must be at least 1 (argparse's exit 2 otherwise)."""
+def parse_checked(
+    parser: argparse.ArgumentParser,
+    argv: list[str] | None,
+    check: Callable[[argparse.Namespace], None],
+) -> argparse.Namespace:
+    """Parse `argv`, then `check` it (deriving the child's own fields); a UsageError from
+    `check` exits as argparse's own errors do (usage, status 2)."""
+    args = parser.parse_args(argv)
+    try:
+        check(args)
+    except UsageError as exc:
+        parser.error(str(exc))
+    return args
+
+
+def check_counts(args: argparse.Namespace) -> None:
+    """--batch and --iters must be at least 1 (UsageError otherwise)."""
     for name in ("batch", "iters"):
         if getattr(args, name) < 1:
-            parser.error(f"--{name} must be at least 1")
+            raise UsageError(f"--{name} must be at least 1")
 
 
 def variant_names(values: Iterable[str]) -> Iterator[tuple[str, str]]:

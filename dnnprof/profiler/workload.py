@@ -31,19 +31,8 @@ if __package__ in (None, ""):
 
     script_path.put_repository_first()
 
-from dnnprof.profiler.child import (  # noqa: E402  (needs the path set above)
-    UsageError,
-    base_parser,
-    build_phase,
-    check_counts,
-    child_main,
-    emit_meta,
-    emit_phase,
-    emit_run_meta,
-    measure,
-    module_hooks,
-    variant_names,
-)
+from dnnprof.profiler import child  # noqa: E402  (needs the path set above)
+from dnnprof.profiler.child import UsageError, emit_meta, emit_phase  # noqa: E402
 from dnnprof.profiler.torch_routes import (  # noqa: E402
     AUTOCAST,
     HOOKABLE,
@@ -81,7 +70,7 @@ def parse_variants(values: list[str]) -> tuple[str, list[str], str | None]:
     """``["pruned,int8"]`` -> (precision, modifiers, prune mode implied by the name)."""
     names: list[str] = []
     prune_mode = None
-    for raw, name in variant_names(values):
+    for raw, name in child.variant_names(values):
         if name in ("pruned_structured", "pruned_unstructured"):
             name, prune_mode = "pruned", name.split("_", 1)[1]
         name = _ALIASES.get(name, name)
@@ -104,7 +93,7 @@ def parse_variants(values: list[str]) -> tuple[str, list[str], str | None]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line: every child's arguments, plus pruning, hook scope and route."""
-    parser = base_parser(
+    parser = child.base_parser(
         "workload.py",
         "dnnprof workload child: run a zoo model with #DNNPROF markers on stdout.",
         variant=(
@@ -138,30 +127,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Parse and check the command line; a bad one exits 2 (argparse's status)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        args.precision, args.modifiers, implied_mode = parse_variants(
-            args.variants or [DEFAULT_VARIANT]
-        )
-    except UsageError as exc:
-        parser.error(str(exc))
+    return child.parse_checked(build_parser(), argv, _check_args)
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    """Check the arguments and derive precision, modifiers, pruning and the variant's name."""
+    args.precision, args.modifiers, implied_mode = parse_variants(
+        args.variants or [DEFAULT_VARIANT]
+    )
     if args.pruned is not None and "pruned" not in args.modifiers:
         args.modifiers.insert(0, "pruned")
     args.prune_mode = args.prune_mode or implied_mode or "unstructured"
     if args.pruned is None:
         args.pruned = 0.5
     if not 0.0 < args.pruned < 1.0:
-        parser.error("--pruned SPARSITY must be between 0 and 1 (exclusive)")
-    check_counts(parser, args)
+        raise UsageError("--pruned SPARSITY must be between 0 and 1 (exclusive)")
+    child.check_counts(args)
     if args.warmup < 0 or args.calib < 0:
-        parser.error("--warmup and --calib cannot be negative")
+        raise UsageError("--warmup and --calib cannot be negative")
     if not args.model and not args.list_models:
-        parser.error("--model is required")
+        raise UsageError("--model is required")
     # fp32 is the default, so it is left out of combined names: "pruned", "pruned+int8"
     shown = args.modifiers + ([args.precision] if args.precision != DEFAULT_VARIANT else [])
     args.variant = "+".join(shown) or DEFAULT_VARIANT
-    return args
 
 
 # ---------------------------------------------------------------------------- hooks
@@ -187,7 +175,7 @@ class ModuleMarkers:
             if self._recording and self._describe is not None:
                 self.calls.append(self._describe(name, module, inputs, output))
 
-        before, after = module_hooks(name, type(module).__name__, record)
+        before, after = child.module_hooks(name, type(module).__name__, record)
         self._handles.append(module.register_forward_pre_hook(before))
         try:  # always_call: an `end` even when the forward raises, so nesting stays valid
             self._handles.append(module.register_forward_hook(after, always_call=True))
@@ -263,7 +251,7 @@ def emit_setup_meta(args: argparse.Namespace, spec: Any, threads: int, facts: di
     """The framework facts, then what runs (model, variant, batch, threads, input, iterations)."""
     for key, value in facts.items():
         emit_meta(key, value)
-    emit_run_meta(
+    child.emit_run_meta(
         args, model=spec.name, description=spec.description,
         variants=args.modifiers + [args.precision], threads=threads,
         input_shape=spec.input_shapes(args.batch, args.input_size),
@@ -327,7 +315,7 @@ def run_model(
         torch.autocast("cpu", dtype=torch.bfloat16) if bf16_autocast else contextlib.nullcontext()
     )
     with torch.no_grad(), precision:
-        measure(
+        child.measure(
             args, lambda: model(*example),
             before=hooks.before_iteration if hooks else None,
             after=hooks.after_iteration if hooks else None,
@@ -347,7 +335,7 @@ def run(args: argparse.Namespace) -> int:
     facts = torch_facts(torch)
     emit_setup_meta(args, spec, torch.get_num_threads(), facts)
     notes: list[str] = []
-    with build_phase(), torch.no_grad():
+    with child.build_phase(), torch.no_grad():
         model, example = build_float_model(args, spec, notes)
         model = build_route(route, model, example, args, spec, notes)
         notes += route_notes(route, spec, facts.get("bf16_supported"))
@@ -360,7 +348,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: exit 0 ok, 2 usage, 3 the workload raised."""
-    return child_main("workload.py", lambda: parse_args(argv), list_models, run)
+    return child.child_main("workload.py", lambda: parse_args(argv), list_models, run)
 
 
 if __name__ == "__main__":

@@ -31,19 +31,8 @@ if __package__ in (None, ""):
 
     script_path.put_repository_first()
 
-from dnnprof.profiler.child import (  # noqa: E402  (needs the path set above)
-    UsageError,
-    base_parser,
-    build_phase,
-    check_counts,
-    child_main,
-    emit_meta,
-    emit_metas,
-    emit_phase,
-    emit_run_meta,
-    measure,
-    variant_names,
-)
+from dnnprof.profiler import child  # noqa: E402  (needs the path set above)
+from dnnprof.profiler.child import UsageError, emit_meta, emit_phase  # noqa: E402
 from dnnprof.profiler.mxnet_routes import (  # noqa: E402
     IMPERATIVE,
     BlockMarkers,
@@ -94,7 +83,7 @@ DEFAULT_ENGINE = "ThreadedEnginePerDevice"
 def parse_variant(values: list[str]) -> str:
     """``["int8"]`` -> ``"int8"``; a mix of precisions or a torch-only modifier -> UsageError."""
     names: list[str] = []
-    for raw, name in variant_names(values):
+    for raw, name in child.variant_names(values):
         if name in _TORCH_ONLY:
             raise UsageError(
                 f"variant {raw!r} exists for the torch zoo only (dnnprof/profiler/models); "
@@ -136,9 +125,33 @@ def resolve_model(name: str, width: float | None) -> tuple[str, str]:
     return key, MODELS[key].format(width=f"{width:g}" if width != 1.0 else "1.0")
 
 
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Parse and check the command line; a bad one exits 2 (argparse's status)."""
+    return child.parse_checked(build_parser(), argv, _check_args)
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    """Check the arguments (--pruned is refused) and resolve the variant and the model."""
+    args.variant = parse_variant(args.variants or [DEFAULT_VARIANT])
+    if args.pruned is not None:
+        raise UsageError("--pruned: pruning exists for the torch zoo only")
+    if not args.list_models:
+        if not args.model:
+            raise UsageError("--model is required")
+        args.model, args.zoo_name = resolve_model(args.model, args.width)
+    child.check_counts(args)
+    if args.warmup < 0 or args.calib < 1 and args.variant == "int8":
+        raise UsageError("--warmup cannot be negative and int8 needs --calib 1 or more")
+    if args.imperative and args.variant != DEFAULT_VARIANT:
+        raise UsageError(
+            f"--imperative goes with fp32 only: {args.variant} needs the hybridized graph "
+            "(optimize_for / quantize_net / amp work on symbols)"
+        )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line: workload.py's, plus --imperative and --quantized-dtype."""
-    parser = base_parser(
+    parser = child.base_parser(
         "workload_mxnet.py",
         "dnnprof MXNet workload child: a Gluon model-zoo network with #DNNPROF markers on stdout.",
         variant=("V", "fp32 (default) | fused | int8 | bf16"),
@@ -160,31 +173,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="quantize_net's quantized_dtype for int8 (default auto: u8 after ReLU, else s8)",
     )  # fmt: skip
     return parser
-
-
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    """Parse and check the command line; a bad one exits 2 (argparse's status)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        args.variant = parse_variant(args.variants or [DEFAULT_VARIANT])
-        if args.pruned is not None:
-            raise UsageError("--pruned: pruning exists for the torch zoo only")
-        if not args.list_models:
-            if not args.model:
-                raise UsageError("--model is required")
-            args.model, args.zoo_name = resolve_model(args.model, args.width)
-    except UsageError as exc:
-        parser.error(str(exc))
-    check_counts(parser, args)
-    if args.warmup < 0 or args.calib < 1 and args.variant == "int8":
-        parser.error("--warmup cannot be negative and int8 needs --calib 1 or more")
-    if args.imperative and args.variant != DEFAULT_VARIANT:
-        parser.error(
-            f"--imperative goes with fp32 only: {args.variant} needs the hybridized graph "
-            "(optimize_for / quantize_net / amp work on symbols)"
-        )
-    return args
 
 
 # ---------------------------------------------------------------------------- CPU
@@ -251,7 +239,7 @@ def prepare_environment(args: argparse.Namespace) -> list[str]:
 
 def emit_setup_meta(args: argparse.Namespace, mx: Any, bf16_supported: bool | None) -> None:
     """The framework facts, then what runs (model, variant, batch, threads, input, iterations)."""
-    emit_metas(
+    child.emit_metas(
         {
             "framework": "mxnet",
             "framework_version": mx.__version__,
@@ -264,7 +252,7 @@ def emit_setup_meta(args: argparse.Namespace, mx: Any, bf16_supported: bool | No
         }
     )
     threads = os.environ.get("OMP_NUM_THREADS")
-    emit_run_meta(
+    child.emit_run_meta(
         args, model=args.model, variants=[args.variant],
         description=f"mxnet.gluon.model_zoo.vision.{args.zoo_name} (pretrained=False, Xavier init)",
         threads=int(threads) if threads and threads.isdigit() else None,
@@ -307,7 +295,7 @@ def run(args: argparse.Namespace) -> int:
 
     emit_setup_meta(args, mx, bf16_supported)
     route = route_of(args)
-    with build_phase():
+    with child.build_phase():
         mx.random.seed(args.seed)
         net = vision.get_model(args.zoo_name, pretrained=False)
         net.initialize(mx.init.Xavier(), ctx=mx.cpu())
@@ -324,7 +312,7 @@ def run(args: argparse.Namespace) -> int:
         # MXNet runs asynchronously: the iteration ends when its work does, not its push
         mx.nd.waitall()
 
-    measure(args, forward)
+    child.measure(args, forward)
     if hooks is not None:
         hooks.remove()
     if args.layer_table and route != IMPERATIVE:
@@ -336,7 +324,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: exit 0 ok, 2 usage, 3 the workload raised."""
-    return child_main("workload_mxnet.py", lambda: parse_args(argv), list_models, run)
+    return child.child_main("workload_mxnet.py", lambda: parse_args(argv), list_models, run)
 
 
 if __name__ == "__main__":
