@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from dnnprof.vocabulary import UNKNOWN
+from dnnprof.vocabulary import RUN_VERDICTS, UNKNOWN
 
 
 @dataclass
@@ -119,12 +119,23 @@ class RunConditions:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConditions:
-        """From the stored JSON object (unknown keys kept in `extra`)."""
+        """From the stored JSON object (unknown keys kept in `extra`).
+
+        A file is not trusted: a verdict dnnprof does not know reads as unknown, and the
+        reasons as text, so that every printer can show them.
+        """
         conditions = _build(cls, data)
         for name in ("calibration_before", "calibration_after"):
             value = getattr(conditions, name)
-            if isinstance(value, dict):
-                setattr(conditions, name, _build(Calibration, value, into_extra=False))
+            setattr(conditions, name, _build(Calibration, value, into_extra=False)
+                    if isinstance(value, dict) else None)
+        reasons = conditions.reasons
+        conditions.reasons = [str(r) for r in reasons] if isinstance(reasons, list) \
+            else [str(reasons)]
+        if conditions.verdict not in RUN_VERDICTS:
+            conditions.reasons = [f"the stored verdict {str(conditions.verdict)[:40]!r} is not "
+                                  "one dnnprof knows", *conditions.reasons]
+            conditions.verdict = UNKNOWN
         return conditions
 
     def to_dict(self) -> dict[str, Any]:

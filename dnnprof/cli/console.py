@@ -11,13 +11,18 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
+from dnnprof.cli.layer_tables import print_layer_tables, slowest_primitives
 from dnnprof.display import markup_text, safe_text
 
 if TYPE_CHECKING:  # pragma: no cover
+    from dnnprof.metadata import RunConditions
     from dnnprof.trace import Trace
 
 UNPARSED_SAMPLES_SHOWN = 5
+VERDICT_STYLES = {"quiet": "bold green", "busy": "bold yellow", "unreliable": "bold red",
+                  "unknown": "dim"}
 RECONSTRUCTION_MODES = {
     "markers": "from dnnprof markers",
     "align": "aligned with layer table {table}",
@@ -39,7 +44,7 @@ class Terminal(Console):
 
 
 def print_trace_summary(trace: Trace, top: int = 10, console: Console | None = None) -> None:
-    """Print versions, line counts, time per primitive kind and the slowest primitives."""
+    """Print versions, the run's verdict, time per kind, the slowest primitives and layers."""
     console = console or Terminal()
     summary = trace.summary()
     steady = summary["steady"]
@@ -49,11 +54,14 @@ def print_trace_summary(trace: Trace, top: int = 10, console: Console | None = N
         scope = (f"steady state: iterations {iterations[0]}-{iterations[-1]}" if iterations
                  else "steady state")
     _print_header(summary, console)
+    conditions = trace.metadata.run_conditions
+    print_verdict(conditions, console)
     console.print(_kinds_table((steady or summary)["kinds"], scope))
-    console.print(_slowest_table(trace, top, scope))
+    console.print(slowest_primitives(trace, top, scope, console.width))
+    print_layer_tables(trace, console, top, scope)
     if steady and steady["per_iteration_ms"] is not None:
-        console.print(f"oneDNN time per steady iteration: {steady['per_iteration_ms']:.3f} ms",
-                      highlight=False)
+        console.print(f"oneDNN time per steady iteration: {steady['per_iteration_ms']:.3f} ms "
+                      f"({conditions.verdict} run)", highlight=False)
     types = markup_text(", ".join(f"{k}: {v}" for k, v in summary["data_types"].items()))
     console.print(
         f"reorders: {(steady or summary)['reorder_share']:.1%} of oneDNN time ({scope}); "
@@ -101,7 +109,8 @@ def _print_header(summary: dict[str, Any], console: Console) -> None:
 
 
 def _kinds_table(kinds: dict[str, dict[str, Any]], scope: str) -> Table:
-    table = Table(title=f"Time by primitive kind ({scope})", title_justify="left")
+    title = f"Time by primitive kind ({scope})"
+    table = Table(title=title, title_justify="left", min_width=len(title))  # title unwrapped
     for column in ("kind", "calls", "total ms", "share", "mean ms"):
         table.add_column(column, justify="left" if column == "kind" else "right")
     for kind, row in kinds.items():
@@ -111,17 +120,14 @@ def _kinds_table(kinds: dict[str, dict[str, Any]], scope: str) -> Table:
     return table
 
 
-def _slowest_table(trace: Trace, top: int, scope: str) -> Table:
-    slow = trace.top(top, steady=True)
-    table = Table(title=f"Slowest {len(slow)} primitives ({scope})", title_justify="left")
-    for column in ("kind", "impl", "types", "post-ops", "problem", "calls", "total ms", "GFLOP/s"):
-        table.add_column(column, overflow="fold", no_wrap=column == "kind")
-    for row in slow.itertuples():
-        gflops = "" if row.gflops != row.gflops else f"{row.gflops:.1f}"  # NaN: no FLOP count
-        texts = (markup_text(v) for v in (row.kind, row.impl, row.src_dt, row.post_ops,
-                                          row.problem))
-        table.add_row(*texts, str(row.calls), f"{row.total_ms:.3f}", gflops)
-    return table
+def print_verdict(conditions: RunConditions, console: Console) -> None:
+    """The run's verdict (quiet, busy, unreliable, unknown) and its reasons, in one paragraph."""
+    line = Text("run conditions: ", style="bold")
+    line.append(safe_text(conditions.verdict).upper(),
+                style=VERDICT_STYLES.get(conditions.verdict, ""))
+    if conditions.reasons:
+        line.append(" — " + safe_text(conditions.reason))
+    console.print(line)
 
 
 def print_run_facts(trace: Trace, console: Console) -> None:

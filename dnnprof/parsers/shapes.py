@@ -27,7 +27,7 @@ TYPE_WORDS = {
     "Conv1d": "conv", "Conv2d": "conv", "Conv3d": "conv", "ConvTranspose2d": "deconv",
     "Linear": "fc", "BatchNorm2d": "bn", "BatchNorm1d": "bn", "MaxPool2d": "maxpool",
     "AvgPool2d": "avgpool", "AdaptiveAvgPool2d": "avgpool", "LayerNorm": "layernorm",
-    "EmbeddingBag": "embedding", "Embedding": "embedding",
+    "EmbeddingBag": "embedding", "Embedding": "embedding", "ReLU": "relu", "ReLU6": "relu6",
 }  # fmt: skip
 
 

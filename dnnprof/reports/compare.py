@@ -180,6 +180,9 @@ class Comparison:
             "threads": meta.threads,
             "batch": meta.batch,
             "timeline": meta.timeline or "",
+            # how far to trust this variant's times: quiet | busy | unreliable | unknown
+            "conditions": meta.run_conditions.verdict,
+            "conditions_reason": meta.run_conditions.reason,
             "measured_iterations": v.n_iterations if v.iterations_known else 0,
             "latency_source": self.latency_source,
             "median_ms": float(samples.median()) if len(samples) else math.nan,
@@ -281,6 +284,11 @@ class Comparison:
     # ---------------------------------------------------- notes, export --
 
     @cached_property
+    def conditions_banner(self) -> str:
+        """A warning when a variant was measured on a busy or unreliable machine ('' if none)."""
+        return notes_of.conditions_banner(self)
+
+    @cached_property
     def notes(self) -> dict[str, list[str]]:
         """Per report section, plain-text explanations of what is missing and why."""
         return notes_of.comparison_notes(self)
@@ -296,6 +304,7 @@ class Comparison:
             "baseline": self.baseline.name,
             "variants": self.names,
             "latency_source": self.latency_source,
+            "conditions_banner": self.conditions_banner,
             **{name: records(table) for name, table in every.items()},
             "structural_changes": self.structural_changes,
             "notes": self.notes,

@@ -102,7 +102,8 @@ def comparison_tables(comp: Comparison, layers: int = 15, top: int = 5) -> list[
     overview["speedup_text"] = [_speedup(r) for r in overview.to_dict("records")]
     tables = [
         rich_table(f"Variants (latency from {comp.latency_source} time)", overview, [
-            ("variant", "variant", str), ("onednn_version", "oneDNN", str),
+            ("variant", "variant", str), ("conditions", "run", str),
+            ("onednn_version", "oneDNN", str),
             ("measured_iterations", "iters", _num), ("median_ms", "median ms", _num),
             ("onednn_ms", "oneDNN ms", _num), ("coverage", "coverage", _pct),
             ("primitives_per_iter", "prims/iter", _num),
@@ -175,6 +176,8 @@ def comparison_tables(comp: Comparison, layers: int = 15, top: int = 5) -> list[
 def print_comparison(comp: Comparison, console: Console | None = None) -> None:
     """Print every comparison table, the structural changes and the notes."""
     console = console or Console()
+    if comp.conditions_banner:
+        console.print(Text(safe_text(comp.conditions_banner), style="bold red"))
     for table in comparison_tables(comp):
         console.print(table)
     if comp.structural_changes:

@@ -85,6 +85,7 @@ section{border-bottom:1px solid #e3e6ec;padding:10px 0 22px}
 h2{margin:18px 0 6px}
 .intro{color:#4a5468;max-width:1000px}
 .note{background:#fff8e1;border-left:4px solid #f0b429;padding:6px 12px;margin:10px 0}
+.banner{background:#fdecea;border-left:6px solid #c62828;padding:8px 14px;margin:10px 0;font-weight:600}
 .note ul{margin:0;padding-left:18px}
 .missing{background:#f4f5f7;border:1px dashed #b8bfcc;padding:10px 14px;margin:10px 0;color:#4a5468}
 .table-wrap{overflow-x:auto;max-height:560px;overflow-y:auto;margin:8px 0}
@@ -101,6 +102,12 @@ def _notes(items: Sequence[str]) -> str:
     if not items:
         return ""
     return '<div class="note"><ul>' + "".join(f"<li>{esc(i)}</li>" for i in items) + "</ul></div>"
+
+
+def _banner(comp: Comparison) -> str:
+    """The run-conditions warning at the top of the page ('' when every run was quiet)."""
+    text = comp.conditions_banner
+    return f'<div class="banner" id="conditions">{esc(text)}</div>' if text else ""
 
 
 def _chart(key: str, figure: go.Figure | None, with_plotlyjs: bool) -> str:
@@ -160,7 +167,7 @@ def render_html(comp: Comparison, title: str | None = None) -> str:
         f"<title>{esc(heading)}</title><style>{CSS}</style></head><body>"
         f"<header><h1>{esc(heading)}</h1><p>{esc(subtitle)}</p>"
         f"<p>dnnprof {esc(__version__)} · generated {esc(generated)} in {elapsed:.1f} s · "
-        f"latency from {esc(comp.latency_source)} time</p></header>"
+        f"latency from {esc(comp.latency_source)} time</p>{_banner(comp)}</header>"
         f"<nav>{nav}</nav><main>{''.join(parts)}</main></body></html>\n"
     )
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from dnnprof.reports.variants import Variant, looks_like_resnet
 from dnnprof.views import BY_OUTPUT_SIZES
+from dnnprof.vocabulary import BUSY, UNKNOWN, UNRELIABLE
 
 if TYPE_CHECKING:  # pragma: no cover - compare.py imports this module
     from dnnprof.reports.compare import Comparison
@@ -39,6 +40,26 @@ def comparison_notes(comp: Comparison) -> dict[str, list[str]]:
     return notes
 
 
+def conditions_banner(comp: Comparison) -> str:
+    """One warning naming every variant measured on a busy or unreliable machine, and why."""
+    flagged = [v for v in comp.variants
+               if v.meta.run_conditions.verdict in (BUSY, UNRELIABLE)]
+    if not flagged:
+        return ""
+    sentences = []
+    for v in flagged:
+        conditions = v.meta.run_conditions
+        unreliable = conditions.verdict == UNRELIABLE
+        trust = ("its times are not to be trusted" if unreliable
+                 else "read its times with care")
+        if len(comp.variants) > 1:
+            trust += ", nor the speedups involving it" if unreliable else " (and its speedups)"
+        sentences.append(f"{v.name} was measured on "
+                         f"{'an unreliable' if unreliable else 'a busy'} machine: "
+                         f"{conditions.reason}. {trust[0].upper()}{trust[1:]}.")
+    return "Run conditions: " + " ".join(sentences)
+
+
 def variant_notes(v: Variant) -> list[str]:
     """What one variant's log and metadata lack: warnings, unparsed lines, iterations, wall times."""
     meta = v.meta
@@ -59,6 +80,9 @@ def variant_notes(v: Variant) -> list[str]:
                    "calibration included")
     elif not v.phases_known:
         out.append(f"{v.name}: warm-up iterations are not identified; all iterations count")
+    if v.meta.run_conditions.verdict == UNKNOWN:
+        out.append(f"{v.name}: {v.meta.run_conditions.reason}: whether the machine was quiet "
+                   "is unknown")
     if v.wall_ms.empty:
         out.append(f"{v.name}: no wall times in the metadata (a parsed log, not a `dnnprof "
                    "trace` run), so oneDNN coverage of wall time is unknown")
