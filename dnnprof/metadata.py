@@ -192,6 +192,8 @@ class TraceMetadata:
     bf16_supported: bool | None = None
     command: str | None = None
     run_dir: str | None = None
+    host: str | None = None  # the machine the run was measured on
+    git_commit: str | None = None  # the commit under test: CI's variables, else git in the cwd
     child_returncode: int | None = None
     interrupted: bool | None = None
     started: float | None = None
@@ -303,7 +305,7 @@ _RUN_KEYS = frozenset(
         "model", "variant", "variants", "framework", "framework_version", "route", "batch",
         "input_shape", "width", "pruned", "prune_mode", "warmup", "iters", "wall_ms",
         "layer_table", "notes", "bf16_supported", "command", "run_dir", "child_returncode",
-        "interrupted", "started", "coverage", "problems",
+        "interrupted", "started", "coverage", "problems", "host", "git_commit",
     }
 )
 _NESTED = frozenset({"counts", "reconstruction", "conditions"})

@@ -5,6 +5,10 @@ says in its detail. tests/test_exporters_jaeger.py checks the same through a rea
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
 
 import pytest
 
@@ -166,3 +170,23 @@ def test_ui_link():
     )
     assert ui_link(trace_id, None, "udp://[::1]:6831") == f"http://[::1]:16686/trace/{trace_id}"
     assert ui_link(trace_id, None, "http://collector:9999") == ""  # not Jaeger's own ports
+
+
+def test_a_run_records_its_host_and_commit_and_the_resource_carries_them(tmp_path):
+    run_dir = tmp_path / "run"
+    env = {**os.environ, "GITHUB_SHA": "0123456789abcdef0123456789abcdef01234567"}
+    done = subprocess.run(
+        [sys.executable, "-m", "dnnprof", "trace", "--no-report", "--out", str(run_dir),
+         "--", "cat", str(CORPUS / f"{INT8}.log")],
+        capture_output=True, text=True, timeout=600, env=env, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    trace = dnnprof.load(run_dir)
+    assert trace.metadata.host == socket.gethostname()
+    resource = build_span_tree(trace).resource
+    assert resource["host.name"] == socket.gethostname()
+    assert resource["dnnprof.git_commit"] == env["GITHUB_SHA"]
+    assert resource["dnnprof.run_verdict"] == trace.metadata.conditions.verdict
+    # a captured log says nothing of either
+    captured = build_span_tree(dnnprof.parse(CORPUS / f"{INT8}.log")).resource
+    assert not {"host.name", "dnnprof.git_commit", "dnnprof.run_verdict"} & set(captured)

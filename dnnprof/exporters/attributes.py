@@ -263,6 +263,8 @@ RUN_IDENTITY = (
     ("onednn_version", "onednn.version"),
     ("onednn_commit", "onednn.commit"),
     ("isa", "onednn.isa"),
+    ("host", "host.name"),  # recorded by `dnnprof trace`; a captured log's host is unknown
+    ("git_commit", "dnnprof.git_commit"),
 )
 # ... and what only the run span carries
 RUN_DETAILS = (
@@ -294,12 +296,15 @@ def _metadata_attributes(
 
 def run_identity(metadata: TraceMetadata, rows: pd.DataFrame) -> dict[str, AttributeValue]:
     """What identifies the run: model, variant (inferred from `rows` when the trace does not
-    say), route, framework, oneDNN build, ISA, threads, batch, dnnprof version, timeline."""
+    say), route, framework, oneDNN build, ISA, threads, batch, host and commit when recorded,
+    dnnprof version, timeline, and the run-conditions verdict when recorded."""
     attrs = _metadata_attributes(metadata, RUN_IDENTITY)
     attrs["dnnprof.variant"] = str(metadata.variant or infer_variant(rows))
     attrs["dnnprof.variant_inferred"] = not metadata.variant
     attrs["dnnprof.version"] = str(metadata.dnnprof_version or __version__)
     attrs["dnnprof.timeline"] = str(metadata.timeline or "synthetic")
+    if metadata.conditions is not None:  # quiet, busy, unreliable: how far to trust the times
+        attrs["dnnprof.run_verdict"] = metadata.conditions.verdict
     return attrs
 
 

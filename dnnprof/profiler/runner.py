@@ -27,6 +27,7 @@ from dnnprof.profiler.conditions import ConditionsRecorder, allowed_cpus, wait_f
 from dnnprof.profiler.evidence import check_evidence, coverage
 from dnnprof.reconstruct import LayerTableError, reconstruct
 from dnnprof.storage import TRACE_FILE
+from dnnprof.store.context import RunContext
 from dnnprof.trace import Trace
 from dnnprof.vocabulary import DEFAULT_VARIANT, ExitCode
 
@@ -345,6 +346,9 @@ def _annotate(
     metadata.bf16_supported = run_meta.get("bf16_supported")
     metadata.command = shlex.join(argv)
     metadata.run_dir = str(run_dir)
+    context = RunContext.from_environment()  # host, and the commit when CI or git says it
+    metadata.host = context.host or None
+    metadata.git_commit = context.commit or None
     metadata.child_returncode = returncode
     metadata.interrupted = interrupted
     metadata.started = started
