@@ -28,7 +28,7 @@ from dnnprof.exporters.base import (
     ExportResult,
     parse_endpoint,
 )
-from dnnprof.exporters.otlp import sdk_spans, send_batches, sent_message, ui_link, wait_reachable
+from dnnprof.exporters.otlp import sdk_spans, send_batches, sent_result, wait_reachable
 from dnnprof.exporters.spans import build_span_tree
 from dnnprof.trace import Trace
 
@@ -121,24 +121,11 @@ def export_jaeger_legacy(
     # The Thrift translator copies every resource attribute into every span's tags, so the
     # resource carries the service name only.
     spans = sdk_spans(tree, Resource({"service.name": service_name}))
-    try:
-        batches = send_batches(
-            exporter,
-            spans,
-            BATCH_SIZE[transport],
-            retries,
-            f"legacy Jaeger export to {url}",
-            ["opentelemetry.exporter.jaeger", "opentelemetry.sdk"],
-        )
-    finally:
-        exporter.shutdown()
-    protocol = f"jaeger-thrift-{transport}"
-    link = ui_link(tree.trace_id, query_url, url)
-    message = sent_message(tree, url, protocol, len(spans), started, link)
-    return ExportResult.of_tree(
-        JaegerLegacyExporter.name, url, tree, started, message,
-        protocol=protocol, spans=len(spans), batches=batches, link=link,
-    )
+    loggers = ("opentelemetry.exporter.jaeger", "opentelemetry.sdk")
+    describe = f"legacy Jaeger export to {url}"
+    batches = send_batches(exporter, spans, BATCH_SIZE[transport], retries, describe, loggers)
+    return sent_result(JaegerLegacyExporter.name, tree, url, f"jaeger-thrift-{transport}",
+                       len(spans), batches, started, query_url)
 
 
 class JaegerLegacyExporter(Exporter):

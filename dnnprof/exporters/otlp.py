@@ -43,6 +43,7 @@ DEFAULT_ENDPOINTS = {"grpc": "http://localhost:4317", "http": "http://localhost:
 DEFAULT_PORTS = {"grpc": 4317, "http": 4318}
 HTTP_TRACES_PATH = "/v1/traces"
 BATCH_SIZE = 512  # spans per request: well under the collectors' 4 MiB message limit
+OTLP_LOGGERS = ("opentelemetry.exporter", "opentelemetry.sdk")  # their errors, captured
 
 
 # ------------------------------------------------------------------ SDK spans --
@@ -220,35 +221,45 @@ def send_batches(
     describe: str,
     logger_names: Sequence[str],
 ) -> int:
-    """Export spans in batches, each retried up to `retries` times; returns the batch count."""
+    """Export spans in batches, each retried up to `retries` times; returns the batch count.
+    The exporter is shut down afterwards, whether or not everything was sent."""
     batches = [spans[i : i + batch_size] for i in range(0, len(spans), batch_size)] or [[]]
     sent = 0
-    with captured_exporter_logs(logger_names) as logs:
-        for number, batch in enumerate(batches, 1):
-            delay = 0.5
-            for attempt in range(retries + 1):
-                logs.clear()
-                try:
-                    result = exporter.export(batch)
-                except Exception as error:  # transport errors some exporters raise instead
-                    logs.messages.append(f"{type(error).__name__}: {error}")
-                    result = SpanExportResult.FAILURE
-                # The legacy Jaeger exporter reports SUCCESS even when the collector answered
-                # with an HTTP error; it only logs it.
-                if result == SpanExportResult.SUCCESS and not logs.errors:
-                    break
-                if attempt < retries:
-                    time.sleep(delay)
-                    delay = min(delay * 2, 8.0)
-            else:
-                detail = logs.messages[-1] if logs.messages else "the exporter reported FAILURE"
-                raise ExportError(
-                    f"{describe}: batch {number} of {len(batches)} failed after "
-                    f"{retries + 1} attempts ({sent} of {len(spans)} spans were sent): {detail}. "
-                    "The trace itself is unchanged; check the collector and re-run the export."
-                )
-            sent += len(batch)
+    try:
+        with captured_exporter_logs(logger_names) as logs:
+            for number, batch in enumerate(batches, 1):
+                failure = _send_batch(exporter, batch, retries, logs)
+                if failure is not None:
+                    raise ExportError(
+                        f"{describe}: batch {number} of {len(batches)} failed after "
+                        f"{retries + 1} attempts ({sent} of {len(spans)} spans were sent): "
+                        f"{failure}. The trace itself is unchanged; check the collector and "
+                        "re-run the export."
+                    )
+                sent += len(batch)
+    finally:
+        exporter.shutdown()
     return len(batches)
+
+
+def _send_batch(exporter: Any, batch: list[Any], retries: int, logs: _KeepMessages) -> str | None:
+    """Send one batch, retrying with a growing delay: None once sent, else the last error."""
+    delay = 0.5
+    for attempt in range(retries + 1):
+        logs.clear()
+        try:
+            result = exporter.export(batch)
+        except Exception as error:  # transport errors some exporters raise instead
+            logs.messages.append(f"{type(error).__name__}: {error}")
+            result = SpanExportResult.FAILURE
+        # The legacy Jaeger exporter reports SUCCESS even when the collector answered
+        # with an HTTP error; it only logs it.
+        if result == SpanExportResult.SUCCESS and not logs.errors:
+            return None
+        if attempt < retries:
+            time.sleep(delay)
+            delay = min(delay * 2, 8.0)
+    return logs.messages[-1] if logs.messages else "the exporter reported FAILURE"
 
 
 def export_otlp(
@@ -280,23 +291,10 @@ def export_otlp(
     wait_reachable(host, port, retries + 1, timeout_s)
     spans = sdk_spans(tree, resource_for(tree))
     exporter = make_exporter(protocol, url, timeout_s, headers)
-    try:
-        batches = send_batches(
-            exporter,
-            spans,
-            batch_size,
-            retries,
-            f"OTLP/{protocol} export to {url}",
-            ["opentelemetry.exporter", "opentelemetry.sdk"],
-        )
-    finally:
-        exporter.shutdown()
-    link = ui_link(tree.trace_id, query_url, url)
-    message = sent_message(tree, url, protocol, len(spans), started, link)
-    return ExportResult.of_tree(
-        OtlpExporter.name, url, tree, started, message,
-        protocol=protocol, spans=len(spans), batches=batches, link=link,
-    )
+    describe = f"OTLP/{protocol} export to {url}"
+    batches = send_batches(exporter, spans, batch_size, retries, describe, OTLP_LOGGERS)
+    return sent_result(OtlpExporter.name, tree, url, protocol, len(spans), batches, started,
+                       query_url)
 
 
 QUERY_PORT = 16686  # Jaeger's query service: its UI and its API
@@ -321,18 +319,24 @@ def ui_link(trace_id: str, query_url: str | None, collector_url: str) -> str:
     return f"{base.rstrip('/')}/trace/{trace_id}"
 
 
-def sent_message(
-    tree: SpanTree, url: str, protocol: str, spans: int, started: float, link: str = ""
-) -> str:
-    """One line for the user: how many spans of each level went where, the trace id, and
-    the trace's page in the Jaeger UI when known."""
+def sent_result(
+    fmt: str, tree: SpanTree, url: str, protocol: str, spans: int, batches: int,
+    started: float, query_url: str | None,
+) -> ExportResult:  # fmt: skip
+    """What a network export sent; its message is one line for the user: how many spans of
+    each level went where, the trace id, and the trace's page in the Jaeger UI when known."""
+    link = ui_link(tree.trace_id, query_url, url)
     counts = tree.counts()
-    return (
+    message = (
         f"spans sent to {url} ({protocol}): {spans} spans ({counts['iteration']} iterations, "
         f"{counts['layer']} layers, {counts['primitive']} primitives) in "
         f"{time.perf_counter() - started:.2f}s; service {tree.service_name}, "
         f"trace id {tree.trace_id}" + (f"; open {link}" if link else "")
     )
+    return ExportResult.of_tree(
+        fmt, url, tree, started, message,
+        protocol=protocol, spans=spans, batches=batches, link=link,
+    )  # fmt: skip
 
 
 class OtlpExporter(Exporter):
