@@ -1,7 +1,10 @@
 """Each published claim of the thesis' chapter 4 (and Neural Compressor's INT8 number),
 our measurement of it from the runs given, and a verdict from the numbers and stated bands.
 
-A claim whose runs are missing is "not measured", never guessed.
+A claim whose runs are missing is "not measured", never guessed; a claim resting on a run
+measured on an unreliable machine is "not judged" (docs/conditions.md). Per-stage times
+are medians over the measured iterations: a few iterations slowed by other work must not
+decide a comparison (docs/study/conv1.md).
 """
 
 from __future__ import annotations
@@ -11,11 +14,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import pandas as pd
+
 from dnnprof.reports import Comparison, Variant
+from dnnprof.views import stage_mapper
+from dnnprof.vocabulary import BUSY, UNRELIABLE
 from studies.thesis2020.runs import StudyRun, describe, dlrm_pair, family, pair, pick
 
-AGREES, DISAGREES, PARTLY, NOT_MEASURED, INFO = (
-    "agrees", "disagrees", "partly", "not measured", "no published number",
+AGREES, DISAGREES, PARTLY, NOT_MEASURED, INFO, NOT_JUDGED = (
+    "agrees", "disagrees", "partly", "not measured", "no published number", "not judged",
 )
 
 
@@ -169,12 +176,25 @@ def resnet_stages(runs: Sequence[StudyRun]) -> list[ClaimCheck]:
     return [_conv5_over_conv2(runs), _conv1_across_depths(runs)]
 
 
+def stage_medians(variant: Variant) -> pd.Series:
+    """Each ResNet stage's oneDNN ms: the median over the measured iterations."""
+    rows = variant.steady[variant.steady["layer"].astype(str) != ""]
+    chosen = stage_mapper(rows) if not rows.empty else None
+    if chosen is None:
+        return pd.Series(dtype=float)
+    mapper = chosen[0]
+    lookup = {layer: mapper(layer) for layer in pd.unique(rows["layer"].astype(str))}
+    stage = rows["layer"].astype(str).map(lookup)
+    per_iteration = rows.groupby([stage, rows["iteration"]])["duration_ms"].sum()
+    return per_iteration.unstack(fill_value=0.0).median(axis=1)
+
+
 def _conv5_over_conv2(runs: Sequence[StudyRun]) -> ClaimCheck:
     claim = "ResNet-50 conv5_x latency vs conv2_x (thesis §4.1.2, Fig. 4.2)"
     run = pick([r for r in runs if family(r.model) == "resnet50"], precision="fp32", pruned="")
     if run is None:
         return ClaimCheck(claim, "1.1x", "needs a ResNet-50 fp32 run", NOT_MEASURED)
-    stages = Comparison([run.variant]).by_stage.set_index("stage")["ms_per_iter"]
+    stages = stage_medians(run.variant)
     if not {"conv2_x", "conv5_x"} <= set(stages.index):
         return ClaimCheck(claim, "1.1x", "no stage roll-up", NOT_MEASURED, _names(run))
     ratio = float(stages["conv5_x"] / stages["conv2_x"])
@@ -194,12 +214,13 @@ def _conv1_across_depths(runs: Sequence[StudyRun]) -> ClaimCheck:
     if len(depths) < 2:
         return ClaimCheck(claim, published, "needs ResNet runs at two or more depths",
                           NOT_MEASURED)
-    comp = Comparison([r.variant for r in depths.values()])
-    conv1 = comp.by_stage[comp.by_stage["stage"] == "conv1"].set_index("variant")["ms_per_iter"]
+    ordered = sorted(depths.items(), key=lambda item: int(item[0].removeprefix("resnet")))
+    conv1 = pd.Series({name: float(stage_medians(r.variant).get("conv1", math.nan))
+                       for name, r in ordered}).dropna()
     spread = float(conv1.max() / conv1.min()) if len(conv1) > 1 else math.nan
-    measured = ", ".join(f"{family(describe(comp.variant(v)).model)} {ms:.2f} ms"
-                         for v, ms in conv1.items())
-    return ClaimCheck(claim, published, f"conv1: {measured} (max/min {spread:.2f})",
+    measured = ", ".join(f"{name} {ms:.2f} ms" for name, ms in conv1.items())
+    return ClaimCheck(claim, published,
+                      f"conv1, median per iteration: {measured} (max/min {spread:.2f})",
                       AGREES if spread <= 1.25 else DISAGREES,
                       f"{_names(*depths.values())}; agreeing if max/min <= 1.25",
                       {"conv1_ms": conv1.to_dict()})
@@ -254,4 +275,18 @@ STUDY = (int8_speedup, int8_conv_share, int8_per_layer, mobilenet_reorders, resn
 def study_findings(variants: Sequence[Variant]) -> list[ClaimCheck]:
     """Every claim checked, in the thesis' order, from whatever runs are given."""
     runs = [describe(v) for v in variants]
-    return [checked for measure in STUDY for checked in measure(runs)]
+    return [respect_conditions(checked, variants) for measure in STUDY
+            for checked in measure(runs)]
+
+
+def respect_conditions(checked: ClaimCheck, variants: Sequence[Variant]) -> ClaimCheck:
+    """No verdict from a run measured on an unreliable machine; a busy one is named."""
+    involved = [v for v in variants if f"`{v.name}`" in checked.evidence]
+    unreliable = [v.name for v in involved if v.meta.run_conditions.verdict == UNRELIABLE]
+    busy = [v.name for v in involved if v.meta.run_conditions.verdict == BUSY]
+    if unreliable and checked.verdict != NOT_MEASURED:
+        checked.measured += f" — measured on an unreliable machine: {', '.join(unreliable)}"
+        checked.verdict = NOT_JUDGED
+    elif busy:
+        checked.measured += f" — busy machine during {', '.join(busy)}"
+    return checked

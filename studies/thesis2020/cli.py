@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from dnnprof.profiler.runner import RunResult
 
 DEFAULT_WARMUP, DEFAULT_ITERS = 1, 5
-_RUN_OPTIONS = ("runs_dir", "warmup", "iters", "only")
+_RUN_OPTIONS = ("runs_dir", "warmup", "iters", "only", "wait_quiet", "repeat")
 
 
 def parser(prog: str) -> argparse.ArgumentParser:
@@ -39,6 +39,11 @@ def parser(prog: str) -> argparse.ArgumentParser:
     out.add_argument("--iters", type=int, help=f"measured iterations (default {DEFAULT_ITERS})")
     out.add_argument("--only", nargs="*", metavar="WORD",
                      help="run only experiments whose name contains a word")
+    out.add_argument("--wait-quiet", type=float, metavar="SECONDS",
+                     help="before each run, wait up to SECONDS for a quiet machine "
+                          "(docs/conditions.md)")
+    out.add_argument("--repeat", type=int, metavar="K",
+                     help="run each experiment K times, keeping every run's iterations")
     out.add_argument("--no-html", action="store_true", help="write findings.md only")
     return out
 
@@ -49,8 +54,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m studies.thesi
     cli = parser(prog)
     args = cli.parse_args(args_list)
     if args.runs and any(getattr(args, name) is not None for name in _RUN_OPTIONS):
-        cli.error("--runs-dir, --warmup, --iters and --only make new runs; "
-                  "they do not apply to RUN folders already made")
+        cli.error("--runs-dir, --warmup, --iters, --only, --wait-quiet and --repeat make "
+                  "new runs; they do not apply to RUN folders already made")
     command = " ".join([prog, *map(shlex.quote, args_list)])
     # imported only now: `dnnprof study --help` must not load the analyzer
     from studies.thesis2020.findings import write_study
@@ -72,9 +77,11 @@ def _run_all(args: argparse.Namespace) -> list[Path]:
     runs_dir = Path(args.runs_dir) if args.runs_dir else Path(args.output) / "runs"
     warmup = DEFAULT_WARMUP if args.warmup is None else args.warmup
     iters = DEFAULT_ITERS if args.iters is None else args.iters
-    return run_experiments(runs_dir, warmup, iters, args.only, _progress)
+    return run_experiments(runs_dir, warmup, iters, args.only, _progress,
+                           wait_quiet=args.wait_quiet, repeat=args.repeat or 1)
 
 
 def _progress(name: str, result: RunResult) -> None:
     status = "ok" if result.exit_code == 0 else "; ".join(result.problems) or "failed"
+    status += f", {result.trace.metadata.run_conditions.verdict} run"
     print(f"{name}: {status}  ({result.run_dir})", file=sys.stderr)

@@ -32,17 +32,21 @@ def run_experiments(
     iters: int = 5,
     only: Sequence[str] | None = None,
     on_result: Callable[[str, RunResult], None] | None = None,
+    wait_quiet: float | None = None,
+    repeat: int = 1,
 ) -> list[Path]:
     """Run every experiment (or those whose name contains a word of `only`); their folders.
 
     A run that failed its variant's evidence (bf16 on a CPU without it) is kept: the study
-    reports it as not measured, with the runner's reason.
+    reports it as not measured, with the runner's reason. Every run records its conditions;
+    `wait_quiet` waits for a quiet machine before each one, `repeat` runs each K times.
     """
     run_dirs = []
     for name, overrides in EXPERIMENTS:
         if only and not any(word in name for word in only):
             continue
-        result = run(RunConfig(warmup=warmup, iters=iters, out=runs_dir / name, **overrides))
+        result = run(RunConfig(warmup=warmup, iters=iters, out=runs_dir / name,
+                               wait_quiet=wait_quiet, repeat=repeat, **overrides))
         if on_result is not None:
             on_result(name, result)
         run_dirs.append(result.run_dir)

@@ -42,15 +42,29 @@ def _machine(variants: Sequence[Variant]) -> list[str]:
 
 def _runs_table(variants: Sequence[Variant]) -> list[str]:
     lines = ["## Runs", "",
-             "| run | model | variant | framework | oneDNN | iterations | source |",
-             "|---|---|---|---|---|---|---|"]
+             "| run | model | variant | framework | oneDNN | iterations | conditions | source |",
+             "|---|---|---|---|---|---|---|---|"]
     for v in variants:
         meta = v.meta
         iterations = v.n_iterations if v.iterations_known else "unknown"
         lines.append(f"| {_cell(v.name)} | {_cell(meta.model or '')} | "
                      f"{_cell(meta.variant or '')} | {_cell(meta.framework or '')} "
-                     f"| {_cell(meta.onednn_version or '')} | {iterations} | {_cell(v.source)} |")
+                     f"| {_cell(meta.onednn_version or '')} | {iterations} "
+                     f"| {_cell(_conditions(v))} | {_cell(v.source)} |")
     return lines
+
+
+def _conditions(variant: Variant) -> str:
+    """The run's verdict and its main figures (docs/conditions.md)."""
+    conditions = variant.meta.run_conditions
+    figures = []
+    if conditions.wait_share is not None:
+        figures.append(f"waited {conditions.wait_share:.0%}")
+    if conditions.calibration_before is not None and conditions.calibration_before.slowdown:
+        figures.append(f"calibration {conditions.calibration_before.slowdown:.2f}x")
+    if conditions.load_before is not None:
+        figures.append(f"load {conditions.load_before:.1f}")
+    return conditions.verdict + (f" ({', '.join(figures)})" if figures else "")
 
 
 def findings_markdown(findings: Sequence[ClaimCheck], variants: Sequence[Variant],
