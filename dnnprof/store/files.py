@@ -177,7 +177,13 @@ class StoreFiles:
         if not folder.is_dir():
             return 0
         for entry in os.scandir(folder):
-            if TEMP_FILE.match(entry.name) and time.time() - entry.stat().st_mtime > STALE_TEMP_S:
+            if not TEMP_FILE.match(entry.name):
+                continue
+            try:
+                age = time.time() - entry.stat().st_mtime
+            except FileNotFoundError:  # its writer just finished with it
+                continue
+            if age > STALE_TEMP_S:
                 Path(entry.path).unlink(missing_ok=True)
                 removed += 1
         return removed

@@ -173,8 +173,9 @@ def parquet_bytes(table: str, data: pd.DataFrame | list[dict[str, Any]]) -> byte
     import pyarrow.parquet as pq
 
     schema = arrow_schema(table)
-    if isinstance(data, pd.DataFrame):
-        arrow = pa.Table.from_pandas(data[schema.names], schema=schema, preserve_index=False)
+    if isinstance(data, pd.DataFrame):  # column by column: no pandas metadata in the file
+        arrow = pa.Table.from_pydict({name: data[name].tolist() for name in schema.names},
+                                     schema=schema)
     else:
         arrow = pa.Table.from_pylist(data, schema=schema)
     buffer = io.BytesIO()
