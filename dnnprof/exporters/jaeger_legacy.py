@@ -28,7 +28,13 @@ from dnnprof.exporters.base import (
     ExportResult,
     parse_endpoint,
 )
-from dnnprof.exporters.otlp import sdk_spans, send_batches, sent_result, wait_reachable
+from dnnprof.exporters.otlp import (
+    sdk_spans,
+    send_batches,
+    sending_options,
+    sent_result,
+    wait_reachable,
+)
 from dnnprof.exporters.spans import build_span_tree
 from dnnprof.trace import Trace
 
@@ -139,13 +145,5 @@ class JaegerLegacyExporter(Exporter):
         self, trace: Trace, destination: Destination | None, options: ExportOptions
     ) -> ExportResult:
         """Send the last 3 steady iterations (by default) to the collector or agent."""
-        return export_jaeger_legacy(
-            trace,
-            None if destination is None else str(destination),
-            service_name=options.service_name,
-            span_iterations=options.limit(3),
-            iterations=options.selection("steady"),
-            timeout_s=options.timeout_s,
-            retries=options.retries,
-            query_url=options.query_url,
-        )
+        endpoint = None if destination is None else str(destination)
+        return export_jaeger_legacy(trace, endpoint, **sending_options(options))

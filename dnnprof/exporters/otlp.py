@@ -354,12 +354,20 @@ class OtlpExporter(Exporter):
             trace,
             None if destination is None else str(destination),
             protocol=options.protocol,
-            service_name=options.service_name,
-            span_iterations=options.limit(3),
-            iterations=options.selection("steady"),
-            timeout_s=options.timeout_s,
-            retries=options.retries,
             batch_size=options.batch_size or BATCH_SIZE,
             headers=options.headers,
-            query_url=options.query_url,
+            **sending_options(options),
         )
+
+
+def sending_options(options: ExportOptions) -> dict[str, Any]:
+    """The arguments every network export takes, from `options`: the service, the last 3
+    steady iterations by default, the timeout, the retries and Jaeger's UI."""
+    return {
+        "service_name": options.service_name,
+        "span_iterations": options.limit(3),
+        "iterations": options.selection("steady"),
+        "timeout_s": options.timeout_s,
+        "retries": options.retries,
+        "query_url": options.query_url,
+    }
