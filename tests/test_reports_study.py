@@ -76,3 +76,39 @@ def test_write_study(tmp_path):
     markdown, report = write_study(runs, tmp_path / "out", command="dnnprof study")
     assert "| # | Claim |" in markdown.read_text()
     assert report.exists() and "plotly" in report.read_text()[:6_000_000]
+
+
+def test_stage_times_are_medians_a_disturbed_iteration_does_not_decide():
+    from studies.thesis2020.claims import stage_medians
+
+    trace = labelled_trace("torch_resnet50_fp32_eager_b1")
+    quiet = stage_medians(Comparison.from_traces([trace]).variants[0])
+    events = trace.events
+    conv1 = (events["layer"].astype(str) == "conv1") & (events["op"] == "exec")
+    per_iteration = events[conv1 & trace.steady_mask(events)].groupby("iteration")[
+        "duration_ms"].sum()
+    assert len(per_iteration) >= 3
+    # the slowest measured iteration, 50x slower still (a thread off its CPU): the median
+    # does not move
+    events.loc[conv1 & (events["iteration"] == per_iteration.idxmax()), "duration_ms"] *= 50
+    disturbed = Comparison.from_traces([trace]).variants[0]
+    assert stage_medians(disturbed)["conv1"] == pytest.approx(quiet["conv1"])
+    mean = Comparison([disturbed]).by_stage.set_index("stage")["ms_per_iter"]["conv1"]
+    assert mean > 5 * quiet["conv1"]  # what the study used to compare
+
+
+def test_a_claim_resting_on_an_unreliable_run_is_not_judged():
+    from dnnprof.metadata import RunConditions
+    from studies.thesis2020.claims import NOT_JUDGED
+
+    traces = [labelled_trace(name) for name in REPORT_LOGS]
+    for trace in traces:
+        if "int8" in str(trace.metadata.source):
+            trace.metadata.conditions = RunConditions(verdict="unreliable", reasons=["hogs"])
+    comp = Comparison.from_traces(traces)
+    ordered = study_findings(comp.variants)
+    speedup = ordered[0]
+    assert speedup.verdict == NOT_JUDGED
+    assert "measured on an unreliable machine: resnet50 int8_fx" in speedup.measured
+    text = findings_markdown(ordered, comp.variants)
+    assert "| unreliable |" in text or "unreliable" in text

@@ -27,7 +27,8 @@ DEFAULT_SPAN_ITERATIONS = 3
 DEFAULT_SERVICE = "dnnprof"
 # Flags that only shape an export; given without any output they would be silently unused.
 MODIFIERS = (("protocol", "--protocol"), ("service_name", "--service-name"),
-             ("span_iterations", "--span-iterations"), ("query_url", "--query-url"))
+             ("span_iterations", "--span-iterations"), ("query_url", "--query-url"),
+             ("all_iterations", "--all-iterations"))
 # Output flags (their argparse names), in the order they run: the collector last, so the
 # files are written even when it cannot be reached.
 OUTPUTS = ("jaeger_json", "chrome", "benchdnn", "otlp")
@@ -57,6 +58,13 @@ def add_export_options(parser: argparse.ArgumentParser) -> None:
         "--span-iterations", metavar="N", type=_span_iterations, default=None,
         help=f"export the last N steady-state iterations (default {DEFAULT_SPAN_ITERATIONS}; "
         "0: all of them), so a trace stays within what the Jaeger UI shows comfortably",
+    )
+    group.add_argument(
+        "--all-iterations", action="store_const", const=True, default=None,
+        help="export every iteration, warm-up and setup included, to every span output "
+        "(--otlp, --jaeger-json, --chrome); a message says when that is more than the "
+        "viewer handles comfortably. Default: the last steady iterations (--chrome: every "
+        "iteration while the file stays under 100 MB)",
     )
     group.add_argument(
         "--query-url", metavar="URL", default=None,
@@ -157,6 +165,8 @@ def _format_and_options(output: str, args: argparse.Namespace) -> tuple[str, dic
     spans = {"service_name": getattr(args, "service_name", None) or DEFAULT_SERVICE,
              "span_iterations": getattr(args, "span_iterations", None),
              "query_url": getattr(args, "query_url", None)}
+    if getattr(args, "all_iterations", None):
+        spans.update(iterations="all", span_iterations=0)
     if output == "otlp":
         protocol = getattr(args, "protocol", None) or "grpc"
         if protocol == "jaeger":
@@ -164,4 +174,6 @@ def _format_and_options(output: str, args: argparse.Namespace) -> tuple[str, dic
         return "otlp", {**spans, "protocol": protocol}
     if output == "jaeger_json":
         return "jaeger_json", spans
+    if output == "chrome" and getattr(args, "all_iterations", None):
+        return "chrome_trace", {"iterations": "all"}
     return OUTPUT_FORMATS[output], {}

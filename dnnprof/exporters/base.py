@@ -13,14 +13,14 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
 from dnnprof.errors import DnnprofError
-from dnnprof.files import check_output, write_text_atomic
+from dnnprof.files import atomic_path, check_output, write_text_atomic
 from dnnprof.vocabulary import ExitCode
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -197,3 +197,27 @@ def write_json_atomic(path: Destination, document: Any) -> Path:
     """Write a JSON document to `path` via a temp file and a rename; returns the path."""
     # dumps, not dump: only the one-shot encoder is the C one (several times faster).
     return write_text_atomic(path, json.dumps(document, separators=(",", ":")) + "\n")
+
+
+STREAMED = "\x00the streamed items\x00"  # stands for the list `write_json_streamed` writes
+STREAM_BATCH = 2_000  # items encoded per call: the C encoder, without a document-sized string
+
+
+def write_json_streamed(path: Destination, document: Any, items: Iterable[Any]) -> Path:
+    """Write a JSON document whose one big list (`STREAMED` in `document`) is encoded a batch
+    of `items` at a time, through a temp file and a rename. The bytes are those of
+    `write_json_atomic` with the list in place; the file is never one string in memory."""
+    head, tail = json.dumps(document, separators=(",", ":")).split(json.dumps(STREAMED), 1)
+    with atomic_path(path) as temp, temp.open("w", encoding="utf-8", buffering=1 << 20) as out:
+        out.write(head + "[")
+        separator = ""
+        batch: list[Any] = []
+        for item in items:
+            batch.append(item)
+            if len(batch) == STREAM_BATCH:
+                out.write(separator + json.dumps(batch, separators=(",", ":"))[1:-1])
+                separator, batch = ",", []
+        if batch:
+            out.write(separator + json.dumps(batch, separators=(",", ":"))[1:-1])
+        out.write("]" + tail + "\n")
+    return Path(path)

@@ -10,29 +10,45 @@ without nesting, so two things are guaranteed here:
 * Spans that would overlap without nesting (concurrent primitives, a graph partition logged
   around its own primitives) are moved to another track ("tid") of the same process; in the
   usual case everything sits on track 0 as one clean flame chart.
+
+Which iterations: by default ("auto") every one while the file stays under
+`DEFAULT_MAX_BYTES` (counted from the rows before any span is built), else the OTLP export's
+selection, the last 3 steady iterations, with a message saying so; `iterations="all"` (the
+command line's --all-iterations) writes everything, with a warning past what Perfetto's
+JSON importer opens comfortably. The file is written event by event (`write_json_streamed`).
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from dnnprof.exporters.base import (
+    STREAMED,
     Destination,
     Exporter,
     ExportOptions,
     ExportResult,
-    write_json_atomic,
+    write_json_streamed,
+)
+from dnnprof.exporters.selection import (
+    PERFETTO_JSON_BYTES,
+    STEADY_SELECTION,
+    estimate,
+    select_iterations,
+    span_mask,
 )
 from dnnprof.exporters.spans import Span, SpanTree, build_span_tree
 from dnnprof.trace import Trace
 
 GRID_NS = 125  # 1/8 us
 PID = 1
+AUTO = "auto"  # every iteration while the file stays small, else the steady selection
+DEFAULT_MAX_BYTES = 100_000_000  # what "auto" writes whole: a few seconds, opens at once
 
 
 def _grid(ns: int) -> int:
@@ -74,12 +90,34 @@ def assign_tracks(placed: list[_Placed]) -> list[_Placed]:
 
 def tree_to_chrome(tree: SpanTree) -> dict[str, Any]:
     """The trace-event document of a span tree (metadata events, then one X event per span)."""
+    document, events = chrome_document(tree)
+    return {**document, "traceEvents": list(events)}
+
+
+def chrome_document(tree: SpanTree) -> tuple[dict[str, Any], Iterator[dict[str, Any]]]:
+    """The document with `STREAMED` in place of its events, and the events, made one by one."""
     origin = tree.root.start_ns
     placed = [
         _Placed(span, depth, _grid(span.start_ns - origin), _grid(span.end_ns - origin), order)
         for order, (span, _, depth) in enumerate(tree.walk())
     ]
     ordered = assign_tracks(placed)
+    document = {
+        "traceEvents": STREAMED,
+        "displayTimeUnit": "ms",
+        "otherData": {
+            "generator": "dnnprof",
+            "run": tree.root.name,
+            "timeline": tree.timeline,
+            "start_time_unix_ns": origin,
+            "iterations": ",".join(str(i) for i in tree.iterations),
+            "trace_id": tree.trace_id,
+        },
+    }
+    return document, _events(tree, ordered)
+
+
+def _events(tree: SpanTree, ordered: list[_Placed]) -> Iterator[dict[str, Any]]:
     tracks = sorted({p.track for p in ordered})
     events: list[dict[str, Any]] = [
         {
@@ -104,47 +142,70 @@ def tree_to_chrome(tree: SpanTree) -> dict[str, Any]:
                 "args": {"sort_index": track},
             }
         )
+    yield from events
     for item in ordered:
-        events.append(
-            {
-                "name": item.span.name,
-                "cat": item.span.level,
-                "ph": "X",
-                "ts": item.start / 8,
-                "dur": (item.end - item.start) / 8,
-                "pid": PID,
-                "tid": item.track,
-                "args": item.span.attributes,
-            }
-        )
-    return {
-        "traceEvents": events,
-        "displayTimeUnit": "ms",
-        "otherData": {
-            "generator": "dnnprof",
-            "run": tree.root.name,
-            "timeline": tree.timeline,
-            "start_time_unix_ns": origin,
-            "iterations": ",".join(str(i) for i in tree.iterations),
-            "trace_id": tree.trace_id,
-        },
-    }
+        yield {
+            "name": item.span.name,
+            "cat": item.span.level,
+            "ph": "X",
+            "ts": item.start / 8,
+            "dur": (item.end - item.start) / 8,
+            "pid": PID,
+            "tid": item.track,
+            "args": item.span.attributes,
+        }
+
+
+def chosen_selection(
+    trace: Trace, span_iterations: int | None, iterations: str | Sequence[int]
+) -> tuple[int | None, str | Sequence[int], str]:
+    """(span_iterations, iterations, note): "auto" resolved by the size of the whole export,
+    and a note for the user when the file is cut to the steady selection or is too large."""
+    events = trace.events
+    rows = events.loc[span_mask(events), ["iteration", "phase", "layer"]]
+    if isinstance(iterations, str) and iterations == AUTO:
+        if span_iterations is not None:  # a count given alone: the last N of every iteration
+            return span_iterations, "all", ""
+        whole = estimate(rows, select_iterations(rows, None, "all"))
+        if whole.bytes <= DEFAULT_MAX_BYTES:
+            return None, "all", ""
+        selection, count = STEADY_SELECTION
+        return count, selection, (
+            f"every iteration would be ~{whole.megabytes:,.0f} MB ({whole.spans:,} spans), "
+            "more than Perfetto opens comfortably: wrote the last "
+            f"{count} steady iterations, as --otlp does (--all-iterations writes every one)")
+    fit = estimate(rows, select_iterations(rows, span_iterations, iterations))
+    if fit.bytes > PERFETTO_JSON_BYTES:
+        return span_iterations, iterations, (
+            f"warning: ~{fit.megabytes:,.0f} MB ({fit.spans:,} spans) is more than Perfetto's "
+            "JSON importer opens comfortably (a few hundred MB): select fewer iterations "
+            "(--span-iterations N) or send the spans to Jaeger with --otlp")
+    return span_iterations, iterations, ""
+
+
+def _write(trace: Trace, path: str | os.PathLike[str], span_iterations: int | None,
+           iterations: str | Sequence[int], service_name: str = "dnnprof") -> tuple[SpanTree, str]:
+    limit, selection, note = chosen_selection(trace, span_iterations, iterations)
+    tree = build_span_tree(trace, limit, selection, service_name)
+    document, events = chrome_document(tree)
+    write_json_streamed(path, document, events)
+    return tree, note
 
 
 def write_chrome_trace(
     trace: Trace,
     path: str | os.PathLike[str],
     span_iterations: int | None = None,
-    iterations: str | Sequence[int] = "all",
+    iterations: str | Sequence[int] = AUTO,
 ) -> Path:
-    """Write the Trace as Chrome trace-event JSON. Unlike the Jaeger exports this keeps every
-    iteration by default (warm-up included): Perfetto handles hundreds of thousands of events."""
-    tree = build_span_tree(trace, span_iterations, iterations)
-    return write_json_atomic(path, tree_to_chrome(tree))
+    """Write the Trace as Chrome trace-event JSON: every iteration (warm-up included) while
+    the file stays under DEFAULT_MAX_BYTES, else the last 3 steady ones (see the module doc)."""
+    _write(trace, path, span_iterations, iterations)
+    return Path(path)
 
 
 class ChromeTraceExporter(Exporter):
-    """Chrome trace-event JSON; every iteration unless the options select fewer."""
+    """Chrome trace-event JSON; every iteration while small, unless the options select fewer."""
 
     name = "chrome_trace"
     writes = "Chrome trace-event JSON (open in https://ui.perfetto.dev or chrome://tracing)"
@@ -152,12 +213,12 @@ class ChromeTraceExporter(Exporter):
     def export(
         self, trace: Trace, destination: Destination | None, options: ExportOptions
     ) -> ExportResult:
-        """Write the span tree of every iteration (by default) as one trace-event file."""
+        """Write the span tree of the selected iterations as one trace-event file."""
         started = time.perf_counter()
         path = self.file_path(destination)
-        tree = build_span_tree(
-            trace, options.limit(None), options.selection("all"), options.service_name
-        )
-        write_json_atomic(path, tree_to_chrome(tree))
+        tree, note = _write(trace, path, options.limit(None), options.selection(AUTO),
+                            options.service_name)
         message = f"Chrome trace written to {path} (open in https://ui.perfetto.dev)"
+        if note:
+            message += f"\n  {note}"
         return ExportResult.of_tree(self.name, str(path), tree, started, message)

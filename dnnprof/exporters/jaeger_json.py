@@ -18,19 +18,21 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from dnnprof import __version__
 from dnnprof.exporters.attributes import AttributeValue
 from dnnprof.exporters.base import (
+    STREAMED,
     Destination,
     Exporter,
     ExportOptions,
     ExportResult,
-    write_json_atomic,
+    write_json_streamed,
 )
+from dnnprof.exporters.selection import JAEGER_UI_SPANS
 from dnnprof.exporters.spans import Span, SpanTree, build_span_tree, span_ids
 from dnnprof.trace import Trace
 
@@ -57,10 +59,9 @@ def _tags(attributes: dict[str, AttributeValue]) -> list[dict[str, Any]]:
     ]
 
 
-def tree_to_jaeger(tree: SpanTree) -> dict[str, Any]:
-    """One trace object of the query API's `data` list."""
+def jaeger_spans(tree: SpanTree) -> Iterator[dict[str, Any]]:
+    """The query API's span objects of a tree, made one at a time, in pre-order."""
     ids = span_ids(tree)
-    spans = []
     for span, parent, _ in tree.walk():
         references = []
         if parent is not None:
@@ -68,21 +69,25 @@ def tree_to_jaeger(tree: SpanTree) -> dict[str, Any]:
                 {"refType": "CHILD_OF", "traceID": tree.trace_id, "spanID": ids[id(parent)]}
             )
         start_us = span.start_ns // 1000
-        spans.append(
-            {
-                "traceID": tree.trace_id,
-                "spanID": ids[id(span)],
-                "operationName": span.name,
-                "references": references,
-                "startTime": start_us,
-                "duration": span.duration_ns // 1000,
-                "tags": _tags(span.attributes),
-                "logs": [],
-                "processID": "p1",
-                "warnings": None,
-                "flags": 1,
-            }
-        )
+        yield {
+            "traceID": tree.trace_id,
+            "spanID": ids[id(span)],
+            "operationName": span.name,
+            "references": references,
+            "startTime": start_us,
+            "duration": span.duration_ns // 1000,
+            "tags": _tags(span.attributes),
+            "logs": [],
+            "processID": "p1",
+            "warnings": None,
+            "flags": 1,
+        }
+
+
+def tree_to_jaeger(tree: SpanTree, spans: Any = None) -> dict[str, Any]:
+    """One trace object of the query API's `data` list; `spans` (`STREAMED` when the file
+    is written span by span) stands in place of its span list when given."""
+    spans = list(jaeger_spans(tree)) if spans is None else spans
     # the process is the OTLP resource: the run's identity, which Jaeger's search filters by
     resource = {"service.version": __version__, "dnnprof.timeline": tree.timeline, **tree.resource}
     resource.pop("service.name", None)
@@ -95,9 +100,20 @@ def tree_to_jaeger(tree: SpanTree) -> dict[str, Any]:
     }
 
 
-def jaeger_document(tree: SpanTree) -> dict[str, Any]:
-    """The whole file: the query API's envelope around one trace."""
-    return {"data": [tree_to_jaeger(tree)], "total": 0, "limit": 0, "offset": 0, "errors": None}
+def jaeger_document(tree: SpanTree, spans: Any = None) -> dict[str, Any]:
+    """The whole file: the query API's envelope around one trace (see `tree_to_jaeger`)."""
+    return {"data": [tree_to_jaeger(tree, spans)], "total": 0, "limit": 0, "offset": 0,
+            "errors": None}
+
+
+def _write(tree: SpanTree, path: str | os.PathLike[str]) -> str:
+    """Write the file span by span; returns a warning when Jaeger's UI would struggle."""
+    write_json_streamed(path, jaeger_document(tree, STREAMED), jaeger_spans(tree))
+    spans = len(tree)
+    if spans <= JAEGER_UI_SPANS:
+        return ""
+    return (f"warning: {spans:,} spans in one trace; Jaeger's UI gets slow past a few "
+            f"thousand: select fewer iterations (--span-iterations N)")
 
 
 def write_jaeger_json(
@@ -109,7 +125,8 @@ def write_jaeger_json(
 ) -> Path:
     """Write the Trace's span tree as a Jaeger JSON file (same selection as the OTLP export)."""
     tree = build_span_tree(trace, span_iterations, iterations, service_name)
-    return write_json_atomic(path, jaeger_document(tree))
+    _write(tree, path)
+    return Path(path)
 
 
 class JaegerJsonExporter(Exporter):
@@ -127,8 +144,10 @@ class JaegerJsonExporter(Exporter):
         tree = build_span_tree(
             trace, options.limit(3), options.selection("steady"), options.service_name
         )
-        write_json_atomic(path, jaeger_document(tree))
+        note = _write(tree, path)
         message = f"Jaeger JSON written to {path} (Jaeger UI: Search > JSON File)"
+        if note:
+            message += f"\n  {note}"
         return ExportResult.of_tree(self.name, str(path), tree, started, message)
 
 

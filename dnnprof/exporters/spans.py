@@ -35,7 +35,7 @@ from dnnprof.exporters.attributes import (
     share_of,
 )
 from dnnprof.exporters.base import ExportError
-from dnnprof.exporters.selection import iteration_phases, select_iterations, span_rows
+from dnnprof.exporters.selection import iteration_phases, select_iterations, span_mask
 from dnnprof.trace import Trace
 
 LEVELS = ("run", "iteration", "layer", "primitive")
@@ -200,11 +200,13 @@ def _primitive_groups(
     by contiguous stretch of one phase, so that no group's time range overlaps another's.
     """
     attributes_of = PrimitiveAttributes(dimension_lookup(trace))
-    positions = {label: pos for pos, label in enumerate(trace.events.index)}
+    ordered = rows.sort_values(["start_ms", "line"], kind="stable")
+    # positions of the selected rows only (a dict over every row cost a GB at 10M lines)
+    positions = iter(trace.events.index.get_indexer(ordered.index).tolist())
     phases = {} if whole else iteration_phases(rows)
     groups: dict[tuple[str, int], _Group] = {}
     current: _Group | None = None
-    for row in rows.sort_values(["start_ms", "line"], kind="stable").itertuples():
+    for row in ordered.itertuples():
         start_ns = base_ns + _ns(float(row.start_ms))
         span = Span(
             name=primitive_name(str(row.kind), str(row.api), str(row.post_ops)),
@@ -212,7 +214,7 @@ def _primitive_groups(
             start_ns=start_ns,
             end_ns=start_ns + max(_ns(float(row.duration_ms)), 0),
             attributes=attributes_of(row),
-            row=positions[row.Index],
+            row=next(positions),
         )
         iteration, phase = int(row.iteration), str(row.phase)
         if whole:
@@ -275,16 +277,21 @@ def build_span_tree(
     """
     metadata = trace.metadata
     timeline = "timestamps" if metadata.timeline == "timestamps" else "synthetic"
-    rows = span_rows(trace.events)
-    if rows.empty:
+    events = trace.events
+    mask = span_mask(events)
+    # the selection reads two columns; only the chosen rows are copied whole
+    narrow = events.loc[mask, ["iteration", "phase"]]
+    if narrow.empty:
         raise ExportError(
             f"{metadata.source or 'the trace'}: no primitive exec lines to export "
             "(was oneDNN verbose at level 1 or higher when the log was captured?)"
         )
-    chosen = select_iterations(rows, span_iterations, iterations)
-    iterations_total = len({int(i) for i in pd.unique(rows["iteration"]) if i >= 0}) or 1
+    chosen = select_iterations(narrow, span_iterations, iterations)
+    numbers = narrow["iteration"].to_numpy()
+    iterations_total = len(np.unique(numbers[numbers >= 0])) or 1
     if chosen != [-1]:
-        rows = rows[rows["iteration"].isin(chosen)]
+        mask &= np.isin(events["iteration"].to_numpy(), chosen)
+    rows = events[mask]
     if rows.empty:
         raise ExportError(f"no exec lines in the selected iterations {chosen}")
 
