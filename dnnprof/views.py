@@ -71,15 +71,10 @@ def by_layer(ex: pd.DataFrame) -> pd.DataFrame:
         "reorder_ms": np.where(reorder, duration, 0.0),
         "flops": np.where(reorder, 0.0, np.nan_to_num(ex["flops"].to_numpy(dtype=float)[rows])),
     })
-    table = frame.groupby("layer", sort=False).agg(
-        type=("type", "first"),
-        first_line=("line", "min"),
-        calls=("duration", "size"),
-        total_ms=("duration", "sum"),
-        reorder_ms=("reorder_ms", "sum"),
-        reorders=("reorder", "sum"),
-        flops=("flops", "sum"),
-    ).sort_values("first_line")
+    table = _time_totals(
+        frame, "layer", type=("type", "first"), first_line=("line", "min"),
+        reorders=("reorder", "sum"), flops=("flops", "sum"),
+    ).sort_values("first_line")  # fmt: skip
     fused = _joined(layer, *coded(ex["fused_layers"].iloc[rows]))
     table["fused_layers"] = [fused.get(code, "") for code in table.index]
     table["layer_type"] = type_names[table["type"].to_numpy()]
@@ -93,6 +88,17 @@ def by_layer(ex: pd.DataFrame) -> pd.DataFrame:
     table["gflops"] = np.where(compute_ms > 0, table["flops"] / (compute_ms * 1e6), np.nan)
     table["reorders"] = table["reorders"].astype(int)
     return table.reset_index()[LAYER_COLUMNS]
+
+
+def _time_totals(frame: pd.DataFrame, key: str, **more: tuple[str, str]) -> pd.DataFrame:
+    """Per `key` (in order of first row): calls, total_ms and reorder_ms of the frame's
+    `duration` and `reorder_ms` columns, and the named aggregations `more`."""
+    return frame.groupby(key, sort=False).agg(
+        calls=("duration", "size"),
+        total_ms=("duration", "sum"),
+        reorder_ms=("reorder_ms", "sum"),
+        **more,
+    )
 
 
 def _joined(groups: np.ndarray, codes: np.ndarray, names: np.ndarray) -> dict[int, str]:
@@ -187,14 +193,10 @@ def by_iteration(ex: pd.DataFrame, wall_ms: dict[int, float]) -> pd.DataFrame:
     votes = votes.sort_values(["iteration", "n", "name"], ascending=[True, False, True])
     first = votes.drop_duplicates("iteration")
     phase_of = dict(zip(first["iteration"].tolist(), first["name"].tolist(), strict=True))
-    table = frame.groupby("iteration").agg(
-        exec=("duration", "size"),
-        reorders=("reorder", "sum"),
-        total_ms=("duration", "sum"),
-        reorder_ms=("reorder_ms", "sum"),
-        start_ms=("start", "min"),
+    table = _time_totals(
+        frame, "iteration", reorders=("reorder", "sum"), start_ms=("start", "min"),
         end_ms=("end", "max"),
-    ).reset_index()
+    ).sort_index().rename(columns={"calls": "exec"}).reset_index()  # fmt: skip
     table["phase"] = [phase_of[i] for i in table["iteration"]]
     table["wall_ms"] = [wall_ms.get(int(i)) for i in table["iteration"]]
     table["wall_ms"] = table["wall_ms"].astype(float)
@@ -362,12 +364,7 @@ def by_stage(ex: pd.DataFrame,
         "reorder_ms": np.where(ex["is_reorder"].to_numpy(dtype=bool)[rows], duration, 0.0),
     })
     iterations = _iterations_in(ex["iteration"].to_numpy()[rows])
-    table = frame.groupby("stage", sort=False).agg(
-        layers=("layer", "nunique"),
-        calls=("duration", "size"),
-        total_ms=("duration", "sum"),
-        reorder_ms=("reorder_ms", "sum"),
-    )
+    table = _time_totals(frame, "stage", layers=("layer", "nunique"))
     table.index = np.asarray(stage_names, dtype=object)[table.index.to_numpy()]
     table.index.name = "stage"
     order = {name: i for i, name in enumerate(RESNET_STAGES)}
