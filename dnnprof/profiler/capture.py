@@ -18,7 +18,7 @@ from pathlib import Path
 from dnnprof import markers
 from dnnprof.errors import DnnprofError
 from dnnprof.parsers.stream import TraceBuilder
-from dnnprof.profiler.conditions import ConditionsRecorder
+from dnnprof.profiler.recorder import ConditionsRecorder
 from dnnprof.trace import Trace
 from dnnprof.vocabulary import ExitCode
 

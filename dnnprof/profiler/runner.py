@@ -23,8 +23,9 @@ from dnnprof.errors import DnnprofError
 from dnnprof.metadata import RunConditions
 from dnnprof.profiler.capture import STDERR_LOG, VERBOSE_LOG, RunError, capture
 from dnnprof.profiler.child import REFUSED
-from dnnprof.profiler.conditions import ConditionsRecorder, allowed_cpus, wait_for_quiet
+from dnnprof.profiler.conditions import allowed_cpus, wait_for_quiet
 from dnnprof.profiler.evidence import check_evidence, coverage
+from dnnprof.profiler.recorder import ConditionsRecorder
 from dnnprof.reconstruct import LayerTableError, reconstruct
 from dnnprof.storage import TRACE_FILE
 from dnnprof.store.context import RunContext
