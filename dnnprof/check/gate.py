@@ -112,8 +112,11 @@ def declined_because(baseline: Trace, new: Trace) -> str:
     for role, trace in (("new", new), ("baseline", baseline)):
         conditions = trace.metadata.run_conditions
         if conditions.verdict == UNRELIABLE:
+            # the first reason says enough; every one is in the run's conditions_reason
+            first = conditions.reasons[0] if conditions.reasons else "no reason recorded"
+            more = " ..." if len(conditions.reasons) > 1 else ""
             reasons.append(f"the {role} run was measured on an unreliable machine "
-                           f"({conditions.reason})")
+                           f"({first}{more})")
     return "; ".join(reasons)
 
 
