@@ -170,7 +170,8 @@ class ExportResult:
 
 
 class Exporter:
-    """One output format. Subclasses set `name` and `writes` and implement `export`."""
+    """One output format. Subclasses set `name` and `writes` and implement `export` (a file
+    format: `FileExporter.write`)."""
 
     name: ClassVar[str] = ""
     writes: ClassVar[str] = ""  # one line: what the output is and what opens it
@@ -180,6 +181,39 @@ class Exporter:
         self, trace: Trace, destination: Destination | None, options: ExportOptions
     ) -> ExportResult:
         """Write or send `trace`. Raises ExportError (exit 3) or OutputError (exit 2)."""
+        raise NotImplementedError
+
+
+@dataclass
+class Written:
+    """What a file format wrote: the line for the user, a warning to add below it, and the
+    span tree (span formats) or how many items (cases, rows) the file holds."""
+
+    message: str
+    note: str = ""
+    tree: SpanTree | None = None
+    items: int = 0
+
+
+class FileExporter(Exporter):
+    """A format written to one file: subclasses implement `write`; `export` checks the path
+    first, times the write and turns what it wrote into the ExportResult."""
+
+    def export(
+        self, trace: Trace, destination: Destination | None, options: ExportOptions
+    ) -> ExportResult:
+        """Write `trace` to the file `destination`. Raises OutputError (exit 2)."""
+        started = time.perf_counter()
+        path = self.file_path(destination)
+        written = self.write(trace, path, options)
+        message = written.message + (f"\n  {written.note}" if written.note else "")
+        if written.tree is not None:
+            return ExportResult.of_tree(self.name, str(path), written.tree, started, message)
+        return ExportResult(format=self.name, destination=str(path), message=message,
+                            seconds=time.perf_counter() - started, items=written.items)
+
+    def write(self, trace: Trace, path: Path, options: ExportOptions) -> Written:
+        """Write the file at `path` (already checked), atomically."""
         raise NotImplementedError
 
     def file_path(self, destination: Destination | None) -> Path:

@@ -19,7 +19,6 @@ attribute knobs in `benchdnn_args`.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -27,11 +26,10 @@ import pandas as pd
 
 from dnnprof import __version__
 from dnnprof.exporters.base import (
-    Destination,
-    Exporter,
     ExportError,
     ExportOptions,
-    ExportResult,
+    FileExporter,
+    Written,
     write_text_atomic,
 )
 from dnnprof.exporters.benchdnn_args import (
@@ -132,27 +130,17 @@ def write_benchdnn(
     return write_text_atomic(path, text)
 
 
-class BenchdnnExporter(Exporter):
+class BenchdnnExporter(FileExporter):
     """benchdnn cases, one per distinct primitive, over every iteration by default."""
 
     name = "benchdnn"
     writes = "benchdnn cases, one per distinct primitive, most expensive first"
 
-    def export(
-        self, trace: Trace, destination: Destination | None, options: ExportOptions
-    ) -> ExportResult:
+    def write(self, trace: Trace, path: Path, options: ExportOptions) -> Written:
         """Write the cases file (the selected iterations; span_iterations does not apply)."""
-        started = time.perf_counter()
-        path = self.file_path(destination)
         text, cases = benchdnn_text(trace, options.selection("all"))
         write_text_atomic(path, text)
-        return ExportResult(
-            format=self.name,
-            destination=str(path),
-            message=f"benchdnn cases written to {path}",
-            seconds=time.perf_counter() - started,
-            items=cases,
-        )
+        return Written(f"benchdnn cases written to {path}", items=cases)
 
 
 def _shorten(text: str, limit: int = 120) -> str:

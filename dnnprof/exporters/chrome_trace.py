@@ -21,7 +21,6 @@ JSON importer opens comfortably. The file is written event by event (`write_json
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,10 +28,9 @@ from typing import Any
 
 from dnnprof.exporters.base import (
     STREAMED,
-    Destination,
-    Exporter,
     ExportOptions,
-    ExportResult,
+    FileExporter,
+    Written,
     write_json_streamed,
 )
 from dnnprof.exporters.selection import (
@@ -204,21 +202,15 @@ def write_chrome_trace(
     return Path(path)
 
 
-class ChromeTraceExporter(Exporter):
+class ChromeTraceExporter(FileExporter):
     """Chrome trace-event JSON; every iteration while small, unless the options select fewer."""
 
     name = "chrome_trace"
     writes = "Chrome trace-event JSON (open in https://ui.perfetto.dev or chrome://tracing)"
 
-    def export(
-        self, trace: Trace, destination: Destination | None, options: ExportOptions
-    ) -> ExportResult:
+    def write(self, trace: Trace, path: Path, options: ExportOptions) -> Written:
         """Write the span tree of the selected iterations as one trace-event file."""
-        started = time.perf_counter()
-        path = self.file_path(destination)
         tree, note = _write(trace, path, options.limit(None), options.selection(AUTO),
                             options.service_name)
         message = f"Chrome trace written to {path} (open in https://ui.perfetto.dev)"
-        if note:
-            message += f"\n  {note}"
-        return ExportResult.of_tree(self.name, str(path), tree, started, message)
+        return Written(message, note, tree)

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import csv
 import os
-import time
 from pathlib import Path
 
-from dnnprof.exporters.base import Destination, Exporter, ExportOptions, ExportResult
+from dnnprof.exporters.base import ExportOptions, FileExporter, Written
 from dnnprof.files import atomic_path
 from dnnprof.trace import Trace
 
@@ -33,23 +32,12 @@ def _write(trace: Trace, target: Path) -> int:
     return len(frame)
 
 
-class EventsCsvExporter(Exporter):
+class EventsCsvExporter(FileExporter):
     """One CSV row per event with the reconstructor's labels (every event, no selection)."""
 
     name = "events_csv"
     writes = "CSV, one row per event: line, iteration, phase, kind, layer, fusion, duration"
 
-    def export(
-        self, trace: Trace, destination: Destination | None, options: ExportOptions
-    ) -> ExportResult:
+    def write(self, trace: Trace, path: Path, options: ExportOptions) -> Written:
         """Write every event but the markers; the span selection options do not apply."""
-        started = time.perf_counter()
-        path = self.file_path(destination)
-        rows = _write(trace, path)
-        return ExportResult(
-            format=self.name,
-            destination=str(path),
-            message=f"events written to {path}",
-            seconds=time.perf_counter() - started,
-            items=rows,
-        )
+        return Written(f"events written to {path}", items=_write(trace, path))

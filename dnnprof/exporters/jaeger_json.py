@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,10 +25,9 @@ from dnnprof import __version__
 from dnnprof.exporters.attributes import AttributeValue
 from dnnprof.exporters.base import (
     STREAMED,
-    Destination,
-    Exporter,
     ExportOptions,
-    ExportResult,
+    FileExporter,
+    Written,
     write_json_streamed,
 )
 from dnnprof.exporters.selection import JAEGER_UI_SPANS
@@ -129,26 +127,20 @@ def write_jaeger_json(
     return Path(path)
 
 
-class JaegerJsonExporter(Exporter):
+class JaegerJsonExporter(FileExporter):
     """A Jaeger JSON file, with the same iterations as the OTLP export."""
 
     name = "jaeger_json"
     writes = "Jaeger JSON (Jaeger UI: Search > JSON File), the last 3 steady iterations"
 
-    def export(
-        self, trace: Trace, destination: Destination | None, options: ExportOptions
-    ) -> ExportResult:
+    def write(self, trace: Trace, path: Path, options: ExportOptions) -> Written:
         """Write the span tree of the selected iterations as one Jaeger JSON file."""
-        started = time.perf_counter()
-        path = self.file_path(destination)
         tree = build_span_tree(
             trace, options.limit(3), options.selection("steady"), options.service_name
         )
         note = _write(tree, path)
         message = f"Jaeger JSON written to {path} (Jaeger UI: Search > JSON File)"
-        if note:
-            message += f"\n  {note}"
-        return ExportResult.of_tree(self.name, str(path), tree, started, message)
+        return Written(message, note, tree)
 
 
 # ---------------------------------------------------------------------- reader --
