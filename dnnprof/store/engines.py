@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
@@ -174,6 +175,10 @@ def spark_session(master: str) -> Any:
     """One SparkSession per master for the whole process (starting one takes seconds)."""
     if master in _SESSIONS:
         return _SESSIONS[master]
+    # results leave Spark as Arrow (toArrow), never through its pandas conversion, so its
+    # warning about the pandas version does not concern us
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas",
+                            category=FutureWarning)
     from pyspark.errors import PySparkRuntimeError
     from pyspark.sql import SparkSession
 
