@@ -184,6 +184,23 @@ class Exporter:
         raise NotImplementedError
 
 
+class NetworkExporter(Exporter):
+    """A format sent to a collector: subclasses implement `send`, to an endpoint URL or
+    None for their default one."""
+
+    to_file = False
+
+    def export(
+        self, trace: Trace, destination: Destination | None, options: ExportOptions
+    ) -> ExportResult:
+        """Send `trace` to the collector at `destination`. Raises ExportError (exit 3)."""
+        return self.send(trace, None if destination is None else str(destination), options)
+
+    def send(self, trace: Trace, endpoint: str | None, options: ExportOptions) -> ExportResult:
+        """Send the span tree of the selected iterations to the collector at `endpoint`."""
+        raise NotImplementedError
+
+
 @dataclass
 class Written:
     """What a file format wrote: the line for the user, a warning to add below it, and the

@@ -21,11 +21,10 @@ from typing import Any
 from opentelemetry.sdk.resources import Resource
 
 from dnnprof.exporters.base import (
-    Destination,
-    Exporter,
     ExportError,
     ExportOptions,
     ExportResult,
+    NetworkExporter,
     parse_endpoint,
 )
 from dnnprof.exporters.otlp import (
@@ -134,16 +133,12 @@ def export_jaeger_legacy(
                        len(spans), batches, started, query_url)
 
 
-class JaegerLegacyExporter(Exporter):
+class JaegerLegacyExporter(NetworkExporter):
     """Thrift spans to a Jaeger older than v1.35 (the optional `jaeger` extra)."""
 
     name = "jaeger_legacy"
     writes = "Thrift spans to a Jaeger collector (HTTP :14268) or agent (UDP :6831), pre-OTLP"
-    to_file = False
 
-    def export(
-        self, trace: Trace, destination: Destination | None, options: ExportOptions
-    ) -> ExportResult:
+    def send(self, trace: Trace, endpoint: str | None, options: ExportOptions) -> ExportResult:
         """Send the last 3 steady iterations (by default) to the collector or agent."""
-        endpoint = None if destination is None else str(destination)
         return export_jaeger_legacy(trace, endpoint, **sending_options(options))

@@ -29,11 +29,10 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 
 from dnnprof import __version__
 from dnnprof.exporters.base import (
-    Destination,
-    Exporter,
     ExportError,
     ExportOptions,
     ExportResult,
+    NetworkExporter,
     parse_endpoint,
 )
 from dnnprof.exporters.spans import SpanTree, build_span_tree
@@ -339,20 +338,17 @@ def sent_result(
     )  # fmt: skip
 
 
-class OtlpExporter(Exporter):
+class OtlpExporter(NetworkExporter):
     """OTLP spans (gRPC or HTTP) to a collector such as Jaeger."""
 
     name = "otlp"
     writes = "OTLP spans to a collector such as Jaeger (gRPC :4317 or HTTP :4318)"
-    to_file = False
 
-    def export(
-        self, trace: Trace, destination: Destination | None, options: ExportOptions
-    ) -> ExportResult:
-        """Send the last 3 steady iterations (by default) to the collector at `destination`."""
+    def send(self, trace: Trace, endpoint: str | None, options: ExportOptions) -> ExportResult:
+        """Send the last 3 steady iterations (by default) to the collector at `endpoint`."""
         return export_otlp(
             trace,
-            None if destination is None else str(destination),
+            endpoint,
             protocol=options.protocol,
             batch_size=options.batch_size or BATCH_SIZE,
             headers=options.headers,
