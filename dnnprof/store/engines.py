@@ -96,6 +96,7 @@ class DuckDBEngine(Engine):
         self._duckdb = duckdb
         self.connection = duckdb.connect(":memory:")
         self.connection.execute("SET TimeZone = 'UTC'")
+        self.connection.execute("SET enable_progress_bar = false")  # stdout is the command's
         if filesystem is not None:  # an fsspec store (object storage): read through it
             self.connection.register_filesystem(filesystem)
 
