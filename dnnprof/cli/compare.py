@@ -29,11 +29,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="run folders, trace.parquet files or verbose logs")
     parser.add_argument("--baseline", default=None, metavar="NAME",
                         help="variant name (or path) to compare against (default: the first)")
+    add_page_options(parser, DEFAULT_OUTPUT)
+    parser.set_defaults(handler=run)
+
+
+def add_page_options(parser: argparse.ArgumentParser, default_output: str) -> None:
+    """-o (the HTML page) and --json, as `show` takes them (also `dnnprof report`'s)."""
     parser.add_argument("-o", "--output", default=None,
-                        help=f"HTML file to write (default: {DEFAULT_OUTPUT})")
+                        help=f"HTML file to write (default: {default_output})")
     parser.add_argument("--json", action="store_true",
                         help="print the numbers as JSON instead of tables (HTML only with -o)")
-    parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:

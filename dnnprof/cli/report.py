@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from dnnprof.cli.compare import show
+from dnnprof.cli.compare import add_page_options, show
 
 DEFAULT_OUTPUT = "report.html"
 
@@ -18,10 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "stored trace or verbose log, and print the main tables.",
     )
     parser.add_argument("trace", help="run folder, trace.parquet or verbose log")
-    parser.add_argument("-o", "--output", default=None,
-                        help=f"HTML file to write (default: {DEFAULT_OUTPUT})")
-    parser.add_argument("--json", action="store_true",
-                        help="print the numbers as JSON instead of tables (HTML only with -o)")
+    add_page_options(parser, DEFAULT_OUTPUT)
     parser.set_defaults(handler=run)
 
 
