@@ -78,8 +78,9 @@ def check_traces(
         timing = decline_timing(timing, declined)
         findings = [Finding("timing", "timing_declined", TOTAL, timing.total.reason,
                             config.severity_of("timing_declined"))]
+    stopped = bool(new.metadata.interrupted) or new.metadata.child_returncode not in (None, 0)
     missing, covered = completeness_findings(
-        pairs, len(base_state.iterations), len(new_state.iterations), config)
+        pairs, len(base_state.iterations), len(new_state.iterations), config, stopped)
     findings += missing + structural_findings(pairs, config, covered)
     report = CheckReport(
         baseline=_run_info(baseline, base_state, baseline_path, samples.total_base,
@@ -193,7 +194,7 @@ def _run_info(
 ) -> RunInfo:
     rows = state.rows
     n_iter = max(1, len(state.iterations))
-    kinds = rows.groupby(rows["kind"].astype(str)).size() / n_iter
+    kinds = rows.groupby("kind", observed=True).size() / n_iter
     conditions = trace.metadata.run_conditions
     return RunInfo(
         path=path,

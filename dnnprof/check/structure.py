@@ -88,15 +88,22 @@ def _pair(base: Unit, new: Unit) -> UnitPair:
 
 
 def completeness_findings(
-    pairs: list[UnitPair], base_iterations: int, new_iterations: int, config: CheckConfig
+    pairs: list[UnitPair],
+    base_iterations: int,
+    new_iterations: int,
+    config: CheckConfig,
+    new_stopped: bool = False,
 ) -> tuple[list[Finding], set[str]]:
     """What the new run never ran: iterations, or the model's last layers (a crash, a cut log).
 
     Returns the findings and the layers they cover (no per-layer finding repeats them). A
     layer missing in the middle of the model is a structural change (fusion folds layers
-    away); the last layers all missing means the run stopped before reaching them.
+    away), and so is a last layer gone from a run that completed its iterations (it now
+    runs outside oneDNN); the last layers missing from a run that stopped early
+    (`new_stopped`, or fewer iterations) were never reached.
     """
     findings: list[Finding] = []
+    stopped = new_stopped or new_iterations < base_iterations
     if new_iterations < base_iterations:
         code = "iterations_missing"
         findings.append(Finding(
@@ -105,7 +112,7 @@ def completeness_findings(
             f"{base_iterations}: the run stopped early (crashed, interrupted, its log cut) or "
             "ran fewer iterations; run as many iterations as the baseline",
             config.severity_of(code)))
-    missing = _missing_tail(pairs, config)
+    missing = _missing_tail(pairs, config) if stopped else []
     if missing:
         code = "layers_missing"
         names = missing[0] if len(missing) == 1 else f"{missing[0]} ... {missing[-1]}"
