@@ -19,6 +19,7 @@ import pandas as pd
 from dnnprof.errors import InputError
 from dnnprof.reconstruct import reconstruct
 from dnnprof.trace import Trace
+from dnnprof.views import coded
 from dnnprof.vocabulary import NON_STEADY_PHASES
 
 _PLAIN_TAG = re.compile(r"^[a-z]+$")  # abcd, acdb, ab: no blocking letters or digits
@@ -105,7 +106,7 @@ def steady_state(trace: Trace) -> SteadyState:
     if rows.empty:
         raise SteadyStateError("the trace has no steady-state iterations to compare")
     trust_layers = trace.metadata.reconstruction_mode != "heuristic"
-    if not trust_layers and (rows["layer"].astype(str) != "").any():
+    if not trust_layers and (rows["layer"] != "").any():
         notes.append(
             "layer names come from the heuristic grouping (numbered in order, so they shift "
             "when a layer appears or disappears): layers are identified by kind and shape "
@@ -131,7 +132,7 @@ def _labelled_iterations(ex: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
     else:
         # Trace.steady() would fall back to every exec row, outside iterations too; a check
         # compares iterations, so it keeps those the labels do not rule out
-        phase = rows["phase"].astype(str)
+        phase = rows["phase"]
         rows = rows[~phase.isin(NON_STEADY_PHASES).to_numpy()]
         if (phase == "").all():
             notes.append("iterations are labelled but no phase is: every iteration is used")
@@ -140,47 +141,62 @@ def _labelled_iterations(ex: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
 
 # ----------------------------------------------------------------- units --
 
-def _attribute_units(rows: pd.DataFrame, trust_layers: bool) -> list[str]:
-    """Unit name of every row: its layer, or an identity; unlabeled reorders join a neighbour."""
-    kinds = rows["kind"].astype(str).to_numpy()
-    layers = rows["layer"].astype(str).to_numpy()
+def _attribute_units(rows: pd.DataFrame, trust_layers: bool) -> pd.Categorical:
+    """Unit name of every row: its layer, or an identity; unlabeled reorders join a neighbour.
+
+    Worked out once per distinct iteration (the inputs' category codes as the key): a long
+    run repeats one iteration thousands of times."""
+    columns = [coded(rows[name]) for name in ("kind", "layer", "problem", "src_fmt", "dst_fmt")]
     if not trust_layers:
-        layers = np.full(len(rows), "", dtype=object)
-    problems = rows["problem"].astype(str).to_numpy()
-    src_fmt = rows["src_fmt"].astype(str).to_numpy()
-    dst_fmt = rows["dst_fmt"].astype(str).to_numpy()
+        columns[1] = (np.zeros(len(rows), np.int8), np.array([""], dtype=object))
     iters = rows["iter"].to_numpy()
-    names: list[str] = [""] * len(rows)
+    codes = np.zeros(len(rows), np.int32)
+    index: dict[str, int] = {}
+    known: dict[tuple[bytes, ...], np.ndarray] = {}
     boundaries = np.flatnonzero(np.diff(iters) != 0) + 1
     for lo, hi in zip(np.r_[0, boundaries], np.r_[boundaries, len(rows)], strict=True):
-        occurrences: Counter[tuple[str, str]] = Counter()
-        pending: list[int] = []  # unlabeled reorders waiting for the next primitive
-        previous = ""
-        for i in range(lo, hi):
-            if kinds[i] == "reorder" and not layers[i]:
-                if previous and _is_output_reorder(src_fmt[i], dst_fmt[i]):
-                    names[i] = previous
-                else:
-                    pending.append(i)
-                continue
-            if layers[i]:
-                name = layers[i]
+        key = tuple(values[lo:hi].tobytes() for values, _ in columns)
+        block = known.get(key)
+        if block is None:
+            names = _block_units(*(texts[values[lo:hi]] for values, texts in columns))
+            block = known[key] = np.array([index.setdefault(n, len(index)) for n in names],
+                                          dtype=np.int32)
+        codes[lo:hi] = block
+    return pd.Categorical.from_codes(codes, categories=list(index))
+
+
+def _block_units(kinds: np.ndarray, layers: np.ndarray, problems: np.ndarray,
+                 src_fmt: np.ndarray, dst_fmt: np.ndarray) -> list[str]:
+    """The unit names of one iteration's rows (see `_attribute_units`)."""
+    names: list[str] = [""] * len(kinds)
+    occurrences: Counter[tuple[str, str]] = Counter()
+    pending: list[int] = []  # unlabeled reorders waiting for the next primitive
+    previous = ""
+    for i in range(len(kinds)):
+        if kinds[i] == "reorder" and not layers[i]:
+            if previous and _is_output_reorder(src_fmt[i], dst_fmt[i]):
+                names[i] = previous
             else:
-                key = (kinds[i], problems[i])
-                name = f"{kinds[i]}[{problems[i]}]#{occurrences[key]}"
-                occurrences[key] += 1
-            names[i] = name
-            for j in pending:
-                names[j] = name
-            pending.clear()
-            previous = name
+                pending.append(i)
+            continue
+        if layers[i]:
+            name = layers[i]
+        else:
+            key = (kinds[i], problems[i])
+            name = f"{kinds[i]}[{problems[i]}]#{occurrences[key]}"
+            occurrences[key] += 1
+        names[i] = name
         for j in pending:
-            if previous:
-                names[j] = previous
-            else:
-                key = ("reorder", problems[j])
-                names[j] = f"reorder[{problems[j]}]#{occurrences[key]}"
-                occurrences[key] += 1
+            names[j] = name
+        pending.clear()
+        previous = name
+    for j in pending:
+        if previous:
+            names[j] = previous
+        else:
+            key = ("reorder", problems[j])
+            names[j] = f"reorder[{problems[j]}]#{occurrences[key]}"
+            occurrences[key] += 1
     return names
 
 
@@ -189,20 +205,34 @@ def _is_output_reorder(src_fmt: str, dst_fmt: str) -> bool:
     return bool(_PLAIN_TAG.match(dst_fmt)) and bool(src_fmt) and not _PLAIN_TAG.match(src_fmt)
 
 
-def _signatures(rows: pd.DataFrame) -> pd.Series:
-    """What a primitive computes and how: equal signatures are comparable timings."""
-    signature = rows["kind"].astype(str)
-    for column in ("impl", "prop", "problem", "post_ops", "src_dt", "wei_dt", "dst_dt"):
-        signature = signature + "|" + rows[column].astype(str)
-    return signature.astype("category")
+def _signatures(rows: pd.DataFrame) -> pd.Categorical:
+    """What a primitive computes and how: equal signatures are comparable timings (the text
+    made once per distinct combination of the columns' codes)."""
+    columns = [coded(rows[name]) for name in
+               ("kind", "impl", "prop", "problem", "post_ops", "src_dt", "wei_dt", "dst_dt")]
+    combined = np.zeros(len(rows), np.int64)
+    for values, texts in columns:
+        if len(combined) and combined.max() > 1 << 40:  # keep the mixed radix within int64
+            combined = pd.factorize(combined)[0].astype(np.int64)
+        combined = combined * max(len(texts), 1) + values
+    codes = pd.factorize(combined)[0]
+    first = np.unique(codes, return_index=True)[1]
+    texts = ["|".join(str(names[values[row]]) for values, names in columns) for row in first]
+    return pd.Categorical.from_codes(codes, categories=texts)
 
 
 def _representative_units(
     rows: pd.DataFrame, notes: list[str], trust_layers: bool
 ) -> list[Unit]:
     """Units of the most common iteration structure (the last such iteration on ties)."""
-    signature = rows["signature"].astype(str) + "|" + rows["unit"]
-    per_iter = signature.groupby(rows["iter"].to_numpy()).agg(tuple)
+    signature, signatures = coded(rows["signature"])
+    unit, units = coded(rows["unit"])
+    pair = signature.astype(np.int64) * max(len(units), 1) + unit  # (signature, unit) as one int
+    iters = rows["iter"].to_numpy()
+    order = np.argsort(iters, kind="stable")
+    numbers, starts = np.unique(iters[order], return_index=True)
+    per_iter = pd.Series([pair[rows_of].tobytes() for rows_of in np.split(order, starts[1:])],
+                         index=numbers)
     counts = Counter(per_iter.tolist())
     if len(counts) > 1:
         notes.append(

@@ -30,6 +30,7 @@ from dnnprof.check.config import CheckConfig
 from dnnprof.check.stats import TimingComparison, compare_samples
 from dnnprof.check.steady import SteadyState
 from dnnprof.check.structure import UnitPair
+from dnnprof.views import coded
 
 TOTAL = "(total)"
 SPEED = "(typical speed)"
@@ -116,12 +117,14 @@ def iteration_samples(
 def _row_arrays(
     rows: pd.DataFrame, names: dict[str, str]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    units = rows["unit"].to_numpy(dtype=object)
-    layer = np.array([names.get(u, u) for u in units], dtype=object)
+    # each distinct unit, kind and signature named once, then gathered by code
+    unit, units = coded(rows["unit"])
+    kind, kinds = coded(rows["kind"])
+    signature, signatures = coded(rows["signature"])
     return (
-        layer,
-        rows["kind"].astype(str).to_numpy(dtype=object),
-        rows["signature"].astype(str).to_numpy(dtype=object),
+        np.array([names.get(u, u) for u in units], dtype=object)[unit],
+        kinds[kind],
+        signatures[signature],
         rows["iter"].to_numpy(dtype=np.int64),
         rows["duration_ms"].to_numpy(dtype=float),
     )
