@@ -15,13 +15,14 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from dnnprof.cli import main
 from dnnprof.metadata import RunConditions
-from dnnprof.store import RunContext, Store, StoreError
+from dnnprof.store import RunContext, Store, StoreError, baseline_runs, model_history
 from dnnprof.store.engines import open_engine
 from dnnprof.store.rows import run_identity
 from dnnprof.store.schema import MARKER
@@ -303,3 +304,42 @@ def test_unusable_adds(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert "variant '../../etc'" in err
     with pytest.raises(StoreError, match="unknown engine 'oracle'"):
         open_engine("oracle")
+
+
+# -------------------------------------------------------------- compaction --
+
+def test_compaction_merges_files_and_every_run_stays_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    store = tmp_path / "store"
+    target = Store(store)
+    for number in range(6):  # two days, three runs each
+        when = pd.Timestamp(f"2025-04-0{1 + number // 3}T0{number}:00", tz="UTC")
+        target.add(corpus_run(), RunContext(runner="ci", time=when), model="resnet50",
+                   variant="compiled", run_id=f"r{number}")
+    before = model_history(store, "resnet50")
+    kept_aside = tmp_path / "r4.parquet"
+    kept_aside.write_bytes(files_of(store, "runs")[4].read_bytes())
+    assert cli("store", "compact", "--store", store) == ExitCode.OK
+    assert "runs/: 6 files -> 2 (6 runs)" in capsys.readouterr().out
+    for table in ("runs", "layers", "events"):
+        assert [p.name.startswith("part-") for p in (store / table).rglob("*.parquet")] == [
+            True, True]
+    after = model_history(store, "resnet50")
+    pd.testing.assert_frame_equal(before.series[0].runs, after.series[0].runs)
+    pd.testing.assert_frame_equal(before.series[0].layers, after.series[0].layers)
+    found = baseline_runs(store, "resnet50", "compiled", "ci", 2)
+    assert list(found.runs["run_id"]) == ["r5", "r4"]
+    assert found.pooled.events["iteration"].nunique() == 6
+    # a run in a part file and in its own file (a compaction that died half-way) counts once
+    partition = store / "runs" / "model=resnet50" / "variant=compiled" / "run_date=2025-04-02"
+    (partition / "run-r4.parquet").write_bytes(kept_aside.read_bytes())
+    assert len(model_history(store, "resnet50").series[0].runs) == 6
+    assert cli("store", "add", LOG, "--store", store, "--model", "resnet50", "--variant",
+               "compiled", "--run-id", "r1") == ExitCode.OK
+    assert "already in the store" in capsys.readouterr().out
+    assert cli("store", "compact", "--store", store) == ExitCode.OK
+    assert "runs/: 3 files -> 2 (6 runs)" in capsys.readouterr().out
+    (store / ".dnnprof-compact.lock").write_text("123\n")
+    err = _refused(capsys, "store", "compact", "--store", store)
+    assert "another compaction is running" in err

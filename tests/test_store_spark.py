@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from dnnprof.cli import main
-from dnnprof.store import RunContext, Store, baseline_runs, model_history
+from dnnprof.store import RunContext, Store, baseline_runs, compact_store, model_history
 from support.ci import missing_dependency
 from support.store_fleet import Events, corpus_run, fleet
 
@@ -39,13 +39,16 @@ def spark() -> str:
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fleet (a slowdown from run 21, a lost fusion from run 31) plus three real runs with
-    their events on another runner class."""
+    """A fleet (a slowdown from run 21, a lost fusion from run 31) plus four real runs with
+    their events on another runner class; compacted before the last run was added, so both
+    engines read part files and run files."""
     path = tmp_path_factory.mktemp("spark") / "store"
     target = Store(path)
     for rows in fleet(40, Events(slow_from=21, lost_from=31)):
         target.add_rows(rows)
-    for day in (1, 2, 3):
+    for day in (1, 2, 3, 4):
+        if day == 4:
+            compact_store(target.files)
         target.add(corpus_run(), RunContext(runner="ci", commit=f"{day}" * 40,
                                             time=pd.Timestamp(f"2025-02-0{day}", tz="UTC")),
                    model="resnet50", variant="compiled", run_id=f"night-{day}")
@@ -74,7 +77,7 @@ def test_store_listing_and_lookback_are_the_same_on_both_engines(spark: str,
     ours = baseline_runs(store, "resnet50", "compiled", "ci", 2, engine="duckdb")
     theirs = baseline_runs(store, "resnet50", "compiled", "ci", 2, engine="spark",
                            spark_master=spark)
-    assert list(theirs.runs["run_id"]) == ["night-3", "night-2"]
+    assert list(theirs.runs["run_id"]) == ["night-4", "night-3"]  # a run file, a part
     pd.testing.assert_frame_equal(ours.runs, theirs.runs)
     pd.testing.assert_frame_equal(ours.pooled.events, theirs.pooled.events)
     pd.testing.assert_frame_equal(ours.latest.events, theirs.latest.events)

@@ -1,5 +1,5 @@
-"""`dnnprof store add RUN... --store PATH`, `dnnprof store ls --store PATH`, and the store
-side of `dnnprof check NEW --baseline-store PATH`."""
+"""`dnnprof store add RUN... --store PATH`, `store ls`, `store compact`, and the store side
+of `dnnprof check NEW --baseline-store PATH`."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # pragma: no cover
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `store` and its actions, `add` and `ls`."""
     parser = subparsers.add_parser(
-        "store", help="a fleet's trace store: add runs, list them (see docs/store.md)",
+        "store", help="a fleet's trace store: add runs, list them, compact (docs/store.md)",
         description="A directory (or fsspec URL) of Hive-partitioned Parquet: one file per "
                     "run, so that many CI jobs add runs at once without rewriting anything.",
     )
@@ -52,6 +52,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_engine_flags(ls)
     ls.add_argument("--json", action="store_true", help="print JSON instead of a table")
     ls.set_defaults(handler=run_ls)
+    compact = actions.add_parser(
+        "compact", help="merge each partition's run files into one (faster reads)",
+        description="Each day's runs of a model and variant become one part file per "
+                    "table; readers see every run throughout, and adds may go on meanwhile. "
+                    "Run it now and then (nightly) on a store that receives many runs.",
+    )
+    add_store_flag(compact)
+    compact.add_argument("--model", metavar="M", help="only this model's partitions")
+    compact.set_defaults(handler=run_compact)
 
     def usage(args: argparse.Namespace) -> int:  # `dnnprof store` without an action
         parser.print_help(sys.stderr)
@@ -93,6 +102,16 @@ def run_add(args: argparse.Namespace) -> int:
         else:
             verb = "added" if result.added else "already in the store"
             print(f"{path}: {verb} as run {result.run_id} ({result.model}/{result.variant})")
+    return ExitCode.OK
+
+
+def run_compact(args: argparse.Namespace) -> int:
+    """Compact, then one line per table: files before and after."""
+    from dnnprof.store import Store, compact_store
+
+    for done in compact_store(Store(args.store).files, args.model):
+        print(f"{done.table}/: {done.files_before} files -> {done.files_after} "
+              f"({done.runs} runs)")
     return ExitCode.OK
 
 

@@ -9,6 +9,7 @@
     context       commit, branch, runner class and time from flags, CI variables and git
     rows          a Trace as store rows (runs, layers, events)
     store         Store (add) and Reader (load tables into an engine, query them)
+    compact       a partition's files merged into one (thousands of small files are slow)
     engines       DuckDB in-process (default) and Apache Spark, one result form
     queries       the SQL, written once for both engines
     changepoints  timing steps (Pettitt's rank test, binary segmentation)
@@ -50,6 +51,7 @@ _PUBLIC = {
     "Lookback": "dnnprof.store.lookback",
     "DEFAULT_LOOKBACK": "dnnprof.store.lookback",
     "build_lookback": "dnnprof.store.lookback",
+    "compact_store": "dnnprof.store.compact",
 }
 __all__ = sorted([*_PUBLIC, "baseline_runs", "model_history"])
 

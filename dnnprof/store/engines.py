@@ -40,6 +40,7 @@ class TableSource:
     directories: tuple[str, ...]  # the partition folders holding them: what Spark lists
     base: str  # the table's root folder: partition columns are named from there
     columns: tuple[str, ...]  # stored and partition columns to keep
+    run_ids: tuple[str, ...] | None = None  # only these runs' rows (a part holds many)
 
 
 class Engine(ABC):
@@ -111,11 +112,15 @@ class DuckDBEngine(Engine):
             self.connection.execute(f"CREATE OR REPLACE TEMP TABLE {source.table} ({ddl})")
             return
         hive_types = "{" + ", ".join(f"'{p}': 'VARCHAR'" for p in PARTITIONS) + "}"
+        params: dict[str, Any] = {"files": list(source.files)}
+        only = ""
+        if source.run_ids is not None:
+            only, params["run_ids"] = " WHERE list_contains($run_ids, run_id)", list(source.run_ids)
         try:
             self.connection.execute(
                 f"CREATE OR REPLACE TEMP TABLE {source.table} AS SELECT {columns} FROM "
-                f"read_parquet($files, hive_partitioning = true, hive_types = {hive_types})",
-                {"files": list(source.files)},
+                f"read_parquet($files, hive_partitioning = true, hive_types = {hive_types})"
+                f"{only}", params,
             )
         except self._duckdb.Error as exc:  # a damaged or foreign file under a run's name
             raise StoreError(f"cannot read the store's {source.table} table: {exc}") from None
@@ -148,6 +153,8 @@ class SparkEngine(Engine):
                      .option("basePath", source.base).parquet(*source.directories))
         else:
             frame = self.spark.createDataFrame([], spark_ddl(source.table))
+        if source.run_ids is not None:
+            frame = frame.where(frame["run_id"].isin(list(source.run_ids)))
         frame = frame.select(*source.columns).cache()
         self._cached.append(frame)
         frame.createOrReplaceTempView(source.table)

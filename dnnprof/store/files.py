@@ -14,14 +14,25 @@ import json
 import os
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from dnnprof import __version__
 from dnnprof.errors import InputError, OutputError
-from dnnprof.store.schema import MARKER, PARTITIONS, RUN_FILE, SCHEMA_VERSION, TABLES, TEMP_FILE
+from dnnprof.store.schema import (
+    COMPACT_LOCK,
+    MARKER,
+    PART_FILE,
+    PART_RUNS_KEY,
+    PARTITIONS,
+    RUN_FILE,
+    SCHEMA_VERSION,
+    TABLES,
+    TEMP_FILE,
+    run_file,
+)
 
 STALE_TEMP_S = 3600.0  # a temporary file this old belongs to a writer that died
 
@@ -32,30 +43,48 @@ class StoreError(InputError):
 
 @dataclass(frozen=True)
 class StoredFile:
-    """One run's file in one table."""
+    """One data file of one table: a run's file, or a compacted part holding many runs."""
 
     table: str
     path: str  # relative to the store root, '/'-separated
     model: str
     variant: str
     run_date: str
-    run_id: str
+    run_ids: tuple[str, ...]
+    part: bool = False
+
+    @property
+    def partition(self) -> str:
+        """The folder it is in, relative to the store root."""
+        return self.path.rsplit("/", 1)[0]
 
 
 @dataclass
 class Inventory:
-    """Every file of the store, sorted: run files per table, unfinished writes, foreign files."""
+    """Every file of the store, sorted: data files per table, unfinished writes, foreign files."""
 
     files: dict[str, list[StoredFile]] = field(default_factory=dict)
     unfinished: list[str] = field(default_factory=list)
     foreign: list[str] = field(default_factory=list)
 
-    def of(self, table: str, model: str | None = None,
-           variant: str | None = None) -> list[StoredFile]:
-        """The run files of a table, optionally of one model (and variant)."""
-        return [f for f in self.files.get(table, [])
-                if (model is None or f.model == model)
-                and (variant is None or f.variant == variant)]
+    def of(self, table: str, model: str | None = None, variant: str | None = None,
+           shadowed: bool = False) -> list[StoredFile]:
+        """The files to read for a table (one model, variant): a run file whose run is in a
+        part file too (a compaction caught half-way, a run added again) is left out, unless
+        `shadowed` asks for every file."""
+        chosen = [f for f in self.files.get(table, [])
+                  if (model is None or f.model == model)
+                  and (variant is None or f.variant == variant)]
+        if shadowed:
+            return chosen
+        in_parts = {(f.model, f.variant, run) for f in chosen if f.part for run in f.run_ids}
+        return [f for f in chosen
+                if f.part or (f.model, f.variant, f.run_ids[0]) not in in_parts]
+
+    def runs(self, table: str = "runs", model: str | None = None,
+             variant: str | None = None) -> dict[str, StoredFile]:
+        """Run id -> the file holding it."""
+        return {run: f for f in self.of(table, model, variant) for run in f.run_ids}
 
 
 class StoreFiles:
@@ -89,18 +118,53 @@ class StoreFiles:
         full = self._full(relative) if relative else self.root
         return os.path.exists(full) if self.fs is None else bool(self.fs.exists(full))
 
-    def find(self, folder: str, name: str) -> str | None:
-        """`folder/<partition>/name` when one exists (relative path), else None."""
-        if self.fs is not None:
-            hits = sorted(self.fs.glob(f"{self.root}/{folder}/*/{name}"))
-            return hits[0][len(self.root) + 1:] if hits else None
-        base = Path(self._full(folder))
-        if not base.is_dir():
-            return None
-        for partition in sorted(base.iterdir()):
-            if (partition / name).is_file():
-                return f"{folder}/{partition.name}/{name}"
+    def find_run(self, folder: str, run_id: str) -> str | None:
+        """The file below `folder/<partition>/` holding a run (its own or a part), or None."""
+        hits = self._glob(f"{folder}/*/{run_file(run_id)}")
+        if hits:
+            return hits[0]
+        for part in self._glob(f"{folder}/*/part-*.parquet"):
+            if run_id in self.part_runs(part):
+                return part
         return None
+
+    def _glob(self, pattern: str) -> list[str]:
+        if self.fs is not None:
+            return sorted(p[len(self.root) + 1:] for p in self.fs.glob(f"{self.root}/{pattern}"))
+        return sorted(str(p.relative_to(self.root)).replace(os.sep, "/")
+                      for p in Path(self.root).glob(pattern))
+
+    def part_runs(self, relative: str) -> tuple[str, ...]:
+        """The run ids a part file's footer lists."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        try:
+            if self.fs is None:
+                footer = pq.read_metadata(self._full(relative)).metadata or {}
+            else:
+                with self.fs.open(self._full(relative), "rb") as handle:
+                    footer = pq.read_metadata(handle).metadata or {}
+            return tuple(json.loads(footer[PART_RUNS_KEY]))
+        except (OSError, pa.ArrowException, KeyError, ValueError) as exc:
+            raise StoreError(f"{self.url(relative)}: not a readable part file of a dnnprof "
+                             f"store ({exc}); move it out") from None
+
+    def remove(self, relative: str) -> None:
+        """Delete a file (a compaction's merged inputs)."""
+        if self.fs is not None:
+            self.fs.rm(self._full(relative))
+        else:
+            Path(self._full(relative)).unlink(missing_ok=True)
+
+    def read_table(self, relative: str) -> Any:
+        """A data file as an Arrow table."""
+        import pyarrow.parquet as pq
+
+        if self.fs is None:
+            return pq.read_table(self._full(relative))
+        with self.fs.open(self._full(relative), "rb") as handle:
+            return pq.read_table(handle)
 
     # ------------------------------------------------------------ marker --
 
@@ -196,10 +260,12 @@ class StoreFiles:
         found = Inventory(files={table: [] for table in TABLES})
         for relative in sorted(self._walk()):
             parts = relative.split("/")
-            if parts == [MARKER]:
+            if parts in ([MARKER], [COMPACT_LOCK]):
                 continue
             stored = _classify(parts)
             if isinstance(stored, StoredFile):
+                if stored.part:
+                    stored = replace(stored, run_ids=self.part_runs(relative))
                 found.files[stored.table].append(stored)
             elif stored == "unfinished":
                 found.unfinished.append(relative)
@@ -235,16 +301,18 @@ def _classify(parts: list[str]) -> StoredFile | str:
         values.append(value)
     if TEMP_FILE.match(parts[4]):
         return "unfinished"
+    if PART_FILE.match(parts[4]):
+        return StoredFile(parts[0], "/".join(parts), *values, (), part=True)
     match = RUN_FILE.match(parts[4])
     if not match:
         return "foreign"
-    return StoredFile(parts[0], "/".join(parts), *values, match["run_id"])
+    return StoredFile(parts[0], "/".join(parts), *values, (match["run_id"],))
 
 
 def _ours(name: str) -> bool:
     """A name a store's root holds (another writer may be creating the store right now)."""
-    return name == MARKER or name in TABLES or (name.startswith(f".{MARKER}.")
-                                                  and name.endswith(".tmp"))
+    return name in (MARKER, COMPACT_LOCK) or name in TABLES or (
+        name.startswith(f".{MARKER}.") and name.endswith(".tmp"))
 
 
 def _link_no_clobber(temp: Path, target: Path) -> bool:

@@ -8,6 +8,11 @@ table, one file per run in each:
     STORE/layers/model=M/variant=V/run_date=D/run-<id>.parquet one row per layer
     STORE/events/model=M/variant=V/run_date=D/run-<id>.parquet steady exec events (optional)
 
+`dnnprof store compact` merges a partition's run files into one `part-<digest>.parquet`
+whose footer lists its run ids (PART_RUNS_KEY): thousands of small files cost an engine
+far more to open than one large one. A run in a part file and in a run file (a compaction
+caught half-way, or a run added again) is read once.
+
 The columns are declared once, here, with their Arrow type (what the writer writes) and
 their SQL type (what Spark is told to read); DuckDB reads the files' own schema. Column
 names avoid SQL keywords of either engine (`run_time`, not `time`; `git_commit`, not
@@ -16,6 +21,7 @@ names avoid SQL keywords of either engine (`run_time`, not `time`; `git_commit`,
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 
@@ -23,9 +29,12 @@ SCHEMA_VERSION = 1
 MARKER = "dnnprof-store.json"
 TABLES = ("runs", "layers", "events")
 PARTITIONS = ("model", "variant", "run_date")
+COMPACT_LOCK = ".dnnprof-compact.lock"  # at the root while a compaction runs
 RUN_FILE = re.compile(r"^run-(?P<run_id>[A-Za-z0-9._-]+)\.parquet$")
+PART_FILE = re.compile(r"^part-[0-9a-f]{16}\.parquet$")
+PART_RUNS_KEY = b"dnnprof_runs"  # a part file's footer: the JSON list of its run ids
 # a file being written: hidden from both engines (dot prefix, .tmp suffix)
-TEMP_FILE = re.compile(r"^\.run-[A-Za-z0-9._-]+\.parquet\.[0-9a-f-]+\.tmp$")
+TEMP_FILE = re.compile(r"^\.(run|part)-[A-Za-z0-9._-]+\.parquet\.[0-9a-f-]+\.tmp$")
 # partition values become directory names that both engines parse back unchanged
 PARTITION_VALUE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$")
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -146,3 +155,9 @@ def partition_path(table: str, model: str, variant: str, run_date: str) -> str:
 def run_file(run_id: str) -> str:
     """The file name of one run's rows in a partition."""
     return f"run-{run_id}.parquet"
+
+
+def part_file(run_ids: list[str]) -> str:
+    """The file name of a compacted part holding these runs."""
+    digest = hashlib.sha256("\n".join(sorted(run_ids)).encode()).hexdigest()[:16]
+    return f"part-{digest}.parquet"

@@ -83,7 +83,7 @@ class Store:
     def _find_run(self, rows: RunRows) -> str | None:
         """The run's runs/ file when it is in the store already (under any date)."""
         folder = f"runs/model={rows.model}/variant={rows.variant}"
-        return self.files.find(folder, run_file(rows.run_id))
+        return self.files.find_run(folder, rows.run_id)
 
     # ------------------------------------------------------------- reading --
 
@@ -126,7 +126,7 @@ class Reader:
     def models(self) -> dict[str, set[str]]:
         """Every model in the store, with its variants."""
         found: dict[str, set[str]] = {}
-        for stored in self.inventory.of("runs"):
+        for stored in self.inventory.files["runs"]:
             found.setdefault(stored.model, set()).add(stored.variant)
         return found
 
@@ -135,11 +135,12 @@ class Reader:
              columns: Iterable[str] | None = None) -> int:
         """Load a table's files (of one model, variant, set of runs); returns how many."""
         files = self.inventory.of(table, model, variant)
-        if run_ids is not None:
-            wanted = set(run_ids)
-            files = [f for f in files if f.run_id in wanted]
+        shadowed = len(self.inventory.of(table, model, variant, shadowed=True)) > len(files)
+        wanted = None if run_ids is None else tuple(sorted(set(run_ids)))
+        if wanted is not None:
+            files = [f for f in files if set(f.run_ids) & set(wanted)]
         urls = tuple(self.store.files.url(f.path) for f in files)
-        if run_ids is not None:
+        if run_ids is not None or shadowed:  # Spark must not list a run's file twice
             folders = urls
         elif model is None:
             folders = (self.store.files.url(table),) if files else ()
@@ -148,7 +149,8 @@ class Reader:
             folders = (self.store.files.url(scope),) if files else ()
         kept = tuple(columns) if columns else (
             tuple(c.name for c in columns_of(table)) + PARTITIONS)
-        self.engine.load(TableSource(table, urls, folders, self.store.files.url(table), kept))
+        self.engine.load(TableSource(table, urls, folders, self.store.files.url(table), kept,
+                                     wanted))
         if files and "schema_version" in kept:
             self._check_schema(table)
         return len(files)
