@@ -57,7 +57,7 @@ def top_row(rows: pd.DataFrame) -> tuple[str, str]:
 
 def layers_text(values: pd.Series, limit: int = 3) -> str:
     """'conv1, layer1.0.conv1, fc (+4 more)': the distinct names, first ones first."""
-    names = list(dict.fromkeys(values.astype(str)))
+    names = list(dict.fromkeys(str(value) for value in values.unique()))  # per distinct value
     more = f" (+{len(names) - limit} more)" if len(names) > limit else ""
     return ", ".join(names[:limit]) + more
 

@@ -22,6 +22,7 @@ from dnnprof.loader import open_trace
 from dnnprof.metadata import TraceMetadata
 from dnnprof.parsers.fields import parse_problem
 from dnnprof.trace import Trace
+from dnnprof.views import coded
 from dnnprof.vocabulary import COMPUTE_KINDS, REORDER
 
 UNATTRIBUTED = "(outside any layer)"
@@ -60,18 +61,15 @@ class Variant:
         steady = steady.sort_values("line", kind="stable").copy()
         if not self.iterations_known:
             steady["iteration"] = 0
-        steady["shape"] = steady["problem"].astype(str)
-        layer = steady["layer"].astype(str)
-        self.layers_known = bool((layer != "").any())
-        steady["layer_name"] = layer.where(layer != "", UNATTRIBUTED)
-        steady["dtypes"] = (
-            steady["src_dt"].astype(str).replace("", "-")
-            + "/" + steady["wei_dt"].astype(str).replace("", "-")
-            + "/" + steady["dst_dt"].astype(str).replace("", "-")
-        )
-        steady["isa_name"] = steady["isa"].astype(str).replace("", "(none named)")
+        # derived texts stay categorical: made once per distinct value, not once per row
+        steady["shape"] = text_category(steady["problem"])
+        steady["layer_name"] = text_category(steady["layer"], empty=UNATTRIBUTED)
+        self.layers_known = bool((steady["layer_name"] != UNATTRIBUTED).any())
+        steady["dtypes"] = joined_category(
+            [steady["src_dt"], steady["wei_dt"], steady["dst_dt"]], "/", empty="-")
+        steady["isa_name"] = text_category(steady["isa"], empty="(none named)")
         for column in ("fused_layers", "reorder_class"):  # reconstructor columns, if run
-            steady[column] = steady[column].astype(str) if column in steady else ""
+            steady[column] = text_category(steady[column]) if column in steady else ""
         # heuristic layer names (conv1, conv2 ... by order) are positions, not model names
         self.layer_mode = self.meta.reconstruction_mode or (
             "labels" if self.layers_known else "none")
@@ -144,11 +142,36 @@ def open_variants(paths: Sequence[str | os.PathLike[str]], layers: bool = True) 
     return make_variants((open_trace(path, layers=layers), str(path)) for path in paths)
 
 
+def text_category(column: pd.Series, empty: str = "") -> pd.Series:
+    """A text column as a categorical of strings, "" (and missing) shown as `empty`."""
+    codes, names = coded(column)
+    names = np.where(names == "", empty, names) if len(names) else names
+    distinct, codes_of_names = np.unique(names.astype(str), return_inverse=True)
+    return pd.Series(pd.Categorical.from_codes(codes_of_names.reshape(-1)[codes], distinct),
+                     index=column.index)
+
+
+def joined_category(columns: Sequence[pd.Series], separator: str, empty: str) -> pd.Series:
+    """Several text columns joined per row ('u8/s8/f32'), the text made once per distinct
+    combination of their codes."""
+    parts = [coded(column) for column in columns]
+    combined = np.zeros(len(columns[0]), np.int64)
+    for codes, names in parts:
+        combined = combined * max(len(names), 1) + codes
+    codes = pd.factorize(combined)[0]
+    first = np.unique(codes, return_index=True)[1]
+    texts = [separator.join(str(names[values[row]]) or empty for values, names in parts)
+             for row in first]
+    distinct, inverse = np.unique(np.asarray(texts, dtype=str), return_inverse=True)
+    return pd.Series(pd.Categorical.from_codes(inverse.reshape(-1)[codes], distinct),
+                     index=columns[0].index)
+
+
 def primitive_roles(rows: pd.DataFrame) -> pd.Series:
     """The ROLES entry of each exec row."""
-    kinds = rows["kind"].astype(str)
+    kinds = rows["kind"]
     compute = kinds.isin(COMPUTE_KINDS)
-    has_post = rows["post_ops"].astype(str) != ""
+    has_post = rows["post_ops"] != ""
     role = np.select(
         [compute & has_post, compute, kinds.isin(FUSABLE_KINDS), kinds == REORDER],
         list(ROLES[:4]),
@@ -164,7 +187,7 @@ def looks_like_resnet(variant: Variant) -> bool:
         return True
     if model:
         return False
-    layers = variant.steady["layer_name"].astype(str)
+    layers = variant.steady["layer_name"]
     if layers.str.contains(r"(?:^|\.)layer[1-4]\.|stage[1-4]_", regex=True).any():
         return True
     convs = variant.steady[variant.steady["kind"] == "convolution"]
