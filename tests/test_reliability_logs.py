@@ -117,6 +117,20 @@ def test_row5_check_with_600_iterations_per_side_gives_a_verdict():
     assert not report.passed and report.total.verdict == "slower"
 
 
+def test_rows7_21_check_leaves_out_iterations_of_unknown_duration(tmp_path):
+    base = reconstruct(dnnprof.parse(_periodic_log(21, 1.0)))
+    lines = _periodic_log(21, 1.0)
+    lines[31] = lines[31].rsplit(",", 1)[0] + ",xx\n"  # one line of iteration 10 without a time
+    report = check_traces(base, reconstruct(dnnprof.parse(lines)))
+    assert report.passed and report.new.iterations == report.baseline.iterations - 1
+    assert any("1 iteration(s) left out" in note for note in report.notes)
+    nothing = tmp_path / "nothing.log"
+    nothing.write_text("".join(line.rsplit(",", 1)[0] + ",nan\n" for line in lines))
+    base_path = base.save(tmp_path / "base.parquet")
+    out = _cli("check", str(nothing), "--baseline", str(base_path))
+    assert out.returncode == 2 and b"unknown duration" in out.stderr
+
+
 # --------------------------------------------------------------- rows 6, 23 ---
 
 def test_rows6_23_log_text_never_reaches_rich_markup_or_the_terminal(tmp_path):

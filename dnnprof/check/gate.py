@@ -80,7 +80,7 @@ def check_traces(
                             config.severity_of("timing_declined"))]
     stopped = bool(new.metadata.interrupted) or new.metadata.child_returncode not in (None, 0)
     missing, covered = completeness_findings(
-        pairs, len(base_state.iterations), len(new_state.iterations), config, stopped)
+        pairs, base_state.measured, new_state.measured, config, stopped)
     findings += missing + structural_findings(pairs, config, covered)
     report = CheckReport(
         baseline=_run_info(baseline, base_state, baseline_path, samples.total_base,

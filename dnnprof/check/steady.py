@@ -79,6 +79,7 @@ class SteadyState:
     method: str  # "labels" (stored with the trace) or "reconstructed" (found here)
     notes: list[str]
     trace: Trace  # the trace the rows come from (reconstructed when it was not)
+    measured: int = 0  # steady iterations, with those left out for unknown durations
 
     @property
     def labeled(self) -> bool:
@@ -105,6 +106,8 @@ def steady_state(trace: Trace) -> SteadyState:
         rows = ex.assign(iter=0)
     if rows.empty:
         raise SteadyStateError("the trace has no steady-state iterations to compare")
+    measured = int(rows["iter"].nunique())
+    rows = _known_iterations(rows, notes)
     trust_layers = trace.metadata.reconstruction_mode != "heuristic"
     if not trust_layers and (rows["layer"] != "").any():
         notes.append(
@@ -117,7 +120,7 @@ def steady_state(trace: Trace) -> SteadyState:
     rows["signature"] = _signatures(rows)
     iterations = sorted(int(i) for i in rows["iter"].unique())
     units = _representative_units(rows, notes, trust_layers)
-    return SteadyState(rows, units, iterations, method, notes, trace)
+    return SteadyState(rows, units, iterations, method, notes, trace, measured)
 
 
 # -------------------------------------------------------------- iterations --
@@ -137,6 +140,23 @@ def _labelled_iterations(ex: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
         if (phase == "").all():
             notes.append("iterations are labelled but no phase is: every iteration is used")
     return rows.assign(iter=rows["iteration"].astype(int))
+
+
+def _known_iterations(rows: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
+    """The iterations whose every duration is known: a sum over one with an unknown duration
+    (a line without a usable time) would pass for a faster iteration."""
+    unknown = rows["iter"].to_numpy()[rows["duration_ms"].isna().to_numpy()]
+    if not len(unknown):
+        return rows
+    left_out = np.unique(unknown)
+    kept = rows[~np.isin(rows["iter"].to_numpy(), left_out)]
+    if kept.empty:
+        raise SteadyStateError(
+            "every steady-state iteration has exec lines of unknown duration (no time, or one "
+            "that is not a usable number): nothing to time; see the trace's warnings")
+    notes.append(f"{len(left_out)} iteration(s) left out: some of their exec lines have an "
+                 "unknown duration")
+    return kept
 
 
 # ----------------------------------------------------------------- units --
