@@ -18,18 +18,22 @@ from typing import Any
 # C0 controls (newline and tab included: no field of a log holds one), DEL, C1 controls,
 # and the bidirectional marks, embeddings, overrides and isolates
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_UNSAFE_IN_LINES = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def _visible(match: re.Match[str]) -> str:
     return match.group().encode("unicode_escape").decode("ascii")
 
 
-def safe_text(value: Any) -> str:
-    """The text with control and bidi characters written as escapes (`\\x1b`, `\\u202e`)."""
+def safe_text(value: Any, lines: bool = False) -> str:
+    """The text with control and bidi characters written as escapes (`\\x1b`, `\\u202e`).
+
+    `lines`: several lines (a process's stderr), whose newlines stay newlines.
+    """
     text = "" if value is None else str(value)
     if text.isascii() and text.isprintable():  # the usual case, checked in C
         return text
-    return _UNSAFE.sub(_visible, text)
+    return (_UNSAFE_IN_LINES if lines else _UNSAFE).sub(_visible, text)
 
 
 def markup_text(value: Any) -> str:

@@ -154,6 +154,7 @@ def test_rows6_23_log_text_never_reaches_rich_markup_or_the_terminal(tmp_path):
 def test_display_helpers():
     assert safe_text("a\x1b[31mb\u202ec\n") == "a\\x1b[31mb\\u202ec\\n"
     assert safe_text("plain text") == "plain text" and safe_text(None) == ""
+    assert safe_text("line 1\x1b\nline 2", lines=True) == "line 1\\x1b\nline 2"
     assert markup_text("x[/]\x1b") == "x\\[/]\\x1b"
     assert html_text("<b>\u202e</b>") == "&lt;b&gt;\\u202e&lt;/b&gt;"
     assert _strict_json(json_text({"a": math.nan, "b": [math.inf, np.float64("nan"), 1.5]})) == {

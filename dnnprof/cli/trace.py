@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dnnprof.cli.outputs import add_export_options, export_from_args
-from dnnprof.display import json_text
+from dnnprof.display import json_text, markup_text, safe_text
 from dnnprof.errors import DnnprofError
 from dnnprof.vocabulary import DEFAULT_VARIANT, FRAMEWORKS, VARIANTS, ExitCode
 
@@ -132,7 +132,8 @@ def run(args: argparse.Namespace) -> int:
     if not result.interrupted:  # Ctrl-C means stop now; `dnnprof export` can send it later
         # The run folder is already saved, so a failed export costs nothing but its exit status.
         export_status = export_from_args(trace, args)
-    err.print(f"run folder: {result.run_dir}" + (f"  (report: {report})" if report else ""))
+    err.print(safe_text(f"run folder: {result.run_dir}" + (f"  (report: {report})" if report else "")),
+              markup=False)
     return result.exit_code or export_status
 
 
@@ -174,9 +175,9 @@ def _print_run_problems(result: RunResult, err: Console) -> None:
         err.print("[yellow]interrupted:[/] what was captured is kept", highlight=False)
     if result.child_returncode not in (0, None):
         err.print("[red]the workload's last stderr lines:[/]", highlight=False)
-        err.print(result.stderr_tail, markup=False, highlight=False)
+        err.print(safe_text(result.stderr_tail, lines=True), markup=False, highlight=False)
     for problem in result.problems:
-        err.print(f"[red]problem:[/] {problem}", highlight=False)
+        err.print(f"[red]problem:[/] {markup_text(problem)}", highlight=False)
 
 
 def _write_report(trace: Trace, run_dir: Path, err: Console) -> Path | None:
@@ -185,5 +186,5 @@ def _write_report(trace: Trace, run_dir: Path, err: Console) -> Path | None:
     try:
         return write_report(trace, run_dir / REPORT_FILE)
     except (DnnprofError, OSError) as exc:  # the run itself is saved: only say so
-        err.print(f"[yellow]report not written:[/] {exc}", highlight=False)
+        err.print(f"[yellow]report not written:[/] {markup_text(exc)}", highlight=False)
         return None
