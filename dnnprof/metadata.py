@@ -64,8 +64,8 @@ class Calibration:
     wait_share: float | None = None  # share of the kernel's time spent waiting for a CPU
 
 
-NOT_RECORDED = ("run conditions were not recorded (a log captured elsewhere, or a trace "
-                "stored by a dnnprof that did not record them)")
+NOT_RECORDED = ("not recorded (a log captured elsewhere, or a trace stored by a dnnprof "
+                "that did not record them)")
 
 
 @dataclass

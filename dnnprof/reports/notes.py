@@ -81,8 +81,8 @@ def variant_notes(v: Variant) -> list[str]:
     elif not v.phases_known:
         out.append(f"{v.name}: warm-up iterations are not identified; all iterations count")
     if v.meta.run_conditions.verdict == UNKNOWN:
-        out.append(f"{v.name}: {v.meta.run_conditions.reason}: whether the machine was quiet "
-                   "is unknown")
+        out.append(f"{v.name}: run conditions {v.meta.run_conditions.reason}: whether the "
+                   "machine was quiet is unknown")
     if v.wall_ms.empty:
         out.append(f"{v.name}: no wall times in the metadata (a parsed log, not a `dnnprof "
                    "trace` run), so oneDNN coverage of wall time is unknown")
