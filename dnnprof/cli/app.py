@@ -22,6 +22,7 @@ from dnnprof.cli import (
     study,
     trace,
 )
+from dnnprof.display import safe_text
 from dnnprof.errors import DnnprofError
 from dnnprof.vocabulary import ExitCode
 
@@ -70,7 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args))
     except DnnprofError as exc:
-        print(f"{args.error_prefix}: {exc}", file=sys.stderr)
+        # the message may quote a file's contents (a layer name, a key): no control characters
+        print(f"{args.error_prefix}: {safe_text(exc, lines=True)}", file=sys.stderr)
         return int(exc.exit_code)
     except KeyboardInterrupt:
         print("dnnprof: interrupted", file=sys.stderr)
