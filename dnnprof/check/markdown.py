@@ -7,6 +7,7 @@ import math
 from dnnprof.check.console import NOTABLE_LAYERS
 from dnnprof.check.report import CHECK_TITLES, CheckReport, Finding, RunInfo
 from dnnprof.check.stats import TimingComparison
+from dnnprof.display import safe_text
 
 _ICON = {"error": "❌", "warning": "⚠️", "info": "ℹ️"}
 # Long lists fold away so that a pull-request comment stays readable.
@@ -53,7 +54,7 @@ def markdown_summary(report: CheckReport) -> str:
         lines.append("No structural change: same fusion, reorders, kinds, data types, "
                      "implementations and shapes in every matched layer.")
     if report.notes:
-        lines += ["", "### Notes", ""] + [f"- {note}" for note in report.notes]
+        lines += ["", "### Notes", ""] + [f"- {safe_text(note)}" for note in report.notes]
     return "\n".join(lines) + "\n"
 
 
@@ -61,7 +62,7 @@ def _run_row(label: str, info: RunInfo) -> str:
     median = f"{info.median_ms:.3f}" if info.median_ms is not None else "?"
     spread = f"{info.spread:.0%}" if info.spread is not None else "-"
     return (
-        f"| {label} | `{info.path or info.source}` | {info.onednn_version or '?'} | "
+        f"| {label} | `{_escape(info.path or info.source or '')}` | {info.onednn_version or '?'} | "
         f"{info.iterations} | {median} | {spread} | {info.conditions} |"
     )
 
@@ -93,7 +94,9 @@ def _finding_section(title: str, findings: list[Finding]) -> list[str]:
 
 
 def _escape(text: str) -> str:
-    return text.replace("|", "\\|")
+    # layer names come from logs: control and bidi characters shown as escapes, then the
+    # table's own separator escaped
+    return safe_text(text).replace("|", "\\|")
 
 
 def _value(value: float, unit: str) -> str:
