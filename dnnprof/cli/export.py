@@ -36,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     files.add_argument(
         "--chrome", metavar="FILE",
         help="Chrome trace-event JSON for Perfetto / chrome://tracing (every iteration while "
-        "the file stays under 100 MB, else the last 3 steady ones; --all-iterations: all)",
+        "the file stays under 50 MB, else the last 3 steady ones; --all-iterations: all)",
     )
     files.add_argument("--benchdnn", metavar="FILE", help="one benchdnn case per distinct primitive")
     parser.set_defaults(handler=run)

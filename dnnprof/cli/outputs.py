@@ -64,7 +64,7 @@ def add_export_options(parser: argparse.ArgumentParser) -> None:
         help="export every iteration, warm-up and setup included, to every span output "
         "(--otlp, --jaeger-json, --chrome); a message says when that is more than the "
         "viewer handles comfortably. Default: the last steady iterations (--chrome: every "
-        "iteration while the file stays under 100 MB)",
+        "iteration while the file stays under 50 MB)",
     )
     group.add_argument(
         "--query-url", metavar="URL", default=None,

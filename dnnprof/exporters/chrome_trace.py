@@ -46,7 +46,7 @@ from dnnprof.trace import Trace
 GRID_NS = 125  # 1/8 us
 PID = 1
 AUTO = "auto"  # every iteration while the file stays small, else the steady selection
-DEFAULT_MAX_BYTES = 100_000_000  # what "auto" writes whole: a few seconds, opens at once
+DEFAULT_MAX_BYTES = 50_000_000  # what "auto" writes whole: a few seconds, opens at once
 
 
 def _grid(ns: int) -> int:
