@@ -47,6 +47,9 @@ def is_stored_trace(path: Path) -> bool:
         return False
 
 
+ROW_GROUP_ROWS = 1 << 20  # rows per Parquet row group (pyarrow's default), converted at a time
+
+
 def write_parquet(
     events: pd.DataFrame, metadata: TraceMetadata, path: str | os.PathLike[str]
 ) -> Path:
@@ -66,13 +69,22 @@ def write_parquet(
     meta = metadata.to_dict()
     meta["format_version"] = FORMAT_VERSION
     meta.setdefault("dnnprof_version", __version__)
-    table = pa.Table.from_pandas(events, preserve_index=False)
-    schema_meta = dict(table.schema.metadata or {})
+    # converted to Arrow a row group at a time: a whole ten-million-row frame converted at
+    # once is a second copy of the trace in memory
+    def table_of(start: int) -> pa.Table:
+        part = events.iloc[start : start + ROW_GROUP_ROWS]
+        return pa.Table.from_pandas(part, preserve_index=False)
+
+    first = table_of(0)
+    schema_meta = dict(first.schema.metadata or {})
     schema_meta[b"dnnprof"] = json.dumps(meta, default=_json_default).encode()
     schema_meta[b"dnnprof_format"] = str(FORMAT_VERSION).encode()
-    table = table.replace_schema_metadata(schema_meta)
-    with atomic_path(target) as temp:
-        pq.write_table(table, temp, compression="zstd", write_page_checksum=True)
+    schema = first.schema.with_metadata(schema_meta)
+    with atomic_path(target) as temp, pq.ParquetWriter(
+        temp, schema, compression="zstd", write_page_checksum=True
+    ) as writer:
+        for start in range(0, max(len(events), 1), ROW_GROUP_ROWS):
+            writer.write_table(first if start == 0 else table_of(start))
     return target
 
 
