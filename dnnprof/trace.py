@@ -84,7 +84,21 @@ class Trace:
     @property
     def has_steady_state(self) -> bool:
         """True when iterations and their phases are known."""
-        return bool(self.steady_mask(self.exec_events).any())
+        return bool((self._exec_mask() & self.steady_mask(self.events)).any())
+
+    def _exec_mask(self) -> np.ndarray:
+        """`exec_events` as a mask over `events`."""
+        ev = self.events
+        return ((ev["op"] == "exec") & (ev["api"] != "graph")).to_numpy()
+
+    def _exec_columns(self, steady: bool, columns: list[str]) -> pd.DataFrame:
+        """Some columns of `steady()` (or of `exec_events`): the views read a few columns,
+        and a copy of every column of every exec row is most of a big trace again."""
+        mask = self._exec_mask()
+        if steady:
+            in_steady = mask & self.steady_mask(self.events)
+            mask = in_steady if in_steady.any() else mask
+        return self.events.loc[mask, columns]
 
     @property
     def iterations(self) -> list[int]:
@@ -96,7 +110,7 @@ class Trace:
 
     def by_kind(self, steady: bool = True) -> pd.DataFrame:
         """Calls, total/mean ms and time share per primitive kind."""
-        ex = self.steady() if steady else self.exec_events
+        ex = self._exec_columns(steady, ["kind", "duration_ms"])
         grouped = ex.groupby("kind", observed=True)["duration_ms"]
         table = pd.DataFrame(
             {"calls": grouped.size(), "total_ms": grouped.sum(), "mean_ms": grouped.mean()}
@@ -143,7 +157,7 @@ class Trace:
         """Counts, versions and per-kind totals as one JSON-serialisable dict (no NaN, no inf)."""
         meta = self.metadata
         counts = meta.counts
-        ex = self.exec_events
+        ex = self._exec_columns(False, ["kind", "duration_ms", "src_dt", "post_ops"])
         by_kind = self.by_kind(steady=False)
         total_ms = float(ex["duration_ms"].sum())
         reorder_ms = float(ex.loc[ex["kind"] == REORDER, "duration_ms"].sum())
@@ -186,7 +200,7 @@ class Trace:
     def _steady_summary(self) -> dict[str, Any] | None:
         if not self.has_steady_state:
             return None
-        steady = self.steady()
+        steady = self._exec_columns(True, ["iteration", "kind", "duration_ms"])
         iterations = sorted(int(i) for i in steady["iteration"].unique() if i >= 0)
         total = float(steady["duration_ms"].sum())
         reorder = float(steady.loc[steady["kind"] == REORDER, "duration_ms"].sum())
