@@ -140,18 +140,27 @@ class Comparison:
                 timed.loc[timed.groupby("iteration")["duration_ms"].idxmax()]
                 if not timed.empty else timed
             ).set_index("iteration")
-            for iteration in sorted(set(v.onednn_ms.index) | set(v.wall_ms.index)):
-                top = slowest.loc[iteration] if iteration in slowest.index else None
-                rows.append({
-                    "variant": v.name,
-                    "iteration": int(iteration) if v.iterations_known else -1,
-                    "onednn_ms": float(v.onednn_ms.get(iteration, math.nan)),
-                    "wall_ms": float(v.wall_ms.get(iteration, math.nan)),
-                    "slowest_layer": "" if top is None else str(top["layer_name"]),
-                    "slowest_shape": "" if top is None else str(top["shape"]),
-                    "slowest_kind": "" if top is None else str(top["kind"]),
-                    "slowest_ms": math.nan if top is None else float(top["duration_ms"]),
-                })
+            # one row per iteration, from whole columns (a long run has thousands)
+            index = sorted(set(v.onednn_ms.index) | set(v.wall_ms.index))
+            top = slowest.reindex(index)
+            found = np.isin(index, slowest.index)
+            texts = {name: np.where(found, top[column].astype(object).to_numpy(), "")
+                     for name, column in (("slowest_layer", "layer_name"),
+                                          ("slowest_shape", "shape"), ("slowest_kind", "kind"))}
+            rows += [{
+                "variant": v.name,
+                "iteration": int(iteration) if v.iterations_known else -1,
+                "onednn_ms": float(onednn),
+                "wall_ms": float(wall),
+                "slowest_layer": str(layer),
+                "slowest_shape": str(shape),
+                "slowest_kind": str(kind),
+                "slowest_ms": float(ms) if has else math.nan,
+            } for iteration, onednn, wall, layer, shape, kind, ms, has in zip(
+                index, v.onednn_ms.reindex(index).to_numpy(dtype=float),
+                v.wall_ms.reindex(index).to_numpy(dtype=float), texts["slowest_layer"],
+                texts["slowest_shape"], texts["slowest_kind"],
+                top["duration_ms"].to_numpy(dtype=float), found, strict=True)]
         columns = ["variant", "iteration", "onednn_ms", "wall_ms", "slowest_layer",
                    "slowest_shape", "slowest_kind", "slowest_ms"]
         return pd.DataFrame(rows, columns=columns)

@@ -121,8 +121,9 @@ def _fusion_changes(name: str, base: pd.Series, mine: pd.Series) -> list[str]:
 def _type_changes(v: Variant, baseline: Variant) -> list[str]:
     changes = []
     for column, what in (("src_dt", "source data types"), ("isa", "ISAs")):
-        before = set(baseline.steady[column].astype(str)) - {""}
-        after = set(v.steady[column].astype(str)) - {""}
+        # the distinct values, not a string per row
+        before = {str(value) for value in baseline.steady[column].unique()} - {""}
+        after = {str(value) for value in v.steady[column].unique()} - {""}
         if after != before:
             changes.append(f"{v.name}: {what} {sorted(before)} -> {sorted(after)}")
     return changes
