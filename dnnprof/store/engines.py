@@ -98,6 +98,9 @@ class DuckDBEngine(Engine):
         self.connection = duckdb.connect(":memory:")
         self.connection.execute("SET TimeZone = 'UTC'")
         self.connection.execute("SET enable_progress_bar = false")  # stdout is the command's
+        # every query says its order; keeping the files' row order while reading thousands of
+        # them in parallel costs several times the memory (measured: 610 MB against 140 MB)
+        self.connection.execute("SET preserve_insertion_order = false")
         if filesystem is not None:  # an fsspec store (object storage): read through it
             self.connection.register_filesystem(filesystem)
 

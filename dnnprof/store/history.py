@@ -19,7 +19,7 @@ import pandas as pd
 from dnnprof.store.changepoints import ALPHA, MIN_SEGMENT, MIN_SHIFT, Step, find_steps
 from dnnprof.store.changes import layer_changes
 from dnnprof.store.files import StoreError
-from dnnprof.store.queries import layer_series, run_series, structure_changes
+from dnnprof.store.queries import changed_runs, layer_series, run_series, structure_changes
 from dnnprof.store.rows import STRUCTURE_FIELDS
 from dnnprof.store.schema import PARTITIONS
 from dnnprof.vocabulary import BUSY, UNRELIABLE
@@ -27,6 +27,9 @@ from dnnprof.vocabulary import BUSY, UNRELIABLE
 TOTAL = "(total)"
 RUN_COLUMNS = ("run_id", "run_time", "git_commit", "git_branch", "runner", "conditions",
                "iterations", "median_ms", "layer_count", "structure", "schema_version")
+# every run's layer times; the structure of only the runs where it changed (and the runs
+# before them) is read afterwards
+SERIES_COLUMNS = ("run_id", "layer", "layer_index", "median_ms", "schema_version")
 LAYER_COLUMNS = ("run_id", "layer", "layer_index", "median_ms", "signature",
                  *STRUCTURE_FIELDS, "schema_version")
 
@@ -123,18 +126,20 @@ def build_history(reader: Any, model: str, variant: str | None = None,
         raise StoreError(f"model {model!r} has no {variant!r} runs "
                          f"(variants: {', '.join(sorted(models[model]))})")
     reader.load("runs", model, variant, columns=RUN_COLUMNS + PARTITIONS)
-    reader.load("layers", model, variant, columns=LAYER_COLUMNS + PARTITIONS)
+    reader.load("layers", model, variant, columns=SERIES_COLUMNS + PARTITIONS)
     params: dict[str, Any] = {"model": model}
     params.update({k: v for k, v in (("variant", variant), ("runner", runner)) if v})
-    runs = reader.query(run_series(variant is not None, runner is not None), **params)
+    scope = (variant is not None, runner is not None)
+    runs = reader.query(run_series(*scope), **params)
     if runs.empty:
         raise StoreError(f"model {model!r} has no runs on runner class {runner!r}")
-    layers = reader.query(layer_series(variant is not None, runner is not None,
-                                       layer is not None), **params, **_only(layer))
+    layers = reader.query(layer_series(*scope, layer is not None), **params, **_only(layer))
     if layer is not None and layers.empty:
         raise StoreError(f"layer {layer!r} is in no stored run of {model!r}")
-    structure = reader.query(structure_changes(variant is not None, runner is not None),
-                             **params)
+    changed = reader.query(changed_runs(*scope), **params)
+    reader.load("layers", model, variant, columns=LAYER_COLUMNS + PARTITIONS,
+                run_ids={*changed["run_id"], *changed["previous_run"]})
+    structure = reader.query(structure_changes(*scope), **params)
     if layer is not None:
         structure = structure[structure["layer"] == layer]
     series = [

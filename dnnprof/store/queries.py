@@ -69,16 +69,10 @@ def layer_series(variant: bool, runner: bool, layer: bool) -> str:
     """
 
 
-def structure_changes(variant: bool, runner: bool) -> str:
-    """Layers that differ between a run and the one before it in its series, both sides.
-
-    A run's `structure` fingerprint is compared with its predecessor's (LAG); only runs
-    where it changed are joined with their layers, so the work is proportional to changes.
-    """
-    fields = ("layer_index", "median_ms", *STRUCTURE_FIELDS)
+def _changed_runs(variant: bool, runner: bool) -> str:
+    """CTEs `ordered` and `changed`: runs whose structure fingerprint differs from the one
+    of the run before them in their series (LAG)."""
     window = "OVER (PARTITION BY variant, runner ORDER BY run_time, run_id)"
-    side = ", ".join(f"l.{f}" for f in fields)
-    both = ",\n               ".join(f"a.{f} AS {f}, b.{f} AS previous_{f}" for f in fields)
     return f"""
         WITH ordered AS (
             SELECT run_id, variant, runner, structure,
@@ -90,7 +84,26 @@ def structure_changes(variant: bool, runner: bool) -> str:
         changed AS (
             SELECT run_id, previous_run, variant, runner FROM ordered
             WHERE previous_structure IS NOT NULL AND structure <> previous_structure
-        ),
+        )"""
+
+
+def changed_runs(variant: bool, runner: bool) -> str:
+    """Each run whose structure changed, and the run before it."""
+    return _changed_runs(variant, runner) + """
+        SELECT run_id, previous_run FROM changed ORDER BY run_id
+    """
+
+
+def structure_changes(variant: bool, runner: bool) -> str:
+    """Layers that differ between a run and the one before it in its series, both sides.
+
+    Only runs whose structure fingerprint changed are joined with their layers, so the
+    `layers` table needs to hold just those runs and their predecessors (`changed_runs`).
+    """
+    fields = ("layer_index", "median_ms", *STRUCTURE_FIELDS)
+    side = ", ".join(f"l.{f}" for f in fields)
+    both = ",\n               ".join(f"a.{f} AS {f}, b.{f} AS previous_{f}" for f in fields)
+    return _changed_runs(variant, runner) + f""",
         after_change AS (
             SELECT c.run_id, c.previous_run, c.variant, c.runner, l.layer, l.signature, {side}
             FROM changed c JOIN layers l ON l.run_id = c.run_id
