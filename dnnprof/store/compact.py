@@ -67,7 +67,7 @@ def _merge(files: StoreFiles, folder: str, members: list[StoredFile]) -> None:
         if pc.max(table["schema_version"]).as_py() > SCHEMA_VERSION:
             raise StoreError(f"{member.path}: written with a newer store schema; upgrade "
                              "dnnprof before compacting this store")
-        if seen:
+        if seen & set(member.run_ids):  # a run already merged from a part: keep it once
             table = table.filter(pc.invert(pc.is_in(table["run_id"],
                                                     value_set=pa.array(sorted(seen)))))
         seen.update(table["run_id"].unique().to_pylist())
