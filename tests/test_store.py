@@ -22,7 +22,14 @@ import pytest
 
 from dnnprof.cli import main
 from dnnprof.metadata import RunConditions
-from dnnprof.store import RunContext, Store, StoreError, baseline_runs, model_history
+from dnnprof.store import (
+    RunContext,
+    Store,
+    StoreError,
+    baseline_runs,
+    compact_store,
+    model_history,
+)
 from dnnprof.store.engines import open_engine
 from dnnprof.store.rows import run_identity
 from dnnprof.store.schema import MARKER
@@ -343,3 +350,24 @@ def test_compaction_merges_files_and_every_run_stays_once(
     (store / ".dnnprof-compact.lock").write_text("123\n")
     err = _refused(capsys, "store", "compact", "--store", store)
     assert "another compaction is running" in err
+
+
+def test_a_store_at_an_fsspec_url(tmp_path: Path) -> None:
+    """Object storage goes through fsspec: its in-memory file system stands in for S3 here
+    (writes through fsspec, DuckDB reads through the same file system)."""
+    url = f"memory://dnnprof-test/{tmp_path.name}/store"
+    store = Store(url)
+    for number in range(3):
+        added = store.add(corpus_run(), RunContext(runner="ci"), model="resnet50",
+                          variant="compiled", run_id=f"r{number}")
+        assert added.added and added.path.startswith("runs/model=resnet50/")
+    assert not store.add(corpus_run(), RunContext(runner="ci"), model="resnet50",
+                         variant="compiled", run_id="r1").added
+    assert list(store.runs_table()["runs"]) == [3]
+    compact_store(store.files)
+    assert store.files.find_run("runs/model=resnet50/variant=compiled", "r2").startswith(
+        "runs/model=resnet50/variant=compiled/run_date=")
+    history = model_history(url, "resnet50")
+    assert list(history.series[0].runs["run_id"]) == ["r0", "r1", "r2"]
+    found = baseline_runs(url, "resnet50", "compiled", "ci", 2)
+    assert found.pooled.events["iteration"].nunique() == 6
