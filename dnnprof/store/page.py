@@ -13,6 +13,7 @@ import html
 import os
 from pathlib import Path
 
+import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
 
@@ -78,9 +79,21 @@ def _total_figure(series: Series) -> go.Figure:
                           "<br>%{y:.3f} ms<extra></extra>",
         ))
     _mark_changes(figure, series)
-    figure.update_layout(title=f"{TOTAL}: oneDNN ms per steady iteration (median per run)",
-                         xaxis_title="run time", yaxis_title="ms", height=420)
+    figure.update_layout(title=f"{TOTAL}: oneDNN ms per steady iteration (median per run); "
+                               "the scale fits the runs steps are found in",
+                         xaxis_title="run time", yaxis_title="ms", height=420,
+                         yaxis_range=_robust_range(runs.loc[runs["used"], "median_ms"]))
     return figure
+
+
+def _robust_range(values: pd.Series) -> list[float] | None:
+    """A y range around the bulk of the values: an unreliable run 5x slower would otherwise
+    flatten every step (zoom out, or double-click, to see every point)."""
+    if values.empty:
+        return None
+    low, high = float(values.quantile(0.002)), float(values.quantile(0.998))
+    margin = 0.15 * (high - low) + 0.02 * high
+    return [max(0.0, low - margin), high + margin]
 
 
 def _layer_figure(series: Series, layer: str | None) -> go.Figure | None:
@@ -90,17 +103,21 @@ def _layer_figure(series: Series, layer: str | None) -> go.Figure | None:
     if not names:
         return None
     runs = series.runs.set_index("position")
+    used = series.layers[series.layers["position"].map(runs["used"])]
     figure = go.Figure()
     for name in names:
-        rows = series.layers[series.layers["layer"] == name]
+        rows = used[used["layer"] == name]
         figure.add_trace(go.Scattergl(
             x=runs.loc[rows["position"], "run_time"], y=rows["median_ms"], mode="markers",
             name=_esc(name), marker={"size": 4},
             hovertemplate=f"{_esc(name)}<br>%{{y:.4f}} ms<extra></extra>",
         ))
     _mark_changes(figure, series)
-    figure.update_layout(title="layers: ms per steady iteration (median per run)",
-                         xaxis_title="run time", yaxis_title="ms", height=420)
+    figure.update_layout(title="layers: ms per steady iteration (median per run; the runs "
+                               "steps are found in)", xaxis_title="run time", yaxis_title="ms",
+                         height=420, showlegend=True,
+                         yaxis_range=_robust_range(used.loc[used["layer"].isin(names),
+                                                            "median_ms"]))
     return figure
 
 
