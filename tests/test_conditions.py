@@ -1,9 +1,10 @@
 """Run conditions: measured on this machine, judged, stored, shown, and respected by `check`.
 
 The real-run tests start two bounded CPU hogs (plain Python loops, killed at the end) that
-keep both cores busy, run a small ResNet-18 workload under them and without them, and
-compare. On a machine others share the absolute figures move, so the assertions compare
-the workload's own run-queue wait, which the two hogs dominate.
+keep both of the workload's CPUs busy, run a small ResNet-18 workload under them and without
+them, and compare. Workload and hogs are pinned to the same two CPUs, so that the test means
+the same on a machine with more. On a machine others share the absolute figures move, so the
+assertions compare the workload's own run-queue wait, which the two hogs dominate.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "tests" / "data" / "corpus"
 LEGACY = ROOT / "tests" / "data" / "legacy" / "trace_v1_commit1593047.parquet"
 HOG_SECONDS = 240  # an upper bound: the hogs are killed as soon as the run is over
-SMALL = {"model": "resnet18", "input_size": 64, "warmup": 1, "iters": 6, "threads": 2}
+SMALL = {"model": "resnet18", "input_size": 64, "warmup": 1, "iters": 6, "threads": 2,
+         "pin": True}
 
 
 # ------------------------------------------------------------------ the verdict rules --
@@ -124,6 +126,8 @@ def cpu_hogs(count: int):
     """`count` busy Python loops, bounded in time, stopped on exit."""
     loop = f"import time\nend = time.time() + {HOG_SECONDS}\nwhile time.time() < end: pass"
     hogs = [subprocess.Popen([sys.executable, "-c", loop]) for _ in range(count)]
+    for hog in hogs:  # on the CPUs the pinned workload runs on
+        os.sched_setaffinity(hog.pid, probes.allowed_cpus()[:2])
     try:
         time.sleep(0.5)
         yield hogs
@@ -149,6 +153,8 @@ def runs(tmp_path_factory):
         missing_dependency("PyTorch is not installed in this interpreter")
     if not Path("/proc/self/schedstat").exists():
         pytest.skip("no scheduler statistics here (/proc/<pid>/schedstat)")
+    if len(probes.allowed_cpus()) < 2:
+        pytest.skip("needs two CPUs")
     root = tmp_path_factory.mktemp("conditions")
     # alternated, so that a change in what else runs on a shared machine hits both sides
     found = {"quiet": [], "hogs": []}
@@ -224,7 +230,9 @@ def test_repeat_and_pin_keep_every_runs_iterations(tmp_path):
         import torch  # noqa: F401
     except ImportError:
         missing_dependency("PyTorch is not installed in this interpreter")
-    result = _run(tmp_path, "repeat", repeat=2, pin=True, iters=3)
+    if len(probes.allowed_cpus()) < 2:
+        pytest.skip("needs two CPUs")
+    result = _run(tmp_path, "repeat", repeat=2, iters=3)
     trace = result.trace
     measured = sorted(set(trace.steady()["iteration"].tolist()))
     assert measured == [1, 2, 3, 5, 6, 7]  # each run: 1 warm-up + 3 measured, numbered on
@@ -232,6 +240,7 @@ def test_repeat_and_pin_keep_every_runs_iterations(tmp_path):
     conditions = trace.metadata.conditions
     assert conditions.repeat == 2 and conditions.pinned
     assert conditions.thread_env["OMP_PROC_BIND"] == "close"
+    assert conditions.thread_env["OMP_PLACES"] == "threads"
     assert conditions.cpus_allowed == probes.allowed_cpus()[:2]
 
 

@@ -61,7 +61,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     noise.add_argument("--pin", action="store_true",
                        help="pin the workload to THREADS CPUs (all usable CPUs without "
                             "--threads), one OpenMP thread per CPU (OMP_PROC_BIND=close, "
-                            "OMP_PLACES=cores): no thread migrates; other processes may "
+                            "OMP_PLACES=threads): no thread migrates; other processes may "
                             "still run on those CPUs")
     noise.add_argument("--repeat", type=int, default=1, metavar="K",
                        help="run the workload K times in fresh processes and keep the "

@@ -170,7 +170,7 @@ def child_env(config: RunConfig) -> dict[str, str]:
         env["OMP_NUM_THREADS"] = str(config.threads)
     if config.pin:
         # one OpenMP thread per CPU of the child's affinity, never migrating
-        env.update({"OMP_PROC_BIND": "close", "OMP_PLACES": "cores",
+        env.update({"OMP_PROC_BIND": "close", "OMP_PLACES": "threads",
                     "OMP_NUM_THREADS": str(len(pinned_cpus(config)))})
     # the workload imports dnnprof.profiler.models from this checkout, under any interpreter
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
