@@ -107,8 +107,9 @@ class StoreFiles:
         """A path or URL an engine can open."""
         if self.fs is None:
             return os.path.join(self.root, *relative.split("/"))
-        protocol = self.fs.protocol if isinstance(self.fs.protocol, str) else self.fs.protocol[0]
-        return f"{protocol}://{self.root}/{relative}"
+        # the scheme as given: Spark reads s3a://, which fsspec also knows as s3://
+        scheme = self.location.split("://", 1)[0]
+        return f"{scheme}://{self.root}/{relative}"
 
     def _full(self, relative: str) -> str:
         return self.url(relative) if self.fs is None else f"{self.root}/{relative}"
