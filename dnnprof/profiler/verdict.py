@@ -66,6 +66,10 @@ def _calibrations(conditions: RunConditions) -> list[Finding]:
         if calibration is None or calibration.slowdown is None:
             continue
         level = _level(calibration.slowdown, SLOWDOWN_BUSY, SLOWDOWN_UNRELIABLE)
+        if level == UNRELIABLE and conditions.wait_share is not None:
+            # the kernel ran around the run, the wait share during it: a run that found a
+            # quiet window between two busy moments is busy, not unreliable
+            level = BUSY
         found.append((level, _calibration_sentence(when, calibration)))
     return found
 
