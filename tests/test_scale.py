@@ -243,3 +243,41 @@ def test_all_iterations_flag_exports_every_iteration(long_trace, tmp_path, capsy
     counted = long_trace.metadata.reconstruction.iterations["count"]
     assert len([i for i in tree.iterations if i >= 0]) == counted
     assert "warning" in capsys.readouterr().out  # thousands of spans: past Jaeger's UI
+
+
+def test_a_long_chrome_export_is_built_a_chunk_of_iterations_at_a_time(long_trace, tmp_path,
+                                                                      monkeypatch):
+    from test_exporters import assert_perfectly_nested
+
+    whole = export(long_trace, "chrome_trace", tmp_path / "whole.json", iterations="all")
+    built = Counter()
+    build = chrome_trace.build_span_tree
+
+    def counted(trace, span_iterations, iterations, *rest):
+        built[len(iterations)] += 1
+        return build(trace, span_iterations, iterations, *rest)
+
+    monkeypatch.setattr(chrome_trace, "CHUNK_ITERATIONS", 7)
+    monkeypatch.setattr(chrome_trace, "build_span_tree", counted)
+    chunked = export(long_trace, "chrome_trace", tmp_path / "chunked.json", iterations="all")
+    assert max(built) <= 7 and sum(built.values()) >= len(whole.iterations) // 7
+    assert chunked.iterations == whole.iterations and chunked.counts == whole.counts
+    assert chunked.spans == whole.spans
+
+    def complete(name):
+        document = json.loads((tmp_path / name).read_text())
+        assert_perfectly_nested(document)
+        events = [e for e in document["traceEvents"] if e["ph"] == "X"]
+        root = next(e for e in events if e["cat"] == "run")
+        others = sorted((e["name"], e["cat"], e["ts"], e["dur"], json.dumps(e["args"]))
+                        for e in events if e["cat"] != "run")
+        return document["otherData"], root, others
+
+    (data_w, root_w, rest_w), (data_c, root_c, rest_c) = complete("whole.json"), complete(
+        "chunked.json")
+    assert rest_c == rest_w  # every iteration, layer and primitive span, at the same times
+    assert (root_c["ts"], root_c["dur"]) == (root_w["ts"], root_w["dur"])
+    assert root_c["args"]["dnnprof.iterations_exported"] == data_c["iterations"] == data_w[
+        "iterations"]
+    assert root_c["args"]["dnnprof.exec_time_ms"] == pytest.approx(
+        root_w["args"]["dnnprof.exec_time_ms"])

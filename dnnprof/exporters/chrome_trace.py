@@ -20,7 +20,11 @@ JSON importer opens comfortably. The file is written event by event (`write_json
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,13 +44,14 @@ from dnnprof.exporters.selection import (
     select_iterations,
     span_mask,
 )
-from dnnprof.exporters.spans import Span, SpanTree, build_span_tree
+from dnnprof.exporters.spans import LEVELS, Span, SpanTree, build_span_tree
 from dnnprof.trace import Trace
 
 GRID_NS = 125  # 1/8 us
 PID = 1
 AUTO = "auto"  # every iteration while the file stays small, else the steady selection
 DEFAULT_MAX_BYTES = 50_000_000  # what "auto" writes whole: a few seconds, opens at once
+CHUNK_ITERATIONS = 50  # a longer selection is built and written this many iterations at a time
 
 
 def _grid(ns: int) -> int:
@@ -100,7 +105,11 @@ def chrome_document(tree: SpanTree) -> tuple[dict[str, Any], Iterator[dict[str, 
         for order, (span, _, depth) in enumerate(tree.walk())
     ]
     ordered = assign_tracks(placed)
-    document = {
+    return _document(tree, origin), _events(tree, ordered)
+
+
+def _document(tree: SpanTree, origin: int) -> dict[str, Any]:
+    return {
         "traceEvents": STREAMED,
         "displayTimeUnit": "ms",
         "otherData": {
@@ -112,18 +121,21 @@ def chrome_document(tree: SpanTree) -> tuple[dict[str, Any], Iterator[dict[str, 
             "trace_id": tree.trace_id,
         },
     }
-    return document, _events(tree, ordered)
 
 
 def _events(tree: SpanTree, ordered: list[_Placed]) -> Iterator[dict[str, Any]]:
-    tracks = sorted({p.track for p in ordered})
+    yield from _track_events(tree.root.name, sorted({p.track for p in ordered}))
+    yield from map(_complete_event, ordered)
+
+
+def _track_events(run: str, tracks: list[int]) -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = [
         {
             "name": "process_name",
             "ph": "M",
             "pid": PID,
             "tid": 0,
-            "args": {"name": f"dnnprof: {tree.root.name}"},
+            "args": {"name": f"dnnprof: {run}"},
         },
     ]
     for track in tracks:
@@ -140,18 +152,20 @@ def _events(tree: SpanTree, ordered: list[_Placed]) -> Iterator[dict[str, Any]]:
                 "args": {"sort_index": track},
             }
         )
-    yield from events
-    for item in ordered:
-        yield {
-            "name": item.span.name,
-            "cat": item.span.level,
-            "ph": "X",
-            "ts": item.start / 8,
-            "dur": (item.end - item.start) / 8,
-            "pid": PID,
-            "tid": item.track,
-            "args": item.span.attributes,
-        }
+    return events
+
+
+def _complete_event(item: _Placed) -> dict[str, Any]:
+    return {
+        "name": item.span.name,
+        "cat": item.span.level,
+        "ph": "X",
+        "ts": item.start / 8,
+        "dur": (item.end - item.start) / 8,
+        "pid": PID,
+        "tid": item.track,
+        "args": item.span.attributes,
+    }
 
 
 def chosen_selection(
@@ -184,9 +198,14 @@ def chosen_selection(
 def _write(trace: Trace, path: str | os.PathLike[str], span_iterations: int | None,
            iterations: str | Sequence[int], service_name: str = "dnnprof") -> tuple[SpanTree, str]:
     limit, selection, note = chosen_selection(trace, span_iterations, iterations)
+    events = trace.events
+    rows = events.loc[span_mask(events), ["iteration", "phase"]]
+    chosen = select_iterations(rows, limit, selection) if len(rows) else []
+    if len(chosen) > CHUNK_ITERATIONS:
+        return write_in_chunks(trace, path, chosen, service_name), note
     tree = build_span_tree(trace, limit, selection, service_name)
-    document, events = chrome_document(tree)
-    write_json_streamed(path, document, events)
+    document, chrome_events = chrome_document(tree)
+    write_json_streamed(path, document, chrome_events)
     return tree, note
 
 
@@ -214,3 +233,70 @@ class ChromeTraceExporter(FileExporter):
                             options.service_name)
         message = f"Chrome trace written to {path} (open in https://ui.perfetto.dev)"
         return Written(message, note, tree)
+
+
+class _WrittenTree(SpanTree):
+    """What a chunked export wrote: its run span (no children kept) and span counts."""
+
+    def __init__(self, base: SpanTree, root: Span, iterations: list[int], counts: Counter[str]):
+        super().__init__(root, base.timeline, iterations, base.iterations_total,
+                         base.service_name, resource=base.resource)
+        self.level_counts = counts
+
+    def __len__(self) -> int:
+        return sum(self.level_counts.values())
+
+    def counts(self) -> dict[str, int]:
+        """Spans per level, as written."""
+        return {level: self.level_counts.get(level, 0) for level in LEVELS}
+
+
+def write_in_chunks(trace: Trace, path: str | os.PathLike[str], chosen: Sequence[int],
+                    service_name: str = "dnnprof") -> SpanTree:
+    """Write the span tree of `chosen` iterations CHUNK_ITERATIONS at a time: memory holds one
+    chunk's spans whatever the number of iterations. Tracks are assigned within each chunk
+    (iterations follow one another); the run span, the track names and `otherData` are
+    written last, once every chunk is known."""
+    now_ns = time.time_ns()  # a synthetic timeline is placed once, for every chunk
+    chunks = [list(chosen[k : k + CHUNK_ITERATIONS]) for k in range(0, len(chosen), CHUNK_ITERATIONS)]
+    first = build_span_tree(trace, None, chunks[0], service_name, now_ns)
+    origin = first.root.start_ns
+    counts: Counter[str] = Counter()
+    tracks: set[int] = {0}
+    exported: list[int] = []
+    totals = {"end": first.root.end_ns, "exec_ms": 0.0}
+
+    def chunk_events() -> Iterator[dict[str, Any]]:
+        for number, chunk in enumerate(chunks):
+            tree = first if number == 0 else build_span_tree(trace, None, chunk, service_name,
+                                                             now_ns)
+            exported.extend(tree.iterations)
+            totals["end"] = max(totals["end"], tree.root.end_ns)
+            totals["exec_ms"] += float(tree.root.attributes.get("dnnprof.exec_time_ms", 0.0))
+            placed = [_Placed(span, depth, _grid(span.start_ns - origin),
+                              _grid(span.end_ns - origin), order)
+                      for order, (span, _, depth) in enumerate(tree.walk()) if depth]
+            for item in assign_tracks(placed):
+                counts[item.span.level] += 1
+                tracks.add(item.track)
+                yield _complete_event(item)
+        root.attributes.update({"dnnprof.iterations_exported": ",".join(map(str, exported)),
+                                "dnnprof.exec_time_ms": totals["exec_ms"]})
+        root.end_ns = totals["end"]
+        counts["run"] += 1
+        yield _complete_event(_Placed(root, 0, 0, _grid(root.end_ns - origin), -1))
+        yield from _track_events(root.name, sorted(tracks))
+
+    root = Span(first.root.name, "run", origin, first.root.end_ns, dict(first.root.attributes))
+    written = _WrittenTree(first, root, exported, counts)
+
+    def finished() -> dict[str, Any]:
+        identity = {"source": trace.metadata.source, "events": len(trace.events),
+                    "iterations": exported, "spans": len(written), "end": root.end_ns - origin}
+        digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode())
+        written.trace_id = digest.hexdigest()[:32]
+        return _document(written, origin)
+
+    write_json_streamed(path, _document(first, origin), chunk_events(), finished)
+    return written
+
