@@ -86,6 +86,7 @@ class TraceBuilder:
         # so a row's line number is its position: the hot path appends nothing else.
         memo_get = self._timed_memo.get
         other_get = self._other_memo.get
+        stamped_get = self._stamped_memo.get
         add_desc = self._desc_ids.append
         add_dur = self._durations.append
         slow = self._slow
@@ -130,6 +131,13 @@ class TraceBuilder:
                     add_dur(duration)
                     add_desc(idx)
                     continue
+                # a message seen before, with its own timestamp (every exec:check line)
+                if cut > 0 and raw[len(prefix) : len(prefix) + 1].isdigit():
+                    idx = stamped_get(prefix + raw[cut + 1 :].rstrip("\r\n"))
+                    if idx is not None:
+                        add_dur(_NAN)
+                        add_desc(idx)
+                        continue
             slow(raw)
             prefix = self._ts_prefix
         self._last_line_complete = raw.endswith("\n")
