@@ -62,7 +62,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     compact.add_argument("--model", metavar="M", help="only this model's partitions")
     compact.set_defaults(handler=run_compact)
 
-    def usage(args: argparse.Namespace) -> int:  # `dnnprof store` without an action
+    def usage(args: argparse.Namespace) -> int:
+        """`dnnprof store` without an action: the help, exit 2."""
         parser.print_help(sys.stderr)
         return ExitCode.USAGE
 

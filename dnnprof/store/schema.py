@@ -24,6 +24,10 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pyarrow as pa
 
 SCHEMA_VERSION = 1
 MARKER = "dnnprof-store.json"
@@ -134,7 +138,7 @@ def spark_ddl(table: str) -> str:
     return ", ".join(stored + [f"{p} STRING" for p in PARTITIONS])
 
 
-def arrow_schema(table: str):  # -> pyarrow.Schema (pyarrow imported when used)
+def arrow_schema(table: str) -> pa.Schema:
     """The table's file schema as Arrow types (partition columns are in the path, not here)."""
     import pyarrow as pa
 
