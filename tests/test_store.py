@@ -371,3 +371,12 @@ def test_a_store_at_an_fsspec_url(tmp_path: Path) -> None:
     assert list(history.series[0].runs["run_id"]) == ["r0", "r1", "r2"]
     found = baseline_runs(url, "resnet50", "compiled", "ci", 2)
     assert found.pooled.events["iteration"].nunique() == 6
+
+
+def test_docs_describe_every_stored_column() -> None:
+    from dnnprof.store.schema import LAYER_COLUMNS, RUN_COLUMNS
+
+    docs = (REPO / "docs" / "store.md").read_text()
+    for column in (*RUN_COLUMNS, *LAYER_COLUMNS):
+        assert f"| `{column.name}` | {column.sql} | {column.doc} |" in docs
+    assert (REPO / "docs" / "store-history.png").is_file()
