@@ -71,3 +71,11 @@ def test_imports_run_downwards(path: Path) -> None:
             wrong.append(f"line {line}: {own} (layer {LEVEL[own]}) imports {module} "
                          f"(layer {LEVEL[target]})")
     assert not wrong, "\n".join(wrong)
+
+
+def test_every_module_is_in_the_architecture_doc() -> None:
+    doc = (PACKAGE.parent / "docs" / "architecture.md").read_text()
+    missing = [str(p.relative_to(PACKAGE.parent)) for p in PACKAGE.rglob("*.py")
+               if p.name != "__init__.py" and f"`{p.relative_to(PACKAGE.parent)}`" not in doc]
+    assert not missing, "list them in docs/architecture.md (python tools/module_index.py):\n" + (
+        "\n".join(missing))
