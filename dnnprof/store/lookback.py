@@ -17,7 +17,7 @@ import pandas as pd
 from dnnprof.metadata import TraceMetadata
 from dnnprof.store.files import StoreError
 from dnnprof.store.queries import lookback_runs, run_events
-from dnnprof.store.schema import EVENT_KEY_COLUMNS, PARTITIONS
+from dnnprof.store.schema import PARTITIONS, RUN_KEY_COLUMNS
 from dnnprof.trace import Trace, normalize_events
 
 DEFAULT_LOOKBACK = 10
@@ -75,7 +75,7 @@ def build_lookback(reader: Any, model: str, variant: str, runner: str,
 
 def _trace_events(rows: pd.DataFrame) -> pd.DataFrame:
     """A stored run's events as a trace's events frame."""
-    extra = [c.name for c in EVENT_KEY_COLUMNS] + list(PARTITIONS)
+    extra = [c.name for c in RUN_KEY_COLUMNS] + list(PARTITIONS)
     frame = rows.drop(columns=[c for c in extra if c in rows]).reset_index(drop=True)
     return normalize_events(frame)
 

@@ -53,9 +53,12 @@ class Column:
     doc: str
 
 
+SCHEMA_VERSION_COLUMN = Column("schema_version", "INT", "store schema the row was written with")
+# the layers and events tables: each row starts with the run it belongs to
+RUN_KEY_COLUMNS = (Column("run_id", "STRING", "the run"), SCHEMA_VERSION_COLUMN)
 RUN_COLUMNS = (
     Column("run_id", "STRING", "the run's identity (a hash of its events unless given)"),
-    Column("schema_version", "INT", "store schema the row was written with"),
+    SCHEMA_VERSION_COLUMN,
     Column("run_time", "TIMESTAMP", "when the run was measured (UTC)"),
     Column("added_time", "TIMESTAMP", "when it was added to the store (UTC)"),
     Column("git_commit", "STRING", "commit measured ('' when unknown)"),
@@ -82,8 +85,7 @@ RUN_COLUMNS = (
     Column("metadata", "STRING", "the trace's metadata (JSON, without its layer table)"),
 )
 LAYER_COLUMNS = (
-    Column("run_id", "STRING", "the run"),
-    Column("schema_version", "INT", "store schema the row was written with"),
+    *RUN_KEY_COLUMNS,
     Column("layer", "STRING", "layer (module) name"),
     Column("layer_index", "INT", "execution order within the iteration"),
     Column("layer_type", "STRING", "module type"),
@@ -101,11 +103,7 @@ LAYER_COLUMNS = (
     Column("fused_layers", "STRING", "layers folded into it, joined with +"),
     Column("signature", "STRING", "all of the above structure as one string"),
 )
-# the events table: the run, then the trace's event columns (types from dnnprof.trace)
-EVENT_KEY_COLUMNS = (
-    Column("run_id", "STRING", "the run"),
-    Column("schema_version", "INT", "store schema the row was written with"),
-)
+# the events table: RUN_KEY_COLUMNS, then the trace's event columns (types from dnnprof.trace)
 EVENT_NUMERIC = {
     "line": "INT", "desc_id": "INT", "iteration": "INT", "ts_ms": "DOUBLE",
     "start_ms": "DOUBLE", "duration_ms": "DOUBLE", "flops": "DOUBLE",
@@ -117,7 +115,7 @@ def event_columns() -> tuple[Column, ...]:
     """The events table's columns: run_id, schema_version, then every trace event column."""
     from dnnprof.trace import EVENT_COLUMNS
 
-    return EVENT_KEY_COLUMNS + tuple(
+    return RUN_KEY_COLUMNS + tuple(
         Column(name, EVENT_NUMERIC.get(name, "STRING"), "see docs/trace-schema.md")
         for name in EVENT_COLUMNS
     )
