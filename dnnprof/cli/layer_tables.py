@@ -91,10 +91,14 @@ def _rate(value: Any) -> str:
 
 # ------------------------------------------------------------------- slowest layers --
 
-LAYER_COLUMNS = (
+# which layer a row is: the first columns of both layer tables
+LAYER_KEY_COLUMNS = (
     Column("layer", "layer", 24, least=12, cut_left=True),
     Column("type", "type", 12, wide_only=True),
     Column("shape", "shape", 28, least=16),
+)
+LAYER_COLUMNS = (
+    *LAYER_KEY_COLUMNS,
     Column("ms", "ms/iter", 9, right=True),
     Column("share", "share", 6, right=True),
     Column("fused", "fused", 14, least=5),
@@ -189,9 +193,7 @@ def stage_rollup(trace: Trace, width: int) -> Table | None:
 # ------------------------------------------------------------------ outside oneDNN --
 
 OUTSIDE_COLUMNS = (
-    Column("layer", "layer", 24, least=12, cut_left=True),
-    Column("type", "type", 12, wide_only=True),
-    Column("shape", "shape", 28, least=16),
+    *LAYER_KEY_COLUMNS,
     Column("ms", "wall ms/iter", 12, right=True),
     Column("share", "of wall", 7, right=True),
 )
