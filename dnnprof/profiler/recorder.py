@@ -13,7 +13,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from dnnprof.metadata import RunConditions
+from dnnprof.metadata import Calibration, RunConditions
 from dnnprof.profiler.calibration import calibrate
 from dnnprof.profiler.conditions import (
     TaskStat,
@@ -74,10 +74,8 @@ class ConditionsRecorder:
     def before(self) -> None:
         """Load and calibration before the first child starts."""
         conditions = self.conditions
-        conditions.load_before = load_average()
-        conditions.others_before = _float(others_runnable(0))
-        if self.calibration:
-            conditions.calibration_before = calibrate(self.workers, conditions.cpu_model)
+        conditions.load_before, conditions.others_before, conditions.calibration_before = (
+            self._machine_state())
 
     def child_started(self, pid: int) -> None:
         """Start sampling the child's session (its pid: the runner starts a new session)."""
@@ -114,10 +112,8 @@ class ConditionsRecorder:
     def after(self) -> RunConditions:
         """Load and calibration after the last child, then the verdict."""
         conditions = self.conditions
-        conditions.load_after = load_average()
-        conditions.others_after = _float(others_runnable(0))
-        if self.calibration:
-            conditions.calibration_after = calibrate(self.workers, conditions.cpu_model)
+        conditions.load_after, conditions.others_after, conditions.calibration_after = (
+            self._machine_state())
         with self._lock:
             self._totals.fill(conditions)
         conditions.threads = self.threads
@@ -125,6 +121,14 @@ class ConditionsRecorder:
         return conditions
 
     # ------------------------------------------------------------ internals --
+
+    def _machine_state(self) -> tuple[float | None, float | None, Calibration | None]:
+        """Load average, other processes' runnable tasks, then the calibration kernel (if
+        asked): in that order, so that the kernel's own load is not measured."""
+        load, others = load_average(), _float(others_runnable(0))
+        calibration = (calibrate(self.workers, self.conditions.cpu_model) if self.calibration
+                       else None)
+        return load, others, calibration
 
     def _read_tasks(self) -> dict[int, TaskStat]:
         if self._session is None:
@@ -179,8 +183,7 @@ class _Totals:
 
     cpu_ns: int = 0
     wait_ns: int = 0
-    stolen: int = 0
-    ticks: int = 0
+    times: tuple[int, int] = (0, 0)  # as _Window.times: (all CPU ticks, stolen ticks)
     pressure_us: int = 0
     seconds: float = 0.0
     tasks: int = 0
@@ -195,8 +198,8 @@ class _Totals:
             self.cpu_ns += max(0, last.cpu_ns - first.cpu_ns)
             self.wait_ns += max(0, last.wait_ns - first.wait_ns)
         if start.times and end.times:
-            self.ticks += end.times[0] - start.times[0]
-            self.stolen += end.times[1] - start.times[1]
+            (ticks, stolen), (ticks0, stolen0), (ticks1, stolen1) = self.times, start.times, end.times
+            self.times = (ticks + ticks1 - ticks0, stolen + stolen1 - stolen0)
         if start.pressure_us is not None and end.pressure_us is not None:
             self.pressure_us += end.pressure_us - start.pressure_us
         self.seconds += end.clock - start.clock
@@ -204,7 +207,8 @@ class _Totals:
     def fill(self, conditions: RunConditions) -> None:
         busy = self.cpu_ns + self.wait_ns
         conditions.wait_share = round(self.wait_ns / busy, 4) if busy else None
-        conditions.steal_share = round(self.stolen / self.ticks, 4) if self.ticks else None
+        ticks, stolen = self.times
+        conditions.steal_share = round(stolen / ticks, 4) if ticks else None
         if self.seconds > 0 and self.pressure_us:
             conditions.cpu_pressure = round(min(1.0, self.pressure_us / 1e6 / self.seconds), 4)
         others = self.others_timed or self.others_untimed
