@@ -37,8 +37,8 @@ from dnnprof.parsers.fields import (
     split_line,
 )
 from dnnprof.parsers.flops import descriptor_flops
-from dnnprof.parsers.layout import DEFAULT_TEMPLATES, TIME_FIELD, FieldLayout
-from dnnprof.parsers.quirks import fit_line
+from dnnprof.parsers.layout import DEFAULT_TEMPLATES, TIME_FIELD
+from dnnprof.parsers.quirks import Fitted, fit_line
 from dnnprof.vocabulary import KNOWN_KINDS
 
 # the grammar's MARKER terminal, with the dialect each one names
@@ -209,41 +209,35 @@ def _timed(op: str, sub: str, header: Header, text: str, state: LineState) -> Cl
     fitted = fit_line(component, names, header.payload.split(","), component in state.announced)
     for key, note in fitted.notes:
         state.warn(note, key)
-    layout, by_name = fitted.layout, fitted.by_name
-    kept = _kept_as_text(layout, by_name, state)
     if fitted.component == "graph":
-        descriptor = _graph_descriptor(op, sub, by_name, kept, state)
+        descriptor = _graph_descriptor(op, sub, fitted, state)
     else:
-        descriptor = _primitive_descriptor(op, sub, component, by_name, kept, state)
+        descriptor = _primitive_descriptor(op, sub, component, fitted, state)
     line = header.shape.without_timestamp(text)
     time_last = not fitted.key_is_whole_line
     if time_last:
         key = line.rpartition(",")[0]
     else:
-        fields = fitted.fields
-        key = line[: len(line) - len(header.payload)] + ",".join(layout.without_time(fields))
+        fields = fitted.layout.without_time(fitted.fields)
+        key = line[: len(line) - len(header.payload)] + ",".join(fields)
     return Classified(descriptor, fitted.duration, memo_key=key, time_last=time_last)
 
 
-def _kept_as_text(
-    layout: FieldLayout, by_name: dict[str, str], state: LineState
-) -> tuple[tuple[str, str], ...]:
+def _kept_as_text(fitted: Fitted, state: LineState) -> tuple[tuple[str, str], ...]:
     # template fields no decoder reads: their text is kept, under their own name
-    for name in layout.unknown:
+    unknown = fitted.layout.unknown
+    for name in unknown:
         if name not in state.unknown_fields:
             state.unknown_fields.add(name)
             state.warn(f"unknown template field {name!r}: kept as text")
-    return tuple((name, by_name[name]) for name in layout.unknown)
+    return tuple((name, fitted.by_name[name]) for name in unknown)
 
 
 def _primitive_descriptor(
-    op: str,
-    sub: str,
-    component: str,
-    by_name: dict[str, str],
-    kept: tuple[tuple[str, str], ...],
-    state: LineState,
+    op: str, sub: str, component: str, fitted: Fitted, state: LineState
 ) -> Descriptor:
+    kept = _kept_as_text(fitted, state)  # first: unknown-field warnings precede the decoders'
+    by_name = fitted.by_name
     kind = by_name.get("primitive", "")
     if kind not in KNOWN_KINDS and kind not in state.unknown_kinds:
         state.unknown_kinds.add(kind)
@@ -280,13 +274,9 @@ def _primitive_descriptor(
     )
 
 
-def _graph_descriptor(
-    op: str,
-    sub: str,
-    by_name: dict[str, str],
-    kept: tuple[tuple[str, str], ...],
-    state: LineState,
-) -> Descriptor:
+def _graph_descriptor(op: str, sub: str, fitted: Fitted, state: LineState) -> Descriptor:
+    kept = _kept_as_text(fitted, state)  # first: unknown-field warnings precede the decoders'
+    by_name = fitted.by_name
     tensors_text = by_name.get("logical_tensors", "")
     tensors = _decode(parse_logical_tensors, tensors_text, state, ())
     fpmath = by_name.get("fpmath_mode", "").removeprefix("fpm:")
