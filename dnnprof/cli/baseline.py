@@ -6,13 +6,14 @@ import argparse
 import sys
 from pathlib import Path
 
+from dnnprof.cli import options
 from dnnprof.vocabulary import ExitCode
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `baseline` and its one action, `save`."""
-    parser = subparsers.add_parser("baseline", help="create or update a stored baseline trace")
-    actions = parser.add_subparsers(dest="baseline_action", metavar="ACTION")
+    actions = options.add_action_command(subparsers, "baseline",
+                                         "create or update a stored baseline trace")
     save = actions.add_parser(
         "save",
         help="store a run's steady-state iterations as a baseline trace",
@@ -22,15 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     save.add_argument("run", help="run folder, trace file or verbose log")
     save.add_argument("--to", required=True, type=Path, dest="to",
                       help="where to write the baseline (.parquet file or folder)")
-    save.add_argument("--model", metavar="NAME",
-                      help="name the layers from this zoo model's layer table (see check)")
+    options.add_model(save, "name the layers from this zoo model's layer table (see check)")
     save.set_defaults(handler=run_save)
-
-    def usage(args: argparse.Namespace) -> int:  # `dnnprof baseline` without an action
-        parser.print_help(sys.stderr)
-        return ExitCode.USAGE
-
-    parser.set_defaults(handler=usage, error_prefix="dnnprof baseline")
 
 
 def run_save(args: argparse.Namespace) -> int:

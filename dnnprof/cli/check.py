@@ -7,27 +7,25 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dnnprof.cli import options
 from dnnprof.cli.store import add_check_flags
 from dnnprof.display import json_text
 from dnnprof.vocabulary import ExitCode
 
 if TYPE_CHECKING:  # pragma: no cover
-    from collections.abc import Callable
 
     from dnnprof.check import CheckConfig, CheckReport
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `check` and its flags."""
-    parser = subparsers.add_parser(
-        "check",
-        help="CI gate: compare a trace against a baseline (exit 0 pass, 1 regression, 2 input error)",
-        description=(
-            "Compare NEW against a stored baseline: timing with a rank test over steady-state "
-            "iterations (significant AND beyond tolerance), structure exactly per layer "
-            "(fusion, reorders, kinds, data types, implementation/ISA, shapes)."
-        ),
-    )
+    parser = options.add_command(
+        subparsers, "check", run,
+        "CI gate: compare a trace against a baseline (exit 0 pass, 1 regression, 2 input error)",
+        "Compare NEW against a stored baseline: timing with a rank test over steady-state "
+        "iterations (significant AND beyond tolerance), structure exactly per layer (fusion, "
+        "reorders, kinds, data types, implementation/ISA, shapes).",
+        error_prefix="dnnprof check")
     parser.add_argument("new", help="new trace: .parquet file, run folder, or verbose log")
     baseline = parser.add_mutually_exclusive_group(required=True)
     baseline.add_argument("-b", "--baseline",
@@ -35,15 +33,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     baseline.add_argument("--baseline-store", metavar="PATH",
                           help="a trace store: the baseline is the last K runs there of the "
                                "same model, variant and runner class (see `dnnprof store`)")
-    parser.add_argument("--tolerance", type=fraction("--tolerance"),
+    parser.add_argument("--tolerance", type=options.fraction("--tolerance"),
                         help="allowed slowdown of the total, e.g. 5%% (default from config, 5%%)")
-    parser.add_argument("--layer-tolerance", type=fraction("--layer-tolerance"),
+    parser.add_argument("--layer-tolerance", type=options.fraction("--layer-tolerance"),
                         help="allowed slowdown per layer (default 10%%)")
-    parser.add_argument("--alpha", type=fraction("--alpha"),
+    parser.add_argument("--alpha", type=options.fraction("--alpha"),
                         help="significance level of the one-sided rank test (default 0.01)")
-    parser.add_argument("--model", metavar="NAME",
-                        help="align traces without module names (logs, heuristic layers) with "
-                             "this zoo model's layer table, e.g. resnet50")
+    options.add_model(parser, "align traces without module names (logs, heuristic layers) "
+                      "with this zoo model's layer table, e.g. resnet50")
     parser.add_argument("--config", type=Path,
                         help="pyproject.toml or dnnprof.toml to read (default: nearest one)")
     parser.add_argument("--ignore-layer", action="append", default=None, metavar="PATTERN",
@@ -53,15 +50,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--junit", type=Path, metavar="FILE", help="write JUnit XML here")
     parser.add_argument("--markdown", metavar="FILE",
                         help="write a markdown summary here ('-' for standard output)")
-    parser.add_argument("--json", action="store_true",
-                        help="print the report as one JSON object instead of tables")
+    options.add_json(parser, "print the report as one JSON object instead of tables")
     parser.add_argument("--max-rows", type=int, default=40,
                         help="findings listed at the terminal (default 40)")
     parser.add_argument("--update-baseline", action="store_true",
                         help="accept NEW: report as usual, then overwrite the baseline with it "
                              "and exit 0")
     add_check_flags(parser)
-    parser.set_defaults(handler=run, error_prefix="dnnprof check")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -148,16 +143,3 @@ def _emit(report: CheckReport, args: argparse.Namespace) -> None:
 
         print_report(report, Terminal(), max_rows=args.max_rows)
 
-
-def fraction(flag: str) -> Callable[[str], float]:
-    """An argparse type for a fraction ("5%" or 0.05); imports the check package only when used."""
-
-    def convert(text: str) -> float:
-        from dnnprof.check.config import ConfigError, parse_fraction
-
-        try:
-            return parse_fraction(text, flag)
-        except ConfigError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-
-    return convert

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from dnnprof.cli import options
 from dnnprof.vocabulary import ExitCode
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -18,27 +19,16 @@ DEFAULT_OUTPUT = "compare.html"
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `compare` and its flags."""
-    parser = subparsers.add_parser(
-        "compare",
-        help="compare variants side by side (HTML + tables)",
-        description="Compare several runs (FP32 / INT8 / fused / pruned ...): speedup with "
-        "bootstrap intervals, time per primitive kind, per layer and stage, fusion, reorders, "
-        "data types and ISA, and a timeline, in one HTML page and at the terminal.",
-    )
+    parser = options.add_command(
+        subparsers, "compare", run, "compare variants side by side (HTML + tables)",
+        "Compare several runs (FP32 / INT8 / fused / pruned ...): speedup with bootstrap "
+        "intervals, time per primitive kind, per layer and stage, fusion, reorders, data types "
+        "and ISA, and a timeline, in one HTML page and at the terminal.")
     parser.add_argument("inputs", nargs="+", metavar="TRACE_OR_RUN_DIR",
                         help="run folders, trace.parquet files or verbose logs")
     parser.add_argument("--baseline", default=None, metavar="NAME",
                         help="variant name (or path) to compare against (default: the first)")
-    add_page_options(parser, DEFAULT_OUTPUT)
-    parser.set_defaults(handler=run)
-
-
-def add_page_options(parser: argparse.ArgumentParser, default_output: str) -> None:
-    """-o (the HTML page) and --json, as `show` takes them (also `dnnprof report`'s)."""
-    parser.add_argument("-o", "--output", default=None,
-                        help=f"HTML file to write (default: {default_output})")
-    parser.add_argument("--json", action="store_true",
-                        help="print the numbers as JSON instead of tables (HTML only with -o)")
+    options.add_page(parser, DEFAULT_OUTPUT)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from dnnprof.cli import options
 from dnnprof.cli.outputs import (
     add_export_options,
     check_paths,
@@ -17,15 +18,13 @@ from dnnprof.vocabulary import ExitCode
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `export` and its flags."""
-    parser = subparsers.add_parser(
-        "export",
-        help="send a stored trace to Jaeger (OTLP) or write it as Jaeger JSON, Chrome "
-        "trace-event JSON or benchdnn cases",
-        description="Export a stored trace (trace.parquet or a run folder). Several outputs "
-        "may be given at once. Exit status: 0 exported, 2 unreadable trace or no output "
-        "named, 3 an export failed (the trace file is left as it was; re-run once the "
-        "collector is up).",
-    )
+    parser = options.add_command(
+        subparsers, "export", run,
+        "send a stored trace to Jaeger (OTLP) or write it as Jaeger JSON, Chrome trace-event "
+        "JSON or benchdnn cases",
+        "Export a stored trace (trace.parquet or a run folder). Several outputs may be given at "
+        "once. Exit status: 0 exported, 2 unreadable trace or no output named, 3 an export "
+        "failed (the trace file is left as it was; re-run once the collector is up).")
     parser.add_argument("trace", metavar="TRACE", help="stored trace or run folder")
     add_export_options(parser)
     files = parser.add_argument_group("files")
@@ -39,7 +38,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "the file stays under 50 MB, else the last 3 steady ones; --all-iterations: all)",
     )
     files.add_argument("--benchdnn", metavar="FILE", help="one benchdnn case per distinct primitive")
-    parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:

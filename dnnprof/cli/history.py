@@ -7,35 +7,32 @@ import json
 import sys
 from pathlib import Path
 
-from dnnprof.cli.check import fraction
-from dnnprof.cli.store import add_engine_flags, add_store_flag
+from dnnprof.cli import options
 from dnnprof.vocabulary import ExitCode
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `history` and its flags."""
-    parser = subparsers.add_parser(
-        "history", help="a model's runs in a store: times per run, timing steps, structural "
-                        "changes",
-        description="Per (variant, runner class): the steady median of every run, for the "
-                    "whole model and per layer; the runs where timing stepped (a rank test "
-                    "over the run series; unreliable runs left out) and every run whose "
-                    "structure changed (fusion, reorders, data types, implementation/ISA).",
-    )
-    add_store_flag(parser)
+    parser = options.add_command(
+        subparsers, "history", run,
+        "a model's runs in a store: times per run, timing steps, structural changes",
+        "Per (variant, runner class): the steady median of every run, for the whole model and "
+        "per layer; the runs where timing stepped (a rank test over the run series; unreliable "
+        "runs left out) and every run whose structure changed (fusion, reorders, data types, "
+        "implementation/ISA).", error_prefix="dnnprof history")
+    options.add_store(parser)
     parser.add_argument("--model", required=True, metavar="M", help="the model")
     parser.add_argument("--variant", metavar="V", help="only this variant")
     parser.add_argument("--layer", metavar="L", help="only this layer (and the whole model)")
     parser.add_argument("--runner", metavar="R", help="only this runner class")
-    parser.add_argument("--min-change", metavar="FRACTION", type=fraction("--min-change"),
+    parser.add_argument("--min-change", metavar="FRACTION", type=options.fraction("--min-change"),
                         help="smallest step that counts, e.g. 5%% (the default)")
     parser.add_argument("--last", type=int, default=10, metavar="N",
                         help="runs listed at the terminal per series (default 10)")
-    parser.add_argument("--json", action="store_true", help="print the history as JSON")
+    options.add_json(parser, "print the history as JSON")
     parser.add_argument("-o", "--output", type=Path, metavar="PAGE",
                         help="write an HTML page with the series and change points")
-    add_engine_flags(parser)
-    parser.set_defaults(handler=run, error_prefix="dnnprof history")
+    options.add_engine(parser)
 
 
 def run(args: argparse.Namespace) -> int:

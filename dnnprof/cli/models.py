@@ -6,12 +6,14 @@ import argparse
 import subprocess
 import sys
 
+from dnnprof.cli import options
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `models`."""
-    parser = subparsers.add_parser("models", help="list the model zoo")
+    parser = options.add_command(subparsers, "models", run, "list the model zoo",
+                                 error_prefix="dnnprof models")
     parser.add_argument("--python", help="interpreter with torch")
-    parser.set_defaults(handler=run, error_prefix="dnnprof models")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
+from dnnprof.cli import options
 from dnnprof.cli.outputs import add_export_options, check_paths, export_from_args, file_outputs
 from dnnprof.display import json_text
 from dnnprof.vocabulary import ExitCode
@@ -16,21 +17,17 @@ if TYPE_CHECKING:  # pragma: no cover
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `parse` and its flags."""
-    parser = subparsers.add_parser("parse", help="parse a verbose log captured anywhere")
+    parser = options.add_command(subparsers, "parse", run, "parse a verbose log captured anywhere")
     parser.add_argument("log", help="verbose log (plain or .gz); '-' reads standard input")
     parser.add_argument("-o", "--output", help="write the Trace as Parquet to this path")
-    parser.add_argument("--json", action="store_true",
-                        help="print the summary as one JSON object")
-    parser.add_argument("--top", type=int, default=10,
-                        help="how many slowest primitives to list")
-    parser.add_argument("--variant", metavar="NAME",
-                        help="what the log ran (fp32, fused, int8, bf16 ...), for the spans and "
-                             "the stored trace; default: inferred from the log (the data type "
-                             "of most compute time; fused when post-ops dominate)")
+    options.add_json(parser, "print the summary as one JSON object")
+    options.add_top(parser, "how many slowest primitives to list")
+    options.add_variant(parser, "what the log ran (fp32, fused, int8, bf16 ...), for the spans "
+                        "and the stored trace; default: inferred from the log (the data type "
+                        "of most compute time; fused when post-ops dominate)")
     group = parser.add_argument_group("layer reconstruction")
     source = group.add_mutually_exclusive_group()
-    source.add_argument("--model", metavar="NAME",
-                        help="align the log with this zoo model's layer table (e.g. resnet50)")
+    options.add_model(source, "align the log with this zoo model's layer table (e.g. resnet50)")
     source.add_argument("--layers", metavar="TABLE.json",
                         help="align the log with this layer table (JSON list of layer rows)")
     group.add_argument("--events", metavar="EVENTS.csv",
@@ -39,7 +36,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     group.add_argument("--no-layers", action="store_true",
                        help="skip the reconstruction (iterations and layers stay unknown)")
     add_export_options(parser)
-    parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:

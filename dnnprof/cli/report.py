@@ -4,22 +4,20 @@ from __future__ import annotations
 
 import argparse
 
-from dnnprof.cli.compare import add_page_options, show
+from dnnprof.cli import options
+from dnnprof.cli.compare import show
 
 DEFAULT_OUTPUT = "report.html"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `report` and its flags."""
-    parser = subparsers.add_parser(
-        "report",
-        help="HTML report and terminal tables for one trace",
-        description="Write one self-contained HTML report (opens offline) for a run folder, "
-        "stored trace or verbose log, and print the main tables.",
-    )
+    parser = options.add_command(
+        subparsers, "report", run, "HTML report and terminal tables for one trace",
+        "Write one self-contained HTML report (opens offline) for a run folder, stored trace "
+        "or verbose log, and print the main tables.")
     parser.add_argument("trace", help="run folder, trace.parquet or verbose log")
-    add_page_options(parser, DEFAULT_OUTPUT)
-    parser.set_defaults(handler=run)
+    options.add_page(parser, DEFAULT_OUTPUT)
 
 
 def run(args: argparse.Namespace) -> int:

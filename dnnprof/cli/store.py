@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import TYPE_CHECKING
 
+from dnnprof.cli import options
 from dnnprof.vocabulary import ExitCode
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -16,12 +16,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `store` and its actions, `add` and `ls`."""
-    parser = subparsers.add_parser(
-        "store", help="a fleet's trace store: add runs, list them, compact (docs/store.md)",
-        description="A directory (or fsspec URL) of Hive-partitioned Parquet: one file per "
-                    "run, so that many CI jobs add runs at once without rewriting anything.",
-    )
-    actions = parser.add_subparsers(dest="store_action", metavar="ACTION")
+    actions = options.add_action_command(
+        subparsers, "store", "a fleet's trace store: add runs, list them, compact (docs/store.md)",
+        "A directory (or fsspec URL) of Hive-partitioned Parquet: one file per run, so that "
+        "many CI jobs add runs at once without rewriting anything.")
     add = actions.add_parser(
         "add", help="add runs to a store (atomic; adding a run twice keeps one)",
         description="Add each run folder, stored trace or verbose log to the store. Commit, "
@@ -30,27 +28,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add.add_argument("inputs", nargs="+", metavar="RUN_OR_TRACE",
                      help="run folder, stored trace (.parquet) or verbose log")
-    add_store_flag(add)
+    options.add_store(add)
     add.add_argument("--commit", metavar="SHA", help="commit measured (default: CI, git)")
     add.add_argument("--branch", metavar="B", help="branch (default: CI, git)")
     add.add_argument("--time", metavar="T",
                      help="when it ran: ISO 8601 or epoch seconds (default: the run's start)")
-    add.add_argument("--runner", metavar="NAME",
-                     help="runner class runs are compared within (default: $DNNPROF_RUNNER, "
-                          "the CI runner's label, else the recorded CPU and threads)")
-    add.add_argument("--model", metavar="NAME",
-                     help="the model (default: the run's); also aligns a log to its layers")
-    add.add_argument("--variant", metavar="NAME", help="the variant (default: the run's)")
+    options.add_runner(add, "runner class runs are compared within (default: $DNNPROF_RUNNER, "
+                       "the CI runner's label, else the recorded CPU and threads)")
+    options.add_model(add, "the model (default: the run's); also aligns a log to its layers")
+    options.add_variant(add, "the variant (default: the run's)")
     add.add_argument("--run-id", metavar="ID",
                      help="the run's id (default: a digest of its events); one input only")
     add.add_argument("--no-events", action="store_true",
                      help="store runs and layers only (`check --baseline-store` needs events)")
-    add.add_argument("--json", action="store_true", help="print one JSON object per run")
+    options.add_json(add, "print one JSON object per run")
     add.set_defaults(handler=run_add)
     ls = actions.add_parser("ls", help="list a store's models, variants and runner classes")
-    add_store_flag(ls)
-    add_engine_flags(ls)
-    ls.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    options.add_store(ls)
+    options.add_engine(ls)
+    options.add_json(ls, "print JSON instead of a table")
     ls.set_defaults(handler=run_ls)
     compact = actions.add_parser(
         "compact", help="merge each partition's run files into one (faster reads)",
@@ -58,30 +54,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "table; readers see every run throughout, and adds may go on meanwhile. "
                     "Run it now and then (nightly) on a store that receives many runs.",
     )
-    add_store_flag(compact)
+    options.add_store(compact)
     compact.add_argument("--model", metavar="M", help="only this model's partitions")
     compact.set_defaults(handler=run_compact)
-
-    def usage(args: argparse.Namespace) -> int:
-        """`dnnprof store` without an action: the help, exit 2."""
-        parser.print_help(sys.stderr)
-        return ExitCode.USAGE
-
-    parser.set_defaults(handler=usage, error_prefix="dnnprof store")
-
-
-def add_store_flag(parser: argparse.ArgumentParser) -> None:
-    """--store PATH (required)."""
-    parser.add_argument("--store", required=True, metavar="PATH",
-                        help="the store: a directory, or an fsspec URL (s3://bucket/prefix)")
-
-
-def add_engine_flags(parser: argparse.ArgumentParser) -> None:
-    """--engine duckdb|spark and --spark-master URL."""
-    parser.add_argument("--engine", default=None, metavar="ENGINE",
-                        help="duckdb (default, in this process) or spark")
-    parser.add_argument("--spark-master", metavar="URL",
-                        help="Spark master (default local[*], or $DNNPROF_SPARK_MASTER)")
 
 
 def run_add(args: argparse.Namespace) -> int:
@@ -138,12 +113,10 @@ def add_check_flags(parser: argparse.ArgumentParser) -> None:
     """`check`'s flags for a baseline from a store (--baseline-store is in its group)."""
     parser.add_argument("--lookback", type=int, metavar="K",
                         help="with --baseline-store: how many earlier runs (default 10)")
-    parser.add_argument("--variant", metavar="NAME",
-                        help="with --baseline-store: NEW's variant (default: NEW's own)")
-    parser.add_argument("--runner", metavar="NAME",
-                        help="with --baseline-store: NEW's runner class (default as in "
-                             "`store add`)")
-    add_engine_flags(parser)
+    options.add_variant(parser, "with --baseline-store: NEW's variant (default: NEW's own)")
+    options.add_runner(parser, "with --baseline-store: NEW's runner class (default as in "
+                       "`store add`)")
+    options.add_engine(parser)
 
 
 def check_against_store(args: argparse.Namespace, config: CheckConfig) -> CheckReport:

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from dnnprof.cli import options
 from dnnprof.cli.outputs import add_export_options, export_from_args
 from dnnprof.display import json_text, markup_text, safe_text
 from dnnprof.errors import DnnprofError
@@ -24,13 +25,13 @@ REPORT_FILE = "report.html"
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `trace` and its flags."""
-    parser = subparsers.add_parser(
-        "trace",
-        help="run a zoo model (or any command after --) with oneDNN verbose on and profile it",
-        description="Run MODEL with oneDNN verbose on, parse the log as it streams, attribute "
-        "primitives to layers and leave a run folder (verbose.log, trace.parquet, summary.json, "
-        "report.html). `dnnprof trace -- python my_script.py` wraps any command.",
-    )
+    parser = options.add_command(
+        subparsers, "trace", run,
+        "run a zoo model (or any command after --) with oneDNN verbose on and profile it",
+        "Run MODEL with oneDNN verbose on, parse the log as it streams, attribute primitives to "
+        "layers and leave a run folder (verbose.log, trace.parquet, summary.json, report.html). "
+        "`dnnprof trace -- python my_script.py` wraps any command.",
+        error_prefix="dnnprof trace")
     parser.add_argument("model", nargs="?", help="zoo model (see `dnnprof models`)")
     precision = parser.add_mutually_exclusive_group()
     for name in VARIANTS:
@@ -51,9 +52,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path,
                         help="run folder (default runs/<model>-<variant>-<time>)")
     parser.add_argument("--runs-dir", type=Path, default=Path("runs"))
-    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    options.add_json(parser, "print the summary as JSON")
     parser.add_argument("--no-report", action="store_true", help="skip the HTML report")
-    parser.add_argument("--top", type=int, default=10)
+    options.add_top(parser)
     noise = parser.add_argument_group(
         "run conditions", "Every run records the load, CPU steal, cgroup quota, threads and a "
         "calibration kernel timed before and after, and is judged quiet, busy or unreliable "
@@ -74,7 +75,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="do not record run conditions (saves the calibration kernel's "
                             "half second; the run's verdict is then unknown)")
     add_export_options(parser)
-    parser.set_defaults(handler=run, error_prefix="dnnprof trace")
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
