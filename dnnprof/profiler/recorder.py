@@ -198,7 +198,8 @@ class _Totals:
             self.cpu_ns += max(0, last.cpu_ns - first.cpu_ns)
             self.wait_ns += max(0, last.wait_ns - first.wait_ns)
         if start.times and end.times:
-            (ticks, stolen), (ticks0, stolen0), (ticks1, stolen1) = self.times, start.times, end.times
+            (ticks, stolen), (ticks0, stolen0) = self.times, start.times
+            ticks1, stolen1 = end.times
             self.times = (ticks + ticks1 - ticks0, stolen + stolen1 - stolen0)
         if start.pressure_us is not None and end.pressure_us is not None:
             self.pressure_us += end.pressure_us - start.pressure_us
