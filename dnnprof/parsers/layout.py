@@ -95,7 +95,12 @@ def _layout(
     scratchpad_at: int,
     announced: bool,
 ) -> FieldLayout:
-    positions = _positions(component, names, n_fields, engine_first, scratchpad_at, announced)
+    if n_fields == len(names):
+        positions = tuple(range(n_fields))
+    elif scratchpad_at >= 0:  # graph: skip the unannounced scratchpad field
+        positions = tuple(i if i < scratchpad_at else i + 1 for i in range(len(names)))
+    else:
+        positions = _older_positions(component, names, n_fields, engine_first, announced)
     time_at = positions[names.index(TIME_FIELD)] if TIME_FIELD in names else -1
     read = _READ_FIELDS["graph" if component == "graph" else "primitive"]
     return FieldLayout(
@@ -107,18 +112,10 @@ def _layout(
     )
 
 
-def _positions(
-    component: str,
-    names: tuple[str, ...],
-    n_fields: int,
-    engine_first: bool,
-    scratchpad_at: int,
-    announced: bool,
+def _older_positions(
+    component: str, names: tuple[str, ...], n_fields: int, engine_first: bool, announced: bool
 ) -> tuple[int, ...]:
-    if n_fields == len(names):
-        return tuple(range(n_fields))
-    if scratchpad_at >= 0:  # graph: skip the unannounced scratchpad field
-        return tuple(i if i < scratchpad_at else i + 1 for i in range(len(names)))
+    # another count: an older oneDNN that did not print some fields, else a line that misfits
     if (component == "graph" and not announced and n_fields == len(names) - 1
             and "implementation" in names):
         slots = list(range(n_fields))  # v3.3 printed no implementation (and no template)
