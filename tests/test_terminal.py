@@ -38,6 +38,8 @@ def test_human_shapes():
         "convolution", "g32mb1_ic32oc32_ih112oh112kh3sh1dh0ph1_iw112ow112kw3sw1dw0pw1"
     ) == "dwconv 3×3 32 @112×112 s1"
     assert primitive_shape("inner_product", "mb1ic2048oc1000") == "fc 2048→1000"
+    # a line cut after the kernel (found by tests/test_parser_fuzz.py): no stride, no crash
+    assert primitive_shape("convolution", "mb1_ic64oc256_ih56oh56kh1") == "conv 1 64→256 @56 s1"
     assert primitive_shape("reorder", "64x3x7x7") == "reorder 64×3×7×7"
     assert primitive_shape("eltwise", "1x64x56x56") == "eltwise 64 @56×56"
     conv1 = {"type": "Conv2d", "out_shape": [1, 64, 112, 112], "params": {

@@ -110,4 +110,6 @@ def _pair(value: Any) -> list[int]:
 
 
 def _stride(stride: Sequence[int]) -> str:
+    if not stride:  # not printed (a line cut short): oneDNN's default stride
+        return "1"
     return str(stride[0]) if len(set(stride)) <= 1 else "×".join(map(str, stride))
