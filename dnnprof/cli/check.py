@@ -1,4 +1,9 @@
-"""`dnnprof check NEW --baseline BASE`: the CI gate (exit 0 pass, 1 regression, 2 input error)."""
+"""`dnnprof check NEW --baseline BASE`: the CI gate (exit 0 pass, 1 regression, 2 input error).
+
+Compare NEW against a stored baseline: timing with a rank test over steady-state
+iterations (significant AND beyond tolerance), structure exactly per layer (fusion,
+reorders, kinds, data types, implementation/ISA, shapes).
+"""
 
 from __future__ import annotations
 
@@ -22,10 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = options.add_command(
         subparsers, "check", run,
         "CI gate: compare a trace against a baseline (exit 0 pass, 1 regression, 2 input error)",
-        "Compare NEW against a stored baseline: timing with a rank test over steady-state "
-        "iterations (significant AND beyond tolerance), structure exactly per layer (fusion, "
-        "reorders, kinds, data types, implementation/ISA, shapes).",
-        error_prefix="dnnprof check")
+        __doc__, error_prefix="dnnprof check")
     parser.add_argument("new", help="new trace: .parquet file, run folder, or verbose log")
     baseline = parser.add_mutually_exclusive_group(required=True)
     baseline.add_argument("-b", "--baseline",

@@ -1,4 +1,10 @@
-"""`dnnprof history --store PATH --model M`: per-run times and change points from a store."""
+"""`dnnprof history --store PATH --model M`: per-run times and change points from a store.
+
+Per (variant, runner class): the steady median of every run, for the whole model and per
+layer; the runs where timing stepped (a rank test over the run series; unreliable runs
+left out) and every run whose structure changed (fusion, reorders, data types,
+implementation/ISA).
+"""
 
 from __future__ import annotations
 
@@ -16,10 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = options.add_command(
         subparsers, "history", run,
         "a model's runs in a store: times per run, timing steps, structural changes",
-        "Per (variant, runner class): the steady median of every run, for the whole model and "
-        "per layer; the runs where timing stepped (a rank test over the run series; unreliable "
-        "runs left out) and every run whose structure changed (fusion, reorders, data types, "
-        "implementation/ISA).", error_prefix="dnnprof history")
+        __doc__, error_prefix="dnnprof history")
     options.add_store(parser)
     parser.add_argument("--model", required=True, metavar="M", help="the model")
     parser.add_argument("--variant", metavar="V", help="only this variant")

@@ -1,5 +1,10 @@
 """`dnnprof trace MODEL` (or `dnnprof trace -- CMD ...`): run with verbose on, show progress,
-print where the time went, leave a run folder."""
+print where the time went, leave a run folder.
+
+Run MODEL with oneDNN verbose on, parse the log as it streams, attribute primitives to
+layers and leave a run folder (verbose.log, trace.parquet, summary.json, report.html).
+`dnnprof trace -- python my_script.py` wraps any command.
+"""
 
 from __future__ import annotations
 
@@ -28,10 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = options.add_command(
         subparsers, "trace", run,
         "run a zoo model (or any command after --) with oneDNN verbose on and profile it",
-        "Run MODEL with oneDNN verbose on, parse the log as it streams, attribute primitives to "
-        "layers and leave a run folder (verbose.log, trace.parquet, summary.json, report.html). "
-        "`dnnprof trace -- python my_script.py` wraps any command.",
-        error_prefix="dnnprof trace")
+        __doc__, error_prefix="dnnprof trace")
     parser.add_argument("model", nargs="?", help="zoo model (see `dnnprof models`)")
     precision = parser.add_mutually_exclusive_group()
     for name in VARIANTS:
