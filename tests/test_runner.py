@@ -221,6 +221,9 @@ def test_ctrl_c_keeps_what_was_captured(tmp_path):
         [sys.executable, "-m", "dnnprof", "trace", "resnet18", "--input-size", "64",
          "--iters", "500", "--runs-dir", str(tmp_path), "--no-report"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # a test runner started in the background inherits SIGINT ignored; a user's
+        # terminal delivers Ctrl-C with the default action, which is what is tested
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.time() + 120
     log = None

@@ -114,3 +114,12 @@ def test_trace_prints_the_outside_list_within_80_columns(aten_run):
     assert "Layers outside oneDNN" in out and f"{slowest} " in out
     assert "of each iteration's wall time" in out
     assert "Slowest 1 of 1 layers" in out and "conv 7×7 3→64 @32×32 s2" in out
+
+
+def test_a_damaged_descriptor_keeps_its_text():
+    # found by the fuzz test: `ic` mangled to `i0`, so a convolution without input channels
+    from dnnprof.parsers.shapes import primitive_shape
+
+    damaged = "mb1_i0256oc256_ih14oh14kh3sh1dh0ph1_iw14ow14kw3sw1dw0pw1"
+    assert primitive_shape("convolution", damaged) == f"conv {damaged}"
+    assert primitive_shape("convolution", damaged.replace("i0", "ic")) == "conv 3×3 256→256 @14×14 s1"

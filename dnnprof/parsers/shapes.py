@@ -38,6 +38,13 @@ def primitive_shape(kind: str, problem: str) -> str:
         parsed = parse_problem(problem)
     except ValueError:  # a descriptor the grammar keeps as text
         return f"{word} {problem}".strip()
+    try:
+        return _primitive_shape(word, kind, parsed)
+    except KeyError:  # a descriptor missing a dimension its kind needs (a damaged line)
+        return f"{word} {problem}".strip()
+
+
+def _primitive_shape(word: str, kind: str, parsed: Any) -> str:
     values = parsed.values
     if "kh" in values and "oc" in values:
         return _conv(word, _spatial(values, "k"), values["ic"], values["oc"],
