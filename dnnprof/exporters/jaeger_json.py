@@ -164,7 +164,6 @@ def trace_from_jaeger(data: dict[str, Any]) -> SpanTree:
     processes = data.get("processes") or {}
     nodes: dict[str, Span] = {}
     parents: dict[str, str | None] = {}
-    order: list[str] = []
     service = "dnnprof"
     resource: dict[str, AttributeValue] = {}
     for raw in data.get("spans") or []:
@@ -190,18 +189,30 @@ def trace_from_jaeger(data: dict[str, Any]) -> SpanTree:
             None,
         )
         parents[span_id] = parent
-        order.append(span_id)
         process = processes.get(raw.get("processID"), {})
         service = process.get("serviceName", service)
         resource = {tag["key"]: _tag_value(tag) for tag in process.get("tags") or []}
-    roots = [sid for sid in order if parents[sid] is None or parents[sid] not in nodes]
+    return assemble_tree(nodes, parents, trace_id=trace_id, service=service,
+                         resource={"service.name": service, **resource})
+
+
+def assemble_tree(
+    nodes: dict[str, Span],
+    parents: dict[str, str | None],
+    *,
+    trace_id: str,
+    service: str,
+    resource: dict[str, AttributeValue],
+) -> SpanTree:
+    """A SpanTree from stored spans (by id, in stored order) and each one's parent id."""
+    roots = [sid for sid in nodes if parents[sid] is None or parents[sid] not in nodes]
     if len(roots) != 1:
         raise ValueError(
             f"trace {trace_id}: expected one root span, found {len(roots)} "
             "(a partial trace, or spans of several runs under one trace id)"
         )
-    position = {sid: i for i, sid in enumerate(order)}
-    for sid in sorted(order, key=lambda s: (nodes[s].start_ns, position[s])):
+    position = {sid: i for i, sid in enumerate(nodes)}
+    for sid in sorted(nodes, key=lambda s: (nodes[s].start_ns, position[s])):
         parent = parents[sid]
         if parent is not None and parent in nodes:
             nodes[parent].children.append(nodes[sid])
@@ -213,7 +224,7 @@ def trace_from_jaeger(data: dict[str, Any]) -> SpanTree:
         iterations=[int(i) for i in exported.split(",") if i.strip()],
         iterations_total=int(root.attributes.get("dnnprof.iterations_total", 0)),
         service_name=service,
-        resource={"service.name": service, **resource},
+        resource=resource,
         trace_id=trace_id,
     )
 

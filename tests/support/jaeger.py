@@ -163,8 +163,8 @@ def tree_from_otlp(document: dict[str, Any]):
 
     Attributes the exporter or the ingestion adds (the legacy Thrift exporter's `otel.*`
     and `service.name` tags) are dropped, as the Jaeger JSON reader drops them."""
-    from dnnprof.exporters.jaeger_json import INGESTION_TAGS
-    from dnnprof.exporters.spans import Span, SpanTree
+    from dnnprof.exporters.jaeger_json import INGESTION_TAGS, assemble_tree
+    from dnnprof.exporters.spans import Span
 
     stored = otlp_spans(document)
     trace_ids = {span.trace_id for span in stored}
@@ -181,22 +181,9 @@ def tree_from_otlp(document: dict[str, Any]):
         for span in stored
     }
     parents = {span.span_id: span.parent_span_id for span in stored}
-    roots = [sid for sid, parent in parents.items() if parent not in nodes]
-    if len(roots) != 1:
-        raise ValueError(f"expected one root span, found {len(roots)}")
-    for sid in sorted(nodes, key=lambda s: nodes[s].start_ns):
-        if sid not in roots:
-            nodes[parents[sid]].children.append(nodes[sid])
-    root = nodes[roots[0]]
-    exported = str(root.attributes.get("dnnprof.iterations_exported", ""))
-    return SpanTree(
-        root=root,
-        timeline=str(root.attributes.get("dnnprof.timeline", "synthetic")),
-        iterations=[int(i) for i in exported.split(",") if i.strip()],
-        iterations_total=int(root.attributes.get("dnnprof.iterations_total", 0)),
-        service_name=str(stored[0].resource.get("service.name", "")),
-        trace_id=stored[0].trace_id,
-    )
+    service = str(stored[0].resource.get("service.name", ""))
+    return assemble_tree(nodes, parents, trace_id=stored[0].trace_id, service=service,
+                         resource={})
 
 
 # ------------------------------------------------------------- query API v3 --
