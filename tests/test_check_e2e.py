@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from support.ci import missing_dependency
+from support.ci import require_torch
 
 # batch 2 sends every ResNet conv through oneDNN even at 64x64 (ATen's size rule)
 RUN = ["resnet10", "--input-size", "64", "--batch", "2", "--warmup", "2", "--iters", "10",
@@ -30,10 +30,7 @@ def _trace(out: Path, *extra: str) -> Path:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        missing_dependency("PyTorch is not installed")
+    require_torch()
     root = tmp_path_factory.mktemp("e2e")
     return {
         "first": _trace(root / "first"),

@@ -30,7 +30,7 @@ from dnnprof.reports import Comparison
 from dnnprof.reports.html import render_html
 from dnnprof.trace import Trace
 from dnnprof.vocabulary import BUSY, QUIET, UNKNOWN, UNRELIABLE
-from support.ci import missing_dependency
+from support.ci import require_torch
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "tests" / "data" / "corpus"
@@ -150,10 +150,7 @@ def _run(root: Path, name: str, **overrides):
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        missing_dependency("PyTorch is not installed in this interpreter")
+    require_torch()
     if not Path("/proc/self/schedstat").exists():
         pytest.skip("no scheduler statistics here (/proc/<pid>/schedstat)")
     if len(probes.allowed_cpus()) < 2:
@@ -229,10 +226,7 @@ def test_wait_quiet_gives_up_under_hogs_and_says_so(runs):
 
 
 def test_repeat_and_pin_keep_every_runs_iterations(tmp_path):
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        missing_dependency("PyTorch is not installed in this interpreter")
+    require_torch()
     if len(probes.allowed_cpus()) < 2:
         pytest.skip("needs two CPUs")
     result = _run(tmp_path, "repeat", repeat=2, iters=3)

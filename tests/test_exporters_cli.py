@@ -30,7 +30,7 @@ from dnnprof.exporters import (
 )
 from dnnprof.exporters.jaeger_legacy import _exporter_class
 from dnnprof.trace import Trace
-from support.ci import missing_dependency
+from support.ci import missing_dependency, require_torch
 from support.corpus import CORPUS
 from support.jaeger import tree_from_otlp
 
@@ -105,10 +105,7 @@ def corpus_trace(tmp_path_factory) -> Path:
 
 @pytest.mark.slow
 def test_trace_sends_a_real_model_run_to_jaeger(jaeger, tmp_path):
-    import importlib.util
-
-    if importlib.util.find_spec("torch") is None:  # the workload runs under this interpreter
-        missing_dependency("PyTorch is not installed: pip install -e '.[torch]'")
+    require_torch()
     service = unique_service("dnnprof-trace")
     run_dir = tmp_path / "run"
     # --batch 2: at batch 1 and 64 px, ATen sends only conv1 to oneDNN (its heuristic wants

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from dnnprof.parsers.shapes import layer_shape, primitive_shape
-from support.ci import missing_dependency
+from support.ci import require_torch
 
 CORPUS = Path(__file__).resolve().parent / "data" / "corpus"
 INT8_LOG = CORPUS / "torch_resnet50_int8_fx_b1.log"
@@ -73,10 +73,7 @@ def test_a_wide_terminal_shows_more_columns():
 @pytest.fixture(scope="module")
 def aten_run(tmp_path_factory):
     """FP32 eager ResNet-18 at 64x64: ATen runs every convolution but conv1 itself."""
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        missing_dependency("PyTorch is not installed in this interpreter")
+    require_torch()
     root = tmp_path_factory.mktemp("aten")
     out = _dnnprof("trace", "resnet18", "--input-size", "64", "--warmup", "1", "--iters", "3",
                    "--no-report", "--no-conditions", "--out", str(root / "run"))

@@ -17,3 +17,11 @@ def missing_dependency(reason: str) -> None:
     if running_in_ci():
         pytest.fail(f"{reason} (CI=true: this must not be skipped)", pytrace=False)
     pytest.skip(reason)
+
+
+def require_torch() -> None:
+    """Skip (fail under CI=true) when this interpreter, which runs the workload, has no torch."""
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        missing_dependency("PyTorch is not installed in this interpreter: pip install -e '.[torch]'")
