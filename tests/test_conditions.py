@@ -72,6 +72,12 @@ def test_a_slow_calibration_kernel_steal_and_a_tight_quota_are_reasons():
     # a run that found a quiet window between two busy moments is busy, not unreliable
     verdict, reasons = judge(_conditions(wait_share=0.01, calibration_after=slow))
     assert verdict == BUSY and "2.50x slower after the run" in reasons[0]
+    assert "the CPU itself gave less" not in reasons[0]  # it waited: this machine was busy
+    # a kernel that never waited for a CPU and still ran slow: the host, not this machine
+    on_cpu = Calibration(2, 5.0, 2.0, 2.5, 0.01)
+    verdict, reasons = judge(_conditions(wait_share=0.01, calibration_after=on_cpu))
+    assert verdict == BUSY and "waited for a CPU only 1% of the time" in reasons[0]
+    assert "the CPU itself gave less" in reasons[0]
     assert judge(_conditions(steal_share=0.3))[0] == UNRELIABLE
     verdict, reasons = judge(_conditions(cgroup_quota=1.5))
     assert verdict == UNRELIABLE and "allows 1.5 CPUs for 2 threads" in reasons[0]

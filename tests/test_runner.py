@@ -258,6 +258,8 @@ def test_models_lists_the_zoo_with_params_input_and_flops():
 # A child that speaks the workload protocol with dnnprof.profiler.child and prints a few
 # oneDNN lines of the corpus: the runner's side of the protocol, tested without torch.
 FAKE_WORKLOAD = """
+import os
+import stat
 import sys
 from dnnprof.profiler import child
 
@@ -290,6 +292,8 @@ def body():
         child.emit_meta("layer_table", "no-such-table.json")
     if mode == "refuse":
         raise child.UsageError("no such model: fake")
+    if mode == "stdout-kind":
+        print("stdout-is-a-" + ("file" if stat.S_ISREG(os.fstat(1).st_mode) else "stream"))
     child.emit_phase("run")
     child.timed_iterations(1, 2, forward, crash_after=1 if mode == "crash" else None)
     child.emit_phase("done")
@@ -330,6 +334,20 @@ def test_runner_reads_the_childs_markers(fake_workload):
     assert stored.metadata.model == "fake" and stored.metadata.problems == []
     summary = json.loads((result.run_dir / "summary.json").read_text())
     assert summary["problems"] == [] and summary["coverage"]["median_share"] > 0
+
+
+def test_the_child_writes_straight_into_the_log(fake_workload):
+    # A pipe read and parsed line by line woke dnnprof for every verbose line and made a
+    # two-thread workload wait for a CPU 20-27 % of its timed iterations on two CPUs.
+    lines = []
+    result = fake_workload("stdout-kind", on_line=lines.append)
+    assert result.exit_code == ExitCode.OK, (result.problems, result.stderr_tail)
+    log = (result.run_dir / "verbose.log").read_text()
+    assert "stdout-is-a-file\n" in log
+    phases = [markers.Marker.from_line(line).field(0) for line in lines
+              if markers.Marker.from_line(line).event == markers.PHASE]
+    assert phases == ["setup", "run", "done"]  # the markers were still followed live
+    assert result.trace.metadata.counts.exec == 3 and len(result.trace.metadata.wall_ms) == 3
 
 
 def test_a_refusing_child_is_a_usage_error_with_its_reason(fake_workload):

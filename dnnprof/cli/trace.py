@@ -1,8 +1,9 @@
 """`dnnprof trace MODEL` (or `dnnprof trace -- CMD ...`): run with verbose on, show progress,
 print where the time went, leave a run folder.
 
-Run MODEL with oneDNN verbose on, parse the log as it streams, attribute primitives to
-layers and leave a run folder (verbose.log, trace.parquet, summary.json, report.html).
+Run MODEL with oneDNN verbose on into the run folder's log, parse it once the run has
+ended (nothing competes with the workload for CPUs), attribute primitives to layers and
+leave a run folder (verbose.log, trace.parquet, summary.json, report.html).
 `dnnprof trace -- python my_script.py` wraps any command.
 """
 

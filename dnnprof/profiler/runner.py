@@ -1,4 +1,4 @@
-"""The runner (parent side): launch a workload with verbose on, stream its stdout into the parser.
+"""The runner (parent side): launch a workload with verbose on into its log, then parse it.
 
 The child is `dnnprof/profiler/workload.py` (or any command after `--`), run by
 `capture` (once, or once per `--repeat`) while `conditions` records what the machine was

@@ -76,9 +76,15 @@ def _calibrations(conditions: RunConditions) -> list[Finding]:
 
 def _calibration_sentence(when: str, calibration: Calibration) -> str:
     workers = f"on {calibration.workers} workers " if calibration.workers > 1 else ""
-    return (f"the calibration kernel ran {workers}{calibration.slowdown:.2f}x slower {when} the "
-            f"run than its quiet-machine figure ({calibration.median_ms:.2f} vs "
-            f"{calibration.quiet_ms:.2f} ms)")
+    sentence = (f"the calibration kernel ran {workers}{calibration.slowdown:.2f}x slower {when} "
+                f"the run than its quiet-machine figure ({calibration.median_ms:.2f} vs "
+                f"{calibration.quiet_ms:.2f} ms)")
+    if calibration.wait_share is not None and calibration.wait_share < WAIT_BUSY:
+        # it was on a CPU all along: the CPU itself was slower (a virtual machine's host
+        # running other guests on the same cores, or a lower clock), not this machine busy
+        sentence += (f" although it waited for a CPU only {calibration.wait_share:.0%} of the "
+                     "time: the CPU itself gave less (other guests on the host, a lower clock)")
+    return sentence
 
 
 def _others(conditions: RunConditions) -> list[Finding]:
