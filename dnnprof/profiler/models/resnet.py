@@ -19,59 +19,62 @@ from torch import Tensor, nn
 from dnnprof.profiler.models.pruning import PruneGroup
 
 
-class BasicBlock(nn.Module):
+class ResidualBlock(nn.Module):
+    """A residual block: convs with batch norm (ReLU between them), plus the shortcut.
+
+    One class for both block types, which differ only in their convs' kernel sizes and in
+    how much wider the block's output is than its inner width (`expansion`). Modules are
+    registered in torchvision's order and names (``conv1, bn1, relu1, conv2, ...``,
+    ``downsample``, then the last ReLU after the addition).
+    """
+
     expansion = 1
+    kernels: tuple[int, ...] = ()
 
     def __init__(self, in_planes: int, planes: int, stride: int = 1) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.relu1 = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
+        last = len(self.kernels)
+        widths = [in_planes] + [planes] * (last - 1) + [planes * self.expansion]
+        for index, kernel in enumerate(self.kernels, start=1):
+            # v1: the stride sits on the block's first conv (for a bottleneck, its 1x1)
+            conv = nn.Conv2d(widths[index - 1], widths[index], kernel,
+                             stride if index == 1 else 1, kernel // 2, bias=False)
+            setattr(self, f"conv{index}", conv)
+            setattr(self, f"bn{index}", nn.BatchNorm2d(widths[index]))
+            if index < last:
+                setattr(self, f"relu{index}", nn.ReLU(inplace=True))
         self.downsample = _downsample(in_planes, planes * self.expansion, stride)
-        self.relu2 = nn.ReLU(inplace=True)
+        setattr(self, f"relu{last}", nn.ReLU(inplace=True))
 
     def forward(self, x: Tensor) -> Tensor:
-        out = self.relu1(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
+        out, last = x, len(self.kernels)
+        for index in range(1, last + 1):
+            out = getattr(self, f"bn{index}")(getattr(self, f"conv{index}")(out))
+            if index < last:
+                out = getattr(self, f"relu{index}")(out)
         identity = x if self.downsample is None else self.downsample(x)
-        return self.relu2(out + identity)
+        return getattr(self, f"relu{last}")(out + identity)
 
     def prune_groups(self, prefix: str) -> list[PruneGroup]:
-        return [PruneGroup(f"{prefix}conv1", f"{prefix}bn1", f"{prefix}conv2")]
-
-
-class Bottleneck(nn.Module):
-    expansion = 4
-
-    def __init__(self, in_planes: int, planes: int, stride: int = 1) -> None:
-        super().__init__()
-        # v1: the stride sits on the first 1x1 conv.
-        self.conv1 = nn.Conv2d(in_planes, planes, 1, stride, 0, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.relu1 = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.relu2 = nn.ReLU(inplace=True)
-        self.conv3 = nn.Conv2d(planes, planes * self.expansion, 1, 1, 0, bias=False)
-        self.bn3 = nn.BatchNorm2d(planes * self.expansion)
-        self.downsample = _downsample(in_planes, planes * self.expansion, stride)
-        self.relu3 = nn.ReLU(inplace=True)
-
-    def forward(self, x: Tensor) -> Tensor:
-        out = self.relu1(self.bn1(self.conv1(x)))
-        out = self.relu2(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
-        identity = x if self.downsample is None else self.downsample(x)
-        return self.relu3(out + identity)
-
-    def prune_groups(self, prefix: str) -> list[PruneGroup]:
-        # Only the block's inner width: conv3 and the downsample keep the residual shape.
+        # Only the block's inner width: the last conv and the downsample keep the residual
+        # shape, so each group is a conv whose outputs feed the next conv.
         return [
-            PruneGroup(f"{prefix}conv1", f"{prefix}bn1", f"{prefix}conv2"),
-            PruneGroup(f"{prefix}conv2", f"{prefix}bn2", f"{prefix}conv3"),
+            PruneGroup(f"{prefix}conv{index}", f"{prefix}bn{index}", f"{prefix}conv{index + 1}")
+            for index in range(1, len(self.kernels))
         ]
+
+
+class BasicBlock(ResidualBlock):
+    """Two 3x3 convs (ResNet-18/34)."""
+
+    kernels = (3, 3)
+
+
+class Bottleneck(ResidualBlock):
+    """1x1 down, 3x3, 1x1 up to four times the inner width (ResNet-50/101/152)."""
+
+    expansion = 4
+    kernels = (1, 3, 1)
 
 
 def _downsample(in_planes: int, out_planes: int, stride: int) -> nn.Sequential | None:
@@ -85,7 +88,7 @@ def _downsample(in_planes: int, out_planes: int, stride: int) -> nn.Sequential |
 
 class ResNet(nn.Module):
     def __init__(
-        self, block: type[BasicBlock | Bottleneck], layers: list[int], num_classes: int = 1000
+        self, block: type[ResidualBlock], layers: list[int], num_classes: int = 1000
     ) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
@@ -113,7 +116,7 @@ class ResNet(nn.Module):
     def prune_groups(self) -> list[PruneGroup]:
         groups: list[PruneGroup] = []
         for name, module in self.named_modules():
-            if isinstance(module, BasicBlock | Bottleneck):
+            if isinstance(module, ResidualBlock):
                 groups.extend(module.prune_groups(f"{name}."))
         return groups
 
@@ -128,7 +131,7 @@ def init_like_torchvision(model: nn.Module) -> None:
             nn.init.zeros_(module.bias)
 
 
-_DEPTHS: dict[int, tuple[type[BasicBlock | Bottleneck], list[int]]] = {
+_DEPTHS: dict[int, tuple[type[ResidualBlock], list[int]]] = {
     10: (BasicBlock, [1, 1, 1, 1]),  # not in the paper: a small model for quick tests
     18: (BasicBlock, [2, 2, 2, 2]),
     34: (BasicBlock, [3, 4, 6, 3]),
