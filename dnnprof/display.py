@@ -4,7 +4,11 @@ HTML; and numbers made valid JSON (`json_text`: JSON has no NaN or Infinity).
 A log comes from anywhere. An implementation name may carry ESC sequences that would drive
 the reader's terminal, `[/]` or `[bold]` that rich would take for markup (and fail on), or a
 right-to-left override that reorders what a reader sees. Every printer passes such text
-through one of these functions; standard library only (rich is imported when markup is asked).
+through one of these functions; standard library only (rich is imported when markup or a
+table is asked).
+
+`fitted_table` draws the terminal's tables within a width: every column has a budget, the
+last columns give way first, and nothing wraps (a cut cell ends or starts with `…`).
 """
 
 from __future__ import annotations
@@ -13,7 +17,14 @@ import html
 import json
 import math
 import re
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rich.table import Table
+
+WIDE = 100  # from this terminal width on, a table's optional (wide_only) columns are shown
 
 # C0 controls (newline and tab included: no field of a log holds one), DEL, C1 controls,
 # and the bidirectional marks, embeddings, overrides and isolates
@@ -63,3 +74,51 @@ def _finite(value: Any) -> Any:
     if hasattr(value, "dtype") and getattr(value, "shape", None) == ():  # numpy scalars
         return _finite(value.item())
     return value
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column: header, widest it may be, narrowest it may shrink to, and how to cut."""
+
+    key: str
+    header: str
+    most: int
+    least: int | None = None  # None: never shrinks
+    right: bool = False  # numbers: right-justified
+    wide_only: bool = False
+    cut_left: bool = False  # dotted names: keep the end, which says what the layer is
+
+
+def fitted_table(title: str, columns: Sequence[Column], rows: Sequence[dict[str, str]],
+                 width: int) -> Table:
+    """A borderless table whose lines are at most `width` characters; cells are literal text."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    shown = [c for c in columns if not c.wide_only or width >= WIDE]
+    sizes = [min(c.most, max([len(c.header), *(len(r.get(c.key, "")) for r in rows)]))
+             for c in shown]
+    excess = sum(sizes) + len(shown) - 1 - width  # the box puts one space between columns
+    for index in reversed(range(len(shown))):  # the last columns give way first
+        column = shown[index]
+        if excess > 0 and column.least is not None:
+            cut = min(excess, sizes[index] - column.least)
+            sizes[index] -= max(cut, 0)
+            excess -= max(cut, 0)
+    table = Table(title=Text(title, style="bold"), title_justify="left", box=box.SIMPLE_HEAD,
+                  padding=0, pad_edge=False, show_edge=False, min_width=min(len(title), width))
+    for column, size in zip(shown, sizes, strict=True):
+        table.add_column(Text(column.header), width=size, no_wrap=True, overflow="ellipsis",
+                         justify="right" if column.right else "left")
+    for row in rows:
+        table.add_row(*(Text(cut_text(row.get(c.key, ""), size, c.cut_left))
+                        for c, size in zip(shown, sizes, strict=True)))
+    return table
+
+
+def cut_text(text: str, size: int, left: bool = False) -> str:
+    """`text` in at most `size` characters: its end cut to `…`, or its start with `left`."""
+    if len(text) <= size:
+        return text
+    return "…" + text[len(text) - size + 1:] if left else text[: size - 1] + "…"

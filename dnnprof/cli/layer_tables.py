@@ -10,71 +10,23 @@ Full descriptors stay in `--json`, the report and `--events`.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from rich import box
 from rich.table import Table
 from rich.text import Text
 
 from dnnprof import views
-from dnnprof.display import safe_text
-from dnnprof.parsers.shapes import TYPE_WORDS, layer_shape, primitive_shape
-from dnnprof.vocabulary import COMPUTE_KINDS
+from dnnprof.display import Column, fitted_table, safe_text
+from dnnprof.parsers.shapes import TYPE_WORDS, layer_shape, layer_shapes, primitive_shape
 
 if TYPE_CHECKING:  # pragma: no cover
     from rich.console import Console
 
     from dnnprof.trace import Trace
 
-WIDE = 100  # from this width on, the optional columns are shown
 OUTSIDE_SHOWN = 8
-
-
-@dataclass(frozen=True)
-class Column:
-    """One column: header, widest it may be, narrowest it may shrink to, and how to cut."""
-
-    key: str
-    header: str
-    most: int
-    least: int | None = None  # None: never shrinks
-    right: bool = False  # numbers: right-justified
-    wide_only: bool = False
-    cut_left: bool = False  # dotted names: keep the end, which says what the layer is
-
-
-def fitted_table(title: str, columns: Sequence[Column], rows: Sequence[dict[str, str]],
-                 width: int) -> Table:
-    """A borderless table whose lines are at most `width` characters."""
-    shown = [c for c in columns if not c.wide_only or width >= WIDE]
-    sizes = [min(c.most, max([len(c.header), *(len(r.get(c.key, "")) for r in rows)]))
-             for c in shown]
-    excess = sum(sizes) + len(shown) - 1 - width  # the box puts one space between columns
-    for index in reversed(range(len(shown))):  # the last columns give way first
-        column = shown[index]
-        if excess > 0 and column.least is not None:
-            cut = min(excess, sizes[index] - column.least)
-            sizes[index] -= cut
-            excess -= cut
-    table = Table(title=Text(title, style="bold"), title_justify="left", box=box.SIMPLE_HEAD,
-                  padding=0, pad_edge=False, show_edge=False, min_width=min(len(title), width))
-    for column, size in zip(shown, sizes, strict=True):
-        table.add_column(column.header, width=size, no_wrap=True, overflow="ellipsis",
-                         justify="right" if column.right else "left")
-    for row in rows:
-        table.add_row(*(Text(_cut(row.get(c.key, ""), size, c.cut_left))
-                        for c, size in zip(shown, sizes, strict=True)))
-    return table
-
-
-def _cut(text: str, size: int, left: bool) -> str:
-    if len(text) <= size:
-        return text
-    return "…" + text[len(text) - size + 1:] if left else text[: size - 1] + "…"
 
 
 def _ms(value: Any) -> str:
@@ -107,22 +59,6 @@ LAYER_COLUMNS = (
 )
 
 
-def layer_shapes(trace: Trace, rows: pd.DataFrame) -> dict[str, str]:
-    """Each layer's human shape: from the layer table, else from its main primitive."""
-    table = {str(r.get("name")): r for r in trace.metadata.layer_table or []
-             if isinstance(r, dict)}
-    shapes = {name: layer_shape(table[name]) for name in pd.unique(rows["layer"].astype(str))
-              if name in table}
-    missing = rows[~rows["layer"].astype(str).isin(list(shapes))]
-    if not missing.empty:
-        compute = missing["kind"].astype(str).isin(COMPUTE_KINDS).to_numpy()
-        ranked = missing.assign(compute=compute).sort_values(
-            ["compute", "duration_ms"], ascending=False)
-        for row in ranked.drop_duplicates("layer").itertuples():
-            shapes[str(row.layer)] = primitive_shape(str(row.kind), str(row.problem))
-    return shapes
-
-
 def slowest_layers(trace: Trace, top: int, scope: str, width: int) -> Table | None:
     """The `top` layers with the most oneDNN time per steady iteration."""
     layers = trace.by_layer()
@@ -130,7 +66,7 @@ def slowest_layers(trace: Trace, top: int, scope: str, width: int) -> Table | No
         return None
     steady = trace.steady()
     steady = steady[steady["layer"].astype(str) != ""]
-    shapes = layer_shapes(trace, steady)
+    shapes = layer_shapes(trace.metadata.layer_table, steady)
     post_ops = _post_ops(steady)
     types = {str(r.get("name")): str(r.get("type")) for r in trace.metadata.layer_table or []
              if isinstance(r, dict)}

@@ -9,10 +9,13 @@ in→out, output size after `@`, stride after `s`; `dw` marks a depthwise convol
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import pandas as pd
+
 from dnnprof.parsers.fields import parse_problem
+from dnnprof.vocabulary import COMPUTE_KINDS
 
 # primitive kind -> the word shown
 KIND_WORDS = {
@@ -83,6 +86,23 @@ def layer_shape(row: Mapping[str, Any]) -> str:
     if kind.startswith("Adaptive") and spatial:
         return f"{word} →{'×'.join(map(str, spatial))}"
     return _feature_map(word, out_shape) if out_shape else word
+
+
+def layer_shapes(layer_table: Iterable[Any] | None, rows: pd.DataFrame) -> dict[str, str]:
+    """Each layer's human shape: from its layer-table row, else from its slowest compute
+    primitive (else its slowest primitive); `rows` are exec rows with layer, kind, problem
+    and duration_ms."""
+    table = {str(r.get("name")): r for r in layer_table or [] if isinstance(r, dict)}
+    shapes = {name: layer_shape(table[name]) for name in pd.unique(rows["layer"].astype(str))
+              if name in table}
+    missing = rows[~rows["layer"].astype(str).isin(list(shapes))]
+    if not missing.empty:
+        compute = missing["kind"].astype(str).isin(COMPUTE_KINDS).to_numpy()
+        ranked = missing.assign(compute=compute).sort_values(
+            ["compute", "duration_ms"], ascending=False)
+        for row in ranked.drop_duplicates("layer").itertuples():
+            shapes[str(row.layer)] = primitive_shape(str(row.kind), str(row.problem))
+    return shapes
 
 
 def _conv(word: str, kernel: Sequence[int], ic: int, oc: int, out: Sequence[int],
