@@ -89,6 +89,14 @@ class Column:
     cut_left: bool = False  # dotted names: keep the end, which says what the layer is
 
 
+# which layer a row is: the first columns of every layer table (trace/parse, report/compare)
+LAYER_KEY_COLUMNS = (
+    Column("layer", "layer", 24, least=12, cut_left=True),
+    Column("type", "type", 12, wide_only=True),
+    Column("shape", "shape", 28, least=16),
+)
+
+
 def fitted_table(title: str, columns: Sequence[Column], rows: Sequence[dict[str, str]],
                  width: int) -> Table:
     """A borderless table whose lines are at most `width` characters; cells are literal text."""

@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from dnnprof import views
-from dnnprof.display import Column, fitted_table, safe_text
+from dnnprof.display import LAYER_KEY_COLUMNS, Column, fitted_table, safe_text
 from dnnprof.parsers.shapes import TYPE_WORDS, layer_shape, layer_shapes, primitive_shape
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -43,12 +43,6 @@ def _rate(value: Any) -> str:
 
 # ------------------------------------------------------------------- slowest layers --
 
-# which layer a row is: the first columns of both layer tables
-LAYER_KEY_COLUMNS = (
-    Column("layer", "layer", 24, least=12, cut_left=True),
-    Column("type", "type", 12, wide_only=True),
-    Column("shape", "shape", 28, least=16),
-)
 LAYER_COLUMNS = (
     *LAYER_KEY_COLUMNS,
     Column("ms", "ms/iter", 9, right=True),
