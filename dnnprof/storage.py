@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -88,8 +89,17 @@ def write_parquet(
     return target
 
 
-def read_parquet(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, TraceMetadata]:
-    """Events + metadata of a stored trace (file or run folder), or TraceFileError saying why."""
+def read_parquet(
+    path: str | os.PathLike[str],
+    columns: Sequence[str] | None = None,
+    ops: Sequence[str] | None = None,
+) -> tuple[pd.DataFrame, TraceMetadata]:
+    """Events + metadata of a stored trace (file or run folder), or TraceFileError saying why.
+
+    With `columns`, only those event columns (of those the file has); with `ops`, only the
+    rows whose `op` is one of them, filtered a batch at a time as the file is read: a
+    command that reads a few columns of the exec rows holds a fraction of a long trace.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -99,7 +109,12 @@ def read_parquet(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, TraceMetad
     if not source.exists():
         raise TraceFileError(f"{source}: no such trace file")
     try:
-        table = pq.read_table(source, page_checksum_verification=True)
+        names = None
+        if columns is not None:
+            present = set(pq.read_schema(source).names)
+            names = [name for name in columns if name in present]
+        table = pq.read_table(source, columns=names, page_checksum_verification=True,
+                              filters=None if ops is None else [("op", "in", list(ops))])
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise TraceFileError(
             f"{source}: not a readable dnnprof trace (corrupt or truncated Parquet: "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -220,10 +221,16 @@ class Trace:
         return storage.write_parquet(self.events, self.metadata, path)
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> Trace:
-        """Read a stored trace (file or run folder), or raise TraceFileError saying why."""
-        events, metadata = storage.read_parquet(path)
-        missing = [name for name in REQUIRED_COLUMNS if name not in events]
+    def load(cls, path: str | os.PathLike[str], *, columns: Sequence[str] | None = None,
+             ops: Sequence[str] | None = None) -> Trace:
+        """Read a stored trace (file or run folder), or raise TraceFileError saying why.
+
+        With `columns` and `ops`, only those columns of the rows of those ops (see
+        storage.read_parquet): such a Trace answers only what reads nothing else.
+        """
+        events, metadata = storage.read_parquet(path, columns, ops)
+        wanted = REQUIRED_COLUMNS if columns is None else set(REQUIRED_COLUMNS) & set(columns)
+        missing = [name for name in REQUIRED_COLUMNS if name in wanted and name not in events]
         if missing:
             raise TraceFileError(
                 f"{path}: not a usable dnnprof trace (no {', '.join(missing)} column); "
@@ -234,6 +241,9 @@ class Trace:
         except (ValueError, TypeError, OverflowError) as exc:
             reason = " ".join(str(exc).split())[:200]
             raise TraceFileError(f"{path}: damaged trace data ({reason})") from None
+        if columns is not None:  # the defaults normalize_events gave the others are dropped
+            keep = set(columns)
+            events = events[[name for name in events.columns if name in keep]]
         return cls(events, metadata)
 
     def __repr__(self) -> str:

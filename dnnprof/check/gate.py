@@ -12,7 +12,7 @@ from dnnprof.check.config import CheckConfig
 from dnnprof.check.inputs import load_input
 from dnnprof.check.report import CheckReport, Finding, RunInfo
 from dnnprof.check.stats import TimingComparison
-from dnnprof.check.steady import SteadyState, SteadyStateError, steady_state
+from dnnprof.check.steady import STEADY_COLUMNS, SteadyState, SteadyStateError, steady_state
 from dnnprof.check.structure import (
     UnitPair,
     completeness_findings,
@@ -56,7 +56,7 @@ def check(
 def _side(side: TraceOrPath, role: str, model: str | None) -> tuple[Trace, str]:
     if isinstance(side, Trace):
         return side, ""
-    return load_input(side, role, model), str(side)
+    return load_input(side, role, model, columns=STEADY_COLUMNS), str(side)
 
 
 def check_traces(

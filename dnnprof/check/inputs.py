@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -21,12 +22,14 @@ class CheckInputError(InputError):
     """A trace, run folder or log that cannot be checked; the message says what to do."""
 
 
-def load_input(path: str | os.PathLike[str], role: str, model: str | None = None) -> Trace:
+def load_input(path: str | os.PathLike[str], role: str, model: str | None = None,
+               columns: Sequence[str] | None = None) -> Trace:
     """A Trace to check from a stored trace, a run folder or a verbose log (dnnprof.open).
 
     With `model`, a trace without exact layer names (a log, or a heuristic reconstruction)
     is aligned with that zoo model's layer table, so findings carry module names. A log
     without a single exec line is refused: checking it would pass without measuring anything.
+    With `columns` (steady.STEADY_COLUMNS for a check), only what is read is loaded.
     """
     source = Path(path)
     if not source.exists():
@@ -34,7 +37,7 @@ def load_input(path: str | os.PathLike[str], role: str, model: str | None = None
         raise CheckInputError(f"{role} {source}: no such trace, run folder or log{hint}")
     try:
         # layers=False: steady_state() reconstructs what needs it and reports that it did
-        trace = open_trace(source, layers=False, model=model, role=role)
+        trace = open_trace(source, layers=False, model=model, role=role, columns=columns)
     except (TraceFileError, LogReadError) as exc:  # their messages name the file, not its role
         raise CheckInputError(f"{role}: {exc}") from None
     if source.is_file() and not is_stored_trace(source) and trace.exec_events.empty:

@@ -23,6 +23,11 @@ from dnnprof.views import coded
 from dnnprof.vocabulary import NON_STEADY_PHASES
 
 _PLAIN_TAG = re.compile(r"^[a-z]+$")  # abcd, acdb, ab: no blocking letters or digits
+# The event columns the check reads (`dnnprof.open(columns=...)` loads only these)
+STEADY_COLUMNS = (
+    "line", "iteration", "phase", "duration_ms", "kind", "layer", "layer_type", "problem",
+    "impl", "isa", "prop", "src_dt", "wei_dt", "dst_dt", "src_fmt", "dst_fmt", "post_ops",
+)
 
 
 class SteadyStateError(InputError, ValueError):
@@ -73,7 +78,7 @@ class Unit:
 class SteadyState:
     """Steady exec rows (with `iter`, `unit`) plus the units of a representative iteration."""
 
-    rows: pd.DataFrame  # columns: iter, unit, signature, kind, duration_ms (+ events columns)
+    rows: pd.DataFrame  # iter, unit, signature and the STEADY_COLUMNS of the events
     units: list[Unit]
     iterations: list[int]
     method: str  # "labels" (stored with the trace) or "reconstructed" (found here)
@@ -91,14 +96,17 @@ def steady_state(trace: Trace) -> SteadyState:
     """Select the steady-state iterations and attribute every primitive to a unit."""
     notes: list[str] = []
     method = "labels"
-    if trace.exec_events.empty:
+    ex = trace.exec_events
+    if ex.empty:
         raise SteadyStateError("the trace has no primitive exec lines: nothing to compare")
-    if not (trace.exec_events["iteration"] >= 0).any():
+    if not (ex["iteration"] >= 0).any():
         # not reconstructed yet (the Python API on a bare parse): find the iterations the
         # same way `dnnprof parse` does, so both paths agree
         trace = reconstruct(trace)
         method = "reconstructed"
-    ex = trace.exec_events
+        ex = trace.exec_events
+    # only what the check reads: every copy of the rows is most of a long trace
+    ex = ex[[name for name in STEADY_COLUMNS if name in ex]]
     if (ex["iteration"] >= 0).any():
         rows = _labelled_iterations(ex, notes)
     else:
@@ -115,7 +123,6 @@ def steady_state(trace: Trace) -> SteadyState:
             "when a layer appears or disappears): layers are identified by kind and shape "
             "instead; a model layer table (--model) or module markers give stable names"
         )
-    rows = rows.copy()
     rows["unit"] = _attribute_units(rows, trust_layers)
     rows["signature"] = _signatures(rows)
     iterations = sorted(int(i) for i in rows["iter"].unique())
@@ -128,17 +135,16 @@ def steady_state(trace: Trace) -> SteadyState:
 def _labelled_iterations(ex: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
     """The steady iterations (Trace.steady_mask); without a steady phase label, every
     iteration not labelled as warm-up, build or the like."""
-    rows = ex[ex["iteration"] >= 0]
-    steady = Trace.steady_mask(rows)
-    if steady.any():
-        rows = rows[steady]
-    else:
+    numbered = (ex["iteration"] >= 0).to_numpy()
+    keep = numbered & Trace.steady_mask(ex)
+    if not keep.any():
         # Trace.steady() would fall back to every exec row, outside iterations too; a check
         # compares iterations, so it keeps those the labels do not rule out
-        phase = rows["phase"]
-        rows = rows[~phase.isin(NON_STEADY_PHASES).to_numpy()]
-        if (phase == "").all():
+        phase = ex["phase"]
+        keep = numbered & ~phase.isin(NON_STEADY_PHASES).to_numpy()
+        if (phase[numbered] == "").all():
             notes.append("iterations are labelled but no phase is: every iteration is used")
+    rows = ex if keep.all() else ex[keep]  # one selection (a copy), none when all are kept
     return rows.assign(iter=rows["iteration"].astype(int))
 
 

@@ -67,15 +67,15 @@ def iteration_samples(
     """Spike-clipped per-iteration totals, typical speeds and per-layer times of both runs."""
     base_names = {p.base.name: p.name for p in pairs if p.base is not None}
     new_names = {p.new.name: p.name for p in pairs if p.new is not None}
-    layer_b, kind_b, sig_b, iter_b, dur_b = _row_arrays(base.rows, base_names)
-    layer_n, kind_n, sig_n, iter_n, dur_n = _row_arrays(new.rows, new_names)
-    side = np.r_[np.zeros(len(dur_b), dtype=np.int64), np.ones(len(dur_n), dtype=np.int64)]
-    layer_codes, layer_names = pd.factorize(np.r_[layer_b, layer_n])
-    kind_codes = pd.factorize(np.r_[kind_b, kind_n])[0]
-    signature_codes = pd.factorize(np.r_[sig_b, sig_n])[0]
-    duration = np.r_[dur_b, dur_n]
+    rows = (base.rows, new.rows)
+    side = np.repeat(np.arange(2, dtype=np.int64), [len(base.rows), len(new.rows)])
+    layer_codes, layer_names = _shared_codes([r["unit"] for r in rows], (base_names, new_names))
+    kind_codes = _shared_codes([r["kind"] for r in rows])[0]
+    signature_codes = _shared_codes([r["signature"] for r in rows])[0]
+    duration = np.concatenate([r["duration_ms"].to_numpy(dtype=float) for r in rows])
     # one sample per (run, iteration), numbered densely
-    sample, sample_keys = _dense(side, np.r_[iter_b, iter_n])
+    sample, sample_keys = _dense(
+        side, np.concatenate([r["iter"].to_numpy(dtype=np.int64) for r in rows]))
     sample_side = sample_keys[0]
     # the k-th primitive of a kind within a layer is the same slot in every iteration of
     # both runs, as long as it computes the same thing the same way (a conv that gained a
@@ -114,20 +114,21 @@ def iteration_samples(
     )
 
 
-def _row_arrays(
-    rows: pd.DataFrame, names: dict[str, str]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    # each distinct unit, kind and signature named once, then gathered by code
-    unit, units = coded(rows["unit"])
-    kind, kinds = coded(rows["kind"])
-    signature, signatures = coded(rows["signature"])
-    return (
-        np.array([names.get(u, u) for u in units], dtype=object)[unit],
-        kinds[kind],
-        signatures[signature],
-        rows["iter"].to_numpy(dtype=np.int64),
-        rows["duration_ms"].to_numpy(dtype=float),
-    )
+def _shared_codes(
+    columns: list[pd.Series], renames: tuple[dict[str, str], ...] = ({}, {})
+) -> tuple[np.ndarray, np.ndarray]:
+    """Both runs' values of a text column as codes into one array of names, numbered in
+    order of first row (as pd.factorize): each distinct value named, and renamed, once,
+    never a string per row."""
+    index: dict[str, int] = {}
+    parts = []
+    for column, rename in zip(columns, renames, strict=True):
+        codes, names = coded(column)
+        shared = np.array([index.setdefault(rename.get(n, n), len(index)) for n in names],
+                          dtype=np.int64)
+        parts.append(shared[codes] if len(names) else np.zeros(len(codes), np.int64))
+    codes, present = pd.factorize(np.concatenate(parts))
+    return codes, np.array(list(index), dtype=object)[present]
 
 
 def _dense(*keys: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:

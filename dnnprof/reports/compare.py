@@ -135,7 +135,9 @@ class Comparison:
                 continue
             # rows of unknown duration (NaN) cannot be the slowest: an iteration of only
             # those has no slowest primitive
-            timed = v.steady[v.steady["duration_ms"].notna()]
+            timed = v.steady[["iteration", "duration_ms", "layer_name", "shape", "kind"]]
+            known = timed["duration_ms"].notna().to_numpy()
+            timed = timed if known.all() else timed[known]  # no copy when all are known
             slowest = (
                 timed.loc[timed.groupby("iteration")["duration_ms"].idxmax()]
                 if not timed.empty else timed

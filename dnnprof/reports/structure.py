@@ -10,10 +10,19 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from dnnprof.reports.frames import concat, layers_text, top_row, tops
-from dnnprof.reports.variants import FUSABLE_KINDS, ROLES, Variant, primitive_roles
+from dnnprof.reports.variants import (
+    FUSABLE_KINDS,
+    ROLES,
+    Variant,
+    joined_category,
+    primitive_roles,
+    text_category,
+)
+from dnnprof.views import coded
 from dnnprof.vocabulary import COMPUTE_KINDS, REORDER
 
 FUSED = ROLES[0]  # "compute with post-ops"
@@ -23,12 +32,18 @@ def fused_primitives(variants: Sequence[Variant]) -> pd.DataFrame:
     """Compute primitives carrying post-ops: the layers that became one primitive."""
     frames = []
     for v in variants:
-        rows = v.steady[v.steady["kind"].isin(COMPUTE_KINDS)]
-        merged = rows["fused_layers"].str.contains("+", regex=False)
-        rows = rows[(rows["post_ops"].astype(str) != "") | merged]
-        if rows.empty:
+        steady = v.steady
+        merged = steady["fused_layers"].str.contains("+", regex=False).to_numpy(dtype=bool)
+        keep = steady["kind"].isin(COMPUTE_KINDS).to_numpy() & (
+            (steady["post_ops"] != "").to_numpy() | merged)
+        if not keep.any():
             continue
-        rows = rows.assign(fused=rows["fused_layers"].where(merged, "").str.replace("+", " + "))
+        rows = steady.loc[keep, ["layer_name", "kind", "shape", "post_ops", "layer_type",
+                                 "line", "duration_ms"]]
+        # the layers merged into one ('a + b'), named once per distinct value
+        rows["fused"] = text_category(steady["fused_layers"][keep],
+                                      rename=lambda name: name.replace("+", " + ")
+                                      if "+" in name else "")
         grouped = rows.groupby(["layer_name", "kind", "shape", "post_ops", "fused"],
                                observed=True, sort=False)
         table = pd.DataFrame({
@@ -55,11 +70,12 @@ def fusion_roles(variants: Sequence[Variant]) -> pd.DataFrame:
         if v.steady.empty:
             continue
         rows = v.steady.assign(role=primitive_roles(v.steady))
-        grouped = rows.groupby("role", sort=False)
+        grouped = rows.groupby("role", observed=True, sort=False)
         table = pd.DataFrame({
             "calls_per_iter": grouped.size().astype(float) / v.divisor,
             "ms_per_iter": grouped["duration_ms"].sum() / v.divisor,
         }).join(tops(rows, ["role"]))
+        table.index = table.index.astype(str)
         table = table.reindex([r for r in ROLES if r in table.index])
         frames.append(table.reset_index(names="role").assign(variant=v.name))
     return concat(frames, ["variant", "role", "calls_per_iter", "ms_per_iter",
@@ -73,20 +89,33 @@ def fusion_summary(variants: Sequence[Variant], roles_table: pd.DataFrame) -> pd
     )
     rows = []
     for v in variants:
-        kinds = v.steady["kind"].astype(str)
-        fused = v.steady.loc[primitive_roles(v.steady) == FUSED, "post_ops"]
-        names = fused.astype(str).str.split("+").explode().str.split(":").str[0]
+        kind, kinds = coded(v.steady["kind"])
+        calls = np.bincount(kind, minlength=len(kinds))
         row: dict[str, Any] = {"variant": v.name}
         for role in ROLES:
             value = roles.at[v.name, role] if v.name in roles.index and role in roles else 0
             row[role] = 0.0 if pd.isna(value) else float(value)
-        for kind in FUSABLE_KINDS:
-            row[kind] = float((kinds == kind).sum()) / v.divisor
+        for name in FUSABLE_KINDS:
+            row[name] = float(calls[kinds == name].sum()) / v.divisor
         row["post_ops"] = ", ".join(
-            f"{name} x{count / v.divisor:g}" for name, count in names.value_counts().items()
+            f"{name} x{count / v.divisor:g}" for name, count in post_op_counts(v).items()
         )
         rows.append(row)
     return pd.DataFrame(rows, columns=["variant", *ROLES, *FUSABLE_KINDS, "post_ops"])
+
+
+def post_op_counts(v: Variant) -> pd.Series:
+    """Post-ops of the fused compute primitives by name ('eltwise_relu', 'sum'), counted
+    and ordered as a value_counts over every row's parts, worked out per distinct post-ops."""
+    codes, texts = coded(v.steady["post_ops"])
+    codes = codes[(primitive_roles(v.steady) == FUSED).to_numpy()]
+    per_code = np.bincount(codes, minlength=len(texts))
+    counts: dict[str, int] = {}
+    for code in pd.unique(codes).tolist():  # in order of first row, as value_counts
+        for part in str(texts[code]).split("+"):
+            name = part.split(":")[0]
+            counts[name] = counts.get(name, 0) + int(per_code[code])
+    return pd.Series(counts, dtype=np.int64).sort_values(ascending=False, kind="stable")
 
 
 def structural_changes(variants: Sequence[Variant], baseline: Variant,
@@ -155,17 +184,19 @@ def reorder_detail(variants: Sequence[Variant]) -> pd.DataFrame:
         rows = v.steady[v.steady["kind"] == REORDER]
         if rows.empty:
             continue
-        rows = rows.assign(
-            formats=rows["src_fmt"].astype(str) + " -> " + rows["dst_fmt"].astype(str),
-            types=rows["src_dt"].astype(str) + " -> " + rows["dst_dt"].astype(str),
+        rows = rows.assign(  # texts made once per distinct pair, not once per row
+            formats=joined_category([rows["src_fmt"], rows["dst_fmt"]], " -> ", empty=""),
+            types=joined_category([rows["src_dt"], rows["dst_dt"]], " -> ", empty=""),
         )
-        grouped = rows.groupby(["reorder_class", "formats", "types"], sort=False)
+        grouped = rows.groupby(["reorder_class", "formats", "types"], observed=True, sort=False)
         table = pd.DataFrame({
             "calls_per_iter": grouped.size().astype(float) / v.divisor,
             "ms_per_iter": grouped["duration_ms"].sum() / v.divisor,
             "layers": grouped["layer_name"].apply(layers_text),
             "shape": grouped["shape"].first(),
         }).sort_values("ms_per_iter", ascending=False).reset_index()
+        for column in ("formats", "types"):
+            table[column] = table[column].astype(str)
         frames.append(table.assign(variant=v.name))
     return concat(frames, ["variant", "reorder_class", "formats", "types",
                            "calls_per_iter", "ms_per_iter", "layers", "shape"])

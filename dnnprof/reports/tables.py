@@ -48,7 +48,7 @@ def by_layer(variants: Sequence[Variant]) -> pd.DataFrame:
 
 
 def _layers_of(v: Variant) -> pd.DataFrame:
-    view = v.trace.by_layer()  # the Trace's own numbers, one code path
+    view = v.layer_view  # the Trace's own by_layer(), one code path
     rows = v.steady
     table = pd.DataFrame({
         "layer": view["layer"].astype(str),
@@ -123,12 +123,17 @@ def by_stage(variants: Sequence[Variant]) -> pd.DataFrame:
         stage, method = stages_of_rows(v.steady)
         if stage.isna().all():
             continue
-        staged = v.steady.assign(stage=stage).dropna(subset=["stage"])
-        grouped = staged.groupby("stage")
+        # the stage as a categorical (a byte per row), and the few columns the table reads
+        staged = v.steady[["duration_ms", "layer_name", "shape"]].assign(
+            stage=pd.Categorical(stage))
+        known = stage.notna().to_numpy()
+        staged = staged if known.all() else staged[known]
+        grouped = staged.groupby("stage", observed=True)
         table = pd.DataFrame({
             "ms_per_iter": grouped["duration_ms"].sum() / v.divisor,
             "calls_per_iter": grouped.size().astype(float) / v.divisor,
         }).join(tops(staged, ["stage"]))
+        table.index = table.index.astype(str)
         table = table.reindex([s for s in RESNET_STAGES if s in table.index])
         frames.append(table.reset_index(names="stage").assign(variant=v.name, method=method))
     return concat(frames, ["variant", "stage", "ms_per_iter", "calls_per_iter",

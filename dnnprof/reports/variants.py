@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -22,7 +22,7 @@ from dnnprof.loader import open_trace
 from dnnprof.metadata import TraceMetadata
 from dnnprof.parsers.fields import parse_problem
 from dnnprof.trace import Trace
-from dnnprof.views import coded
+from dnnprof.views import by_layer, coded
 from dnnprof.vocabulary import COMPUTE_KINDS, REORDER
 
 UNATTRIBUTED = "(outside any layer)"
@@ -40,6 +40,8 @@ _STEADY_COLUMNS = (
     "src_fmt", "dst_fmt", "post_ops", "problem", "flops", "desc_id", "iteration", "phase",
     "layer", "layer_type", "fused_layers", "reorder_class",
 )
+# What a variant reads of its trace: the steady columns and what the Trace's by_layer() reads
+TRACE_COLUMNS = (*_STEADY_COLUMNS, "is_reorder")
 
 
 @dataclass
@@ -53,12 +55,19 @@ class Variant:
 
     def __post_init__(self) -> None:
         steady = self.trace.steady()
-        self.iterations_known = bool((steady["iteration"] >= 0).any())
-        if self.iterations_known:
-            steady = steady[steady["iteration"] >= 0]
+        # the Trace's by_layer() (views.by_layer of its steady rows), from the rows at hand
+        self.layer_view = by_layer(steady)
+        iteration = steady["iteration"].to_numpy()
+        self.iterations_known = bool((iteration >= 0).any())
         self.phases_known = self.trace.has_steady_state
         steady = steady[[c for c in _STEADY_COLUMNS if c in steady]]
-        steady = steady.sort_values("line", kind="stable").copy()
+        # one selection in line order, and none when the rows are already that (the usual
+        # case): every copy of the steady rows is a third of a long trace
+        keep = iteration >= 0 if self.iterations_known else np.ones(len(steady), bool)
+        line = steady["line"].to_numpy()
+        if not keep.all() or (len(line) > 1 and (np.diff(line) < 0).any()):
+            rows = np.flatnonzero(keep)
+            steady = steady.iloc[rows[np.argsort(line[rows], kind="stable")]]
         if not self.iterations_known:
             steady["iteration"] = 0
         # derived texts stay categorical: made once per distinct value, not once per row
@@ -139,13 +148,18 @@ def open_variants(paths: Sequence[str | os.PathLike[str]], layers: bool = True) 
 
     With `layers`, a log without iterations is reconstructed, as `dnnprof.open` does.
     """
-    return make_variants((open_trace(path, layers=layers), str(path)) for path in paths)
+    return make_variants((open_trace(path, layers=layers, columns=TRACE_COLUMNS), str(path))
+                         for path in paths)
 
 
-def text_category(column: pd.Series, empty: str = "") -> pd.Series:
-    """A text column as a categorical of strings, "" (and missing) shown as `empty`."""
+def text_category(column: pd.Series, empty: str = "",
+                  rename: Callable[[str], str] | None = None) -> pd.Series:
+    """A text column as a categorical of strings, "" (and missing) shown as `empty`, each
+    distinct value passed through `rename` when given."""
     codes, names = coded(column)
     names = np.where(names == "", empty, names) if len(names) else names
+    if rename is not None:
+        names = np.asarray([rename(str(name)) for name in names], dtype=object)
     distinct, codes_of_names = np.unique(names.astype(str), return_inverse=True)
     return pd.Series(pd.Categorical.from_codes(codes_of_names.reshape(-1)[codes], distinct),
                      index=column.index)
@@ -168,16 +182,18 @@ def joined_category(columns: Sequence[pd.Series], separator: str, empty: str) ->
 
 
 def primitive_roles(rows: pd.DataFrame) -> pd.Series:
-    """The ROLES entry of each exec row."""
+    """The ROLES entry of each exec row, as a categorical of ROLES (a byte per row, not a
+    string)."""
     kinds = rows["kind"]
-    compute = kinds.isin(COMPUTE_KINDS)
-    has_post = rows["post_ops"] != ""
+    compute = kinds.isin(COMPUTE_KINDS).to_numpy()
+    has_post = (rows["post_ops"] != "").to_numpy()
     role = np.select(
-        [compute & has_post, compute, kinds.isin(FUSABLE_KINDS), kinds == REORDER],
-        list(ROLES[:4]),
-        default=ROLES[4],
-    )
-    return pd.Series(role, index=rows.index)
+        [compute & has_post, compute, kinds.isin(FUSABLE_KINDS).to_numpy(),
+         (kinds == REORDER).to_numpy()],
+        [0, 1, 2, 3],
+        default=4,
+    ).astype(np.int8)
+    return pd.Series(pd.Categorical.from_codes(role, ROLES), index=rows.index)
 
 
 def looks_like_resnet(variant: Variant) -> bool:
@@ -190,11 +206,11 @@ def looks_like_resnet(variant: Variant) -> bool:
     layers = variant.steady["layer_name"]
     if layers.str.contains(r"(?:^|\.)layer[1-4]\.|stage[1-4]_", regex=True).any():
         return True
-    convs = variant.steady[variant.steady["kind"] == "convolution"]
-    if convs.empty:
+    convs = np.flatnonzero((variant.steady["kind"] == "convolution").to_numpy())
+    if not len(convs):
         return False
     try:
-        stem = parse_problem(str(convs["problem"].iloc[0]))
+        stem = parse_problem(str(variant.steady["problem"].iloc[convs[0]]))
     except ValueError:  # FieldError: a descriptor the grammar keeps as text
         return False
     return all(stem.get(key) == value for key, value in (("ic", 3), ("kh", 7), ("sh", 2)))
