@@ -136,7 +136,10 @@ def read_parquet(
     if version < 1:
         raise TraceFileError(f"{source}: unknown trace format version {version}")
     try:
-        events = table.to_pandas()
+        # a column at a time, each freed from Arrow once converted, none consolidated with
+        # others: the trace is in memory once, not twice or three times (`table` is not
+        # used again: self_destruct leaves it unusable)
+        events = table.to_pandas(split_blocks=True, self_destruct=True)
     # pyarrow rebuilds the frame from the pandas metadata stored in the file: a damaged one
     # fails inside it with a KeyError, TypeError or IndexError as well
     except (pa.ArrowException, ValueError, KeyError, TypeError, IndexError) as exc:
