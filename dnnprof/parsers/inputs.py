@@ -11,6 +11,7 @@ read as text without a single oneDNN line.
 from __future__ import annotations
 
 import bz2
+import codecs
 import gzip
 import io
 import lzma
@@ -26,6 +27,7 @@ from dnnprof.errors import LogReadError
 HEAD_BYTES = 10  # the longest signature below (bzip2's)
 BUFFER_BYTES = 1 << 20  # one Python-level read per MiB: the per-line cost stays in C
 TEXT_CHUNK_BYTES = 1 << 16
+BLOCK_CHARS = 1 << 22  # text handed over at a time by text_blocks
 SIGNATURES = (  # (leading bytes, compression) of what open_text decompresses
     (b"\x1f\x8b\x08", "gzip"),  # with "deflate", the only method gzip defines
     (b"\xfd7zXZ\x00", "xz"),
@@ -75,6 +77,41 @@ def open_text(source: Any) -> Iterator[Iterable[str]]:
     finally:
         if owned:
             raw.close()
+
+
+def text_blocks(text: io.TextIOWrapper, size: int = BLOCK_CHARS) -> Iterator[str]:
+    """The text of a log opened by open_text, in blocks of about `size` characters cut after
+    a newline: the lines iterating `text` would give, the same characters in the same places.
+
+    A read that fails part-way gives the lines completed before it, then raises, as a
+    `for line in text` loop would.
+    """
+    # TextIOWrapper's own decoding: UTF-8 with replacement, universal newlines translated
+    decoder = io.IncrementalNewlineDecoder(codecs.getincrementaldecoder("utf-8")("replace"),
+                                           translate=True)
+    binary = text.buffer
+    read = getattr(binary, "read1", binary.read)
+    parts: list[str] = []
+    held = 0
+    while True:
+        try:
+            data = read(BUFFER_BYTES)
+        except READ_ERRORS:
+            whole = "".join(parts)
+            if "\n" in whole:
+                yield whole[: whole.rindex("\n") + 1]
+            raise
+        parts.append(decoder.decode(data, final=not data))
+        held += len(parts[-1])
+        if not data:
+            yield "".join(parts)
+            return
+        if held >= size and "\n" in parts[-1]:
+            last = parts[-1]
+            cut = last.rindex("\n") + 1
+            parts[-1] = last[:cut]
+            yield "".join(parts)
+            parts, held = [last[cut:]], len(last) - cut
 
 
 def source_name(source: Any) -> str:

@@ -8,6 +8,7 @@ appends two numbers. The grammar runs once per distinct descriptor (`lines.class
 from __future__ import annotations
 
 import dataclasses
+import io
 from array import array
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator
@@ -18,7 +19,7 @@ import numpy as np
 
 from dnnprof.errors import LogReadError
 from dnnprof.metadata import Counts
-from dnnprof.parsers import columns
+from dnnprof.parsers import chunked, columns
 from dnnprof.parsers.assemble import Parsed, build_trace
 from dnnprof.parsers.events import (
     Descriptor,
@@ -29,7 +30,7 @@ from dnnprof.parsers.events import (
     MessageEvent,
     Unparsed,
 )
-from dnnprof.parsers.inputs import open_text, source_name
+from dnnprof.parsers.inputs import open_text, source_name, text_blocks
 from dnnprof.parsers.lines import LINE_STARTS, Classified, LineState, classify
 from dnnprof.parsers.quirks import time_value
 from dnnprof.trace import Trace
@@ -158,6 +159,30 @@ class TraceBuilder:
     def line_no(self) -> int:
         """Lines consumed so far."""
         return len(self._desc_ids)
+
+    # ------------------------------------- blocks of lines at once (parsers.chunked) --
+
+    def feed_text(self, blocks: Iterable[str]) -> None:
+        """Parse a log's text, given as blocks of whole lines: the same result as feed_lines."""
+        chunked.feed_blocks(self, blocks)
+
+    def lookups(self) -> tuple[dict[str, int], dict[str, int], dict[str, int], str]:
+        """The memos the hot loop reads first (descriptors, messages, timestamped messages)
+        and the timestamp prefix: `parsers.chunked` looks lines up in the same."""
+        return self._timed_memo, self._other_memo, self._stamped_memo, self._ts_prefix
+
+    def append_resolved(self, desc_ids: np.ndarray, durations: np.ndarray, ts: np.ndarray) -> None:
+        """Append lines resolved outside the hot loop (a NaN timestamp: the line had none)."""
+        stamped = np.flatnonzero(~np.isnan(ts))
+        if len(stamped):
+            self._ts_lines.frombytes((stamped + self.line_no).astype(np.int32).tobytes())
+            self._ts_values.frombytes(ts[stamped].tobytes())
+        self._durations.frombytes(durations.astype(np.float64).tobytes())
+        self._desc_ids.frombytes(desc_ids.astype(np.int32).tobytes())
+
+    def mark_end(self, complete: bool) -> None:
+        """Say whether the last line fed ended with a newline."""
+        self._last_line_complete = complete
 
     def _slow(self, raw: str) -> None:
         line_no = len(self._desc_ids) + 1
@@ -344,7 +369,10 @@ def parse_to_trace(source: Any, name: str | None = None) -> Trace:
     builder = TraceBuilder(source_name(source) if name is None else name)
     try:
         with open_text(source) as lines:
-            builder.feed_lines(lines)
+            if isinstance(lines, io.TextIOWrapper):  # a file: whole blocks of its text at once
+                builder.feed_text(text_blocks(lines))
+            else:
+                builder.feed_lines(lines)
     except LogReadError as exc:
         if builder.line_no == 0:
             raise

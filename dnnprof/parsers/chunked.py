@@ -1,0 +1,278 @@
+"""The stream's hot loop a window of lines at a time, known lines resolved by pyarrow/numpy.
+
+A window of lines is cut at byte offsets (numpy), each line's memo key region (the text
+before the last comma, with the timestamp cut out on a timestamped log) is dictionary-encoded
+by pyarrow, so that the memo is consulted once per distinct key in the window, and the times
+and timestamps are cast to floats in one call. A line is resolved here only when the
+per-line loop, run at that point, would take the same fast path with the same result: its
+key is known, its numbers are plain numbers, and no memo changed since the window was
+resolved. Everything else (new descriptors, messages seen for the first time, malformed,
+info and non-ASCII lines) goes through `TraceBuilder.feed_lines`, so line numbers, counts,
+warnings, unparsed samples and events are those of the per-line loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from itertools import islice
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+if TYPE_CHECKING:  # pragma: no cover
+    from dnnprof.parsers.stream import TraceBuilder
+
+MIN_WINDOW = 512  # lines resolved at once after a memo changed (new descriptors come in runs)
+MAX_WINDOW = 1 << 15  # lines resolved at once in a steady log
+# a plain number as oneDNN prints times and timestamps: what pyarrow casts exactly as float()
+_PLAIN_NUMBER = r"^[0-9]+(\.[0-9]*)?([eE][-+]?[0-9]+)?$"
+_NL, _COMMA = 10, 44
+
+
+@dataclass
+class _Window:
+    """Byte offsets of a window's lines inside their block (ends exclude the newline)."""
+
+    data: pa.Buffer
+    buf: np.ndarray  # the block's bytes
+    starts: np.ndarray  # int64, first byte of each line
+    ends: np.ndarray  # int64, one past the line's last byte, newline included
+    content_ends: np.ndarray  # int64, the line without its newline
+
+    def regions(self, begin: np.ndarray, end: np.ndarray, mask: np.ndarray) -> pa.StringArray:
+        """One string per line: [begin, end) of the block where mask, null elsewhere; no copy.
+
+        The array has 2n-1 entries, the odd ones (the bytes between two regions) null, so
+        that arbitrary regions of one buffer need no copying: the caller reads entries 0::2.
+        """
+        n = len(begin)
+        begin = np.where(mask, begin, self.starts)
+        end = np.where(mask, end, self.starts)
+        offsets = np.empty(2 * n, dtype=np.int32)
+        offsets[0::2] = begin
+        offsets[1::2] = end
+        valid = np.zeros(2 * n - 1, dtype=bool)
+        valid[0::2] = mask
+        bitmap = pa.py_buffer(np.packbits(valid, bitorder="little"))
+        return pa.StringArray.from_buffers(2 * n - 1, pa.py_buffer(offsets), self.data, bitmap)
+
+
+class _Stamps:
+    """Timestamps found in the descriptor and message memos' keys, kept up to date.
+
+    The per-line loop looks a timestamped line up whole before it cuts its timestamp out:
+    a key holding that very timestamp (a message memoised before the log's timestamp prefix
+    was known) would be found first, so lines with such a timestamp are left to it.
+    """
+
+    def __init__(self) -> None:
+        self.prefix = ""
+        self.seen = (0, 0)
+        self.found: set[str] = set()
+
+    def update(self, timed: dict[str, int], other: dict[str, int], prefix: str) -> set[str]:
+        """The timestamps (as printed) of the keys that start like a timestamped line."""
+        if prefix != self.prefix:
+            self.prefix, self.seen, self.found = prefix, (0, 0), set()
+        if prefix:
+            for memo, seen in ((timed, self.seen[0]), (other, self.seen[1])):
+                for key in islice(reversed(memo), len(memo) - seen):  # memos only grow
+                    comma = key.find(",", len(prefix))
+                    if key.startswith(prefix) and key[len(prefix) : len(prefix) + 1].isdigit() \
+                            and comma > 0:
+                        self.found.add(key[len(prefix) : comma])
+        self.seen = (len(timed), len(other))
+        return self.found
+
+
+def feed_blocks(builder: TraceBuilder, blocks: Iterable[str]) -> None:
+    """Parse text blocks of whole lines (the last block may end without a newline)."""
+    window = MIN_WINDOW
+    stamps = _Stamps()
+    complete = True
+    for block in blocks:
+        if not block:
+            continue
+        complete = block.endswith("\n")
+        if not block.isascii() or "\r" in block:  # rare: the per-line loop, as it is
+            builder.feed_lines(split_lines(block))
+            continue
+        window = _feed_ascii(builder, block, window, stamps)
+    builder.mark_end(complete)
+
+
+def _signature(builder: TraceBuilder) -> tuple[int, int, int, str]:
+    """Changes whenever a memo the lookups read gains a key or the prefix is found."""
+    timed, other, stamped, prefix = builder.lookups()
+    return len(timed), len(other), len(stamped), prefix
+
+
+def split_lines(block: str) -> list[str]:
+    """The lines of a block, each with its newline, as iterating a text file gives them."""
+    # str.splitlines would also split at \v, \f, \x1c-\x1e, \x85 and \u2028
+    lines = [line + "\n" for line in block.split("\n")]
+    if lines[-1] == "\n":
+        lines.pop()
+    else:
+        lines[-1] = lines[-1][:-1]
+    return lines
+
+
+def _feed_ascii(builder: TraceBuilder, block: str, window: int, stamps: _Stamps) -> int:
+    """Feed one ASCII block window by window; returns the window size for the next block."""
+    data = block.encode("ascii")
+    buf = np.frombuffer(data, dtype=np.uint8)
+    ends = np.flatnonzero(buf == _NL) + 1
+    if not len(ends) or ends[-1] != len(data):
+        ends = np.append(ends, len(data))
+    starts = np.concatenate(([0], ends[:-1]))
+    content_ends = ends - (buf[ends - 1] == _NL)
+    buffer = pa.py_buffer(data)
+    at = 0
+    while at < len(starts):
+        stop = min(len(starts), at + window)
+        lines = _Window(buffer, buf, starts[at:stop], ends[at:stop], content_ends[at:stop])
+        changed = _feed_window(builder, block, lines, stamps)
+        window = MIN_WINDOW if changed else min(2 * window, MAX_WINDOW)
+        at = stop
+    return window
+
+
+def _feed_window(builder: TraceBuilder, block: str, lines: _Window, stamps: _Stamps) -> bool:
+    """Resolve a window, then append it in order; True if a memo changed on the way."""
+    before = _signature(builder)
+    desc, durations, ts = _resolve(builder, lines, stamps)
+    done = 0
+    for miss in np.flatnonzero(desc < 0).tolist():
+        builder.append_resolved(desc[done:miss], durations[done:miss], ts[done:miss])
+        builder.feed_lines([block[lines.starts[miss] : lines.ends[miss]]])
+        done = miss + 1
+        if _signature(builder) != before:
+            # what was resolved after this line may be stale: the rest goes line by line
+            builder.feed_lines(
+                [block[s:e] for s, e in zip(lines.starts[done:].tolist(),
+                                            lines.ends[done:].tolist(), strict=True)]
+            )
+            return True
+    builder.append_resolved(desc[done:], durations[done:], ts[done:])
+    return False
+
+
+def _resolve(
+    builder: TraceBuilder, lines: _Window, stamps: _Stamps
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(descriptor id or -1, duration, timestamp) per line, as the per-line loop's fast paths
+    would give them with the memo as it is now; -1 for every line they would not take."""
+    n = len(lines.starts)
+    desc = np.full(n, -1, dtype=np.int32)
+    durations = np.full(n, np.nan)
+    ts = np.full(n, np.nan)
+    base, stop = int(lines.starts[0]), int(lines.ends[-1])
+    commas = np.flatnonzero(lines.buf[base:stop] == _COMMA) + base
+    if not len(commas):
+        commas = np.array([stop], dtype=np.int64)  # a sentinel past the window
+    k = np.searchsorted(commas, lines.content_ends) - 1
+    last = commas[np.maximum(k, 0)]
+    has_comma = (k >= 0) & (last >= lines.starts)
+    head_end = np.where(has_comma, last, lines.starts)  # rpartition: no comma, empty head
+    tail_start = np.where(has_comma, last + 1, lines.starts)
+    timed, other, stamped_memo, prefix = builder.lookups()
+    blocked = stamps.update(timed, other, prefix)
+    stamped, ts_comma = _stamped_lines(prefix, blocked, lines, commas, has_comma, last)
+    plain = ~stamped
+    # untimestamped lines: the text before the last comma is a known descriptor ...
+    known = _lookup(timed, "", lines, lines.starts, head_end, plain, desc)
+    _take_numbers(lines, known, tail_start, desc, durations)
+    # ... or the whole line is a known message
+    _lookup(other, "", lines, lines.starts, lines.ends, plain & ~known, desc)
+    if stamped.any():
+        known = _lookup(timed, prefix, lines, ts_comma + 1, head_end, stamped, desc)
+        _take_numbers(lines, known, tail_start, desc, durations)
+        ts_start = lines.starts + len(prefix)
+        cast = _numbers(lines, ts_start, ts_comma, known)
+        ts[known] = cast[known]
+        desc[known & np.isnan(cast)] = -1  # a timestamp that is not a plain number
+        _lookup(stamped_memo, prefix, lines, ts_comma + 1, lines.content_ends, stamped & ~known,
+                desc)
+    return desc, durations, ts
+
+
+def _stamped_lines(
+    ts_prefix: str, blocked: set[str], lines: _Window, commas: np.ndarray, has_comma: np.ndarray,
+    last: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(lines the per-line loop looks up with their timestamp cut out, the comma after it)."""
+    n = len(lines.starts)
+    if not ts_prefix or not ts_prefix.isascii():  # an ASCII line cannot start with it
+        return np.zeros(n, dtype=bool), lines.starts
+    prefix = ts_prefix.encode("ascii")
+    buf, size = lines.buf, len(lines.buf)
+    first = lines.starts + len(prefix)
+    ok = has_comma & (first < lines.content_ends)
+    for offset, byte in enumerate(prefix):
+        ok &= buf[np.minimum(lines.starts + offset, size - 1)] == byte
+    digit = buf[np.minimum(first, size - 1)]
+    ok &= (digit >= 48) & (digit <= 57)
+    at = np.minimum(np.searchsorted(commas, first), len(commas) - 1)
+    ts_comma = np.where(ok, commas[at], lines.starts)
+    ok &= (ts_comma > first) & (ts_comma < last)
+    if blocked and ok.any():
+        # a memo key with this very timestamp: the per-line loop's first lookups could hit it
+        seen = lines.regions(first, ts_comma, ok)
+        hit = pc.is_in(seen, value_set=pa.array(sorted(blocked)))
+        ok &= ~_even(hit.fill_null(False).to_numpy(zero_copy_only=False), n)
+    return ok, ts_comma
+
+
+def _lookup(
+    memo: dict[str, int], prefix: str, lines: _Window, begin: np.ndarray, end: np.ndarray,
+    mask: np.ndarray, desc: np.ndarray,
+) -> np.ndarray:
+    """Look the masked lines' [begin, end) up in a memo (once per distinct text), filling
+    `desc` where found; returns where found."""
+    n = len(mask)
+    if not mask.any() or not memo:
+        return np.zeros(n, dtype=bool)
+    encoded = pc.dictionary_encode(lines.regions(begin, end, mask))
+    ids = np.array([memo.get(prefix + key, -1) for key in encoded.dictionary.to_pylist()]
+                   or [-1], dtype=np.int32)
+    codes = _even(encoded.indices.fill_null(0).to_numpy(), n)
+    found = mask & (ids[codes] >= 0)
+    desc[found] = ids[codes][found]
+    return found
+
+
+def _take_numbers(
+    lines: _Window, known: np.ndarray, tail_start: np.ndarray, desc: np.ndarray,
+    durations: np.ndarray,
+) -> None:
+    """The durations of known lines; a line whose time is not a plain number is left to the
+    per-line loop (which sends it down the slow path)."""
+    if not known.any():
+        return
+    cast = _numbers(lines, tail_start, lines.content_ends, known)
+    durations[known] = cast[known]
+    desc[known & np.isnan(cast)] = -1
+
+
+def _numbers(lines: _Window, begin: np.ndarray, end: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """float() of each masked region, NaN where it is not a number float() reads the same way."""
+    n = len(mask)
+    texts = lines.regions(begin, end, mask)
+    try:
+        values = pc.cast(texts, pa.float64())
+    except pa.ArrowInvalid:  # a field that is not a number: cast the plain ones only
+        plain = pc.match_substring_regex(texts, _PLAIN_NUMBER).fill_null(False)
+        values = pc.cast(pc.if_else(plain, texts, None), pa.float64())
+    result = _even(values.to_numpy(zero_copy_only=False), n)
+    # pyarrow reads "nan" as float() does, but a NaN time goes to the per-line loop: there
+    # NaN marks "not resolved", and the slow path decides what a NaN time means
+    return result
+
+
+def _even(values: np.ndarray, n: int) -> np.ndarray:
+    """Entries 0, 2, 4 ... of a 2n-1 array built by `_Window.regions`."""
+    return np.ascontiguousarray(values[0::2][:n])
