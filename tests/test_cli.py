@@ -4,6 +4,7 @@ exit codes every command shares, and the public functions the commands call."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -148,6 +149,21 @@ def test_a_closed_pipe_ends_the_command_with_0() -> None:
     errors = command.stderr.read().decode()
     assert command.wait(timeout=120) == ExitCode.OK
     assert "Traceback" not in errors and "Exception ignored" not in errors
+
+
+@pytest.mark.parametrize("command", ["parse", "report"])
+def test_an_ascii_terminal_gets_the_output_not_an_encoding_error(command, tmp_path) -> None:
+    # LC_ALL=C makes stdout ASCII; the tables' × and – used to end the command with a
+    # UnicodeEncodeError (exit 2) after all the work was done
+    log = CORPUS / "torch_resnet50_int8_fx_b1.log"
+    argv = [sys.executable, "-m", "dnnprof", command, str(log)]
+    if command == "report":
+        argv += ["-o", str(tmp_path / "r.html")]
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0",
+           "PYTHONIOENCODING": ""}
+    out = subprocess.run(argv, capture_output=True, env=env, check=False)
+    assert out.returncode == 0, out.stderr.decode("ascii", "replace")
+    assert b"convolution" in out.stdout and b"UnicodeEncodeError" not in out.stderr
 
 
 def test_only_trace_takes_a_command_after_dashes(capsys) -> None:

@@ -52,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `dnnprof` console script: parse the flags, run the command."""
+    _tolerant_output()
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     # `dnnprof trace [opts] -- CMD ...`: everything after `--` is the wrapped command,
@@ -87,6 +88,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{args.error_prefix}: internal error in dnnprof {__version__} (a bug; the "
               "traceback above says where): no verdict", file=sys.stderr)
         return ExitCode.USAGE
+
+
+def _tolerant_output() -> None:
+    """Let stdout/stderr replace what their encoding cannot show: under LC_ALL=C (ASCII) a
+    dash or × in a table would otherwise end the command with a UnicodeEncodeError after
+    the work was done."""
+    for stream in (sys.stdout, sys.stderr):
+        encoding = (getattr(stream, "encoding", None) or "").lower().replace("-", "")
+        if encoding != "utf8" and hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="replace")
 
 
 def _discard_stdout() -> None:
