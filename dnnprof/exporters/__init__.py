@@ -35,7 +35,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from dnnprof.exporters.jaeger_json import read_jaeger_json, write_jaeger_json
     from dnnprof.exporters.jaeger_legacy import export_jaeger_legacy
     from dnnprof.exporters.otlp import export_otlp
-    from dnnprof.exporters.spans import Span, SpanTree, build_span_tree
+    from dnnprof.exporters.span_plan import build_span_tree
+    from dnnprof.exporters.spans import Span, SpanTree
     from dnnprof.trace import Trace
 
 # format name -> "module:class" of its exporter, file formats first
@@ -54,7 +55,7 @@ FORMATS = tuple(EXPORTERS)
 _LAZY = {
     "Span": "spans",
     "SpanTree": "spans",
-    "build_span_tree": "spans",
+    "build_span_tree": "span_plan",
     "write_jaeger_json": "jaeger_json",
     "read_jaeger_json": "jaeger_json",
     "write_chrome_trace": "chrome_trace",

@@ -209,7 +209,7 @@ class PrimitiveAttributes:
         key = tuple(getattr(row, c, None) for c, _ in self.static_columns) + (
             row.has_scales,
             row.has_zero_points,
-            row.flops,
+            plain(row.flops),  # not the float: NaN != NaN, so every unknown count missed
             row.desc_id,
         )
         cached = self.cache.get(key)

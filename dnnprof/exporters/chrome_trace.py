@@ -15,21 +15,19 @@ Which iterations: by default ("auto") every one while the file stays under
 `DEFAULT_MAX_BYTES` (counted from the rows before any span is built), else the OTLP export's
 selection, the last 3 steady iterations, with a message saying so; `iterations="all"` (the
 command line's --all-iterations) writes everything, with a warning past what Perfetto's
-JSON importer opens comfortably. The file is written event by event (`write_json_streamed`).
+JSON importer opens comfortably. The file is written event by event (`write_json_streamed`);
+more than `span_plan.CHUNK_ITERATIONS` iterations are also built that many at a time.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import time
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dnnprof.exporters import span_plan
 from dnnprof.exporters.base import (
     STREAMED,
     ExportOptions,
@@ -44,14 +42,14 @@ from dnnprof.exporters.selection import (
     select_iterations,
     span_mask,
 )
-from dnnprof.exporters.spans import LEVELS, Span, SpanTree, build_span_tree
+from dnnprof.exporters.span_plan import SpanPlan, plan_span_tree
+from dnnprof.exporters.spans import Span, SpanTree, walk_chunk
 from dnnprof.trace import Trace
 
 GRID_NS = 125  # 1/8 us
 PID = 1
 AUTO = "auto"  # every iteration while the file stays small, else the steady selection
 DEFAULT_MAX_BYTES = 50_000_000  # what "auto" writes whole: a few seconds, opens at once
-CHUNK_ITERATIONS = 50  # a longer selection is built and written this many iterations at a time
 
 
 def _grid(ns: int) -> int:
@@ -198,12 +196,10 @@ def chosen_selection(
 def _write(trace: Trace, path: str | os.PathLike[str], span_iterations: int | None,
            iterations: str | Sequence[int], service_name: str = "dnnprof") -> tuple[SpanTree, str]:
     limit, selection, note = chosen_selection(trace, span_iterations, iterations)
-    events = trace.events
-    rows = events.loc[span_mask(events), ["iteration", "phase"]]
-    chosen = select_iterations(rows, limit, selection) if len(rows) else []
-    if len(chosen) > CHUNK_ITERATIONS:
-        return write_in_chunks(trace, path, chosen, service_name), note
-    tree = build_span_tree(trace, limit, selection, service_name)
+    plan = plan_span_tree(trace, limit, selection, service_name)
+    if len(plan) > span_plan.CHUNK_ITERATIONS:
+        return write_in_chunks(plan, path), note
+    tree = plan.whole()
     document, chrome_events = chrome_document(tree)
     write_json_streamed(path, document, chrome_events)
     return tree, note
@@ -235,68 +231,25 @@ class ChromeTraceExporter(FileExporter):
         return Written(message, note, tree)
 
 
-class _WrittenTree(SpanTree):
-    """What a chunked export wrote: its run span (no children kept) and span counts."""
-
-    def __init__(self, base: SpanTree, root: Span, iterations: list[int], counts: Counter[str]):
-        super().__init__(root, base.timeline, iterations, base.iterations_total,
-                         base.service_name, resource=base.resource)
-        self.level_counts = counts
-
-    def __len__(self) -> int:
-        return sum(self.level_counts.values())
-
-    def counts(self) -> dict[str, int]:
-        """Spans per level, as written."""
-        return {level: self.level_counts.get(level, 0) for level in LEVELS}
-
-
-def write_in_chunks(trace: Trace, path: str | os.PathLike[str], chosen: Sequence[int],
-                    service_name: str = "dnnprof") -> SpanTree:
-    """Write the span tree of `chosen` iterations CHUNK_ITERATIONS at a time: memory holds one
-    chunk's spans whatever the number of iterations. Tracks are assigned within each chunk
-    (iterations follow one another); the run span, the track names and `otherData` are
-    written last, once every chunk is known."""
-    now_ns = time.time_ns()  # a synthetic timeline is placed once, for every chunk
-    chunks = [list(chosen[k : k + CHUNK_ITERATIONS]) for k in range(0, len(chosen), CHUNK_ITERATIONS)]
-    first = build_span_tree(trace, None, chunks[0], service_name, now_ns)
-    origin = first.root.start_ns
-    counts: Counter[str] = Counter()
+def write_in_chunks(plan: SpanPlan, path: str | os.PathLike[str]) -> SpanTree:
+    """Write a planned span tree a chunk of iterations at a time (`SpanPlan.chunks`): memory
+    holds one chunk's spans whatever the number of iterations. Tracks are assigned within
+    each chunk (iterations follow one another); the run span and the track names are
+    written last, once every chunk's tracks are known."""
+    tree = plan.tree
+    root, origin = tree.root, tree.root.start_ns
     tracks: set[int] = {0}
-    exported: list[int] = []
-    totals = {"end": first.root.end_ns, "exec_ms": 0.0}
 
     def chunk_events() -> Iterator[dict[str, Any]]:
-        for number, chunk in enumerate(chunks):
-            tree = first if number == 0 else build_span_tree(trace, None, chunk, service_name,
-                                                             now_ns)
-            exported.extend(tree.iterations)
-            totals["end"] = max(totals["end"], tree.root.end_ns)
-            totals["exec_ms"] += float(tree.root.attributes.get("dnnprof.exec_time_ms", 0.0))
+        for chunk in plan.chunks():
             placed = [_Placed(span, depth, _grid(span.start_ns - origin),
                               _grid(span.end_ns - origin), order)
-                      for order, (span, _, depth) in enumerate(tree.walk()) if depth]
+                      for order, (span, _, depth) in enumerate(walk_chunk(root, chunk))]
             for item in assign_tracks(placed):
-                counts[item.span.level] += 1
                 tracks.add(item.track)
                 yield _complete_event(item)
-        root.attributes.update({"dnnprof.iterations_exported": ",".join(map(str, exported)),
-                                "dnnprof.exec_time_ms": totals["exec_ms"]})
-        root.end_ns = totals["end"]
-        counts["run"] += 1
         yield _complete_event(_Placed(root, 0, 0, _grid(root.end_ns - origin), -1))
         yield from _track_events(root.name, sorted(tracks))
 
-    root = Span(first.root.name, "run", origin, first.root.end_ns, dict(first.root.attributes))
-    written = _WrittenTree(first, root, exported, counts)
-
-    def finished() -> dict[str, Any]:
-        identity = {"source": trace.metadata.source, "events": len(trace.events),
-                    "iterations": exported, "spans": len(written), "end": root.end_ns - origin}
-        digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode())
-        written.trace_id = digest.hexdigest()[:32]
-        return _document(written, origin)
-
-    write_json_streamed(path, _document(first, origin), chunk_events(), finished)
-    return written
-
+    write_json_streamed(path, _document(tree, origin), chunk_events())
+    return tree

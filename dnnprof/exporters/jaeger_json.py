@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +30,9 @@ from dnnprof.exporters.base import (
     Written,
     write_json_streamed,
 )
-from dnnprof.exporters.selection import JAEGER_UI_SPANS
-from dnnprof.exporters.spans import Span, SpanTree, build_span_tree, span_ids
+from dnnprof.exporters.selection import JAEGER_UI_SPANS, jaeger_ui_note
+from dnnprof.exporters.span_plan import SpanPlan, plan_span_tree
+from dnnprof.exporters.spans import Span, SpanTree, numbered, span_id
 from dnnprof.trace import Trace
 
 INGESTION_TAGS = (
@@ -57,22 +58,22 @@ def _tags(attributes: dict[str, AttributeValue]) -> list[dict[str, Any]]:
     ]
 
 
-def jaeger_spans(tree: SpanTree) -> Iterator[dict[str, Any]]:
-    """The query API's span objects of a tree, made one at a time, in pre-order."""
-    ids = span_ids(tree)
-    for span, parent, _ in tree.walk():
+def jaeger_spans(trace_id: str, spans: Iterable[tuple[Span, int | None, int]]
+                 ) -> Iterator[dict[str, Any]]:
+    """The query API's span objects, made one at a time from `spans.numbered` (span, parent
+    index, index): ids come from the trace id and the pre-order index."""
+    for span, parent, index in spans:
         references = []
         if parent is not None:
             references.append(
-                {"refType": "CHILD_OF", "traceID": tree.trace_id, "spanID": ids[id(parent)]}
+                {"refType": "CHILD_OF", "traceID": trace_id, "spanID": span_id(trace_id, parent)}
             )
-        start_us = span.start_ns // 1000
         yield {
-            "traceID": tree.trace_id,
-            "spanID": ids[id(span)],
+            "traceID": trace_id,
+            "spanID": span_id(trace_id, index),
             "operationName": span.name,
             "references": references,
-            "startTime": start_us,
+            "startTime": span.start_ns // 1000,
             "duration": span.duration_ns // 1000,
             "tags": _tags(span.attributes),
             "logs": [],
@@ -85,7 +86,8 @@ def jaeger_spans(tree: SpanTree) -> Iterator[dict[str, Any]]:
 def tree_to_jaeger(tree: SpanTree, spans: Any = None) -> dict[str, Any]:
     """One trace object of the query API's `data` list; `spans` (`STREAMED` when the file
     is written span by span) stands in place of its span list when given."""
-    spans = list(jaeger_spans(tree)) if spans is None else spans
+    if spans is None:
+        spans = list(jaeger_spans(tree.trace_id, numbered(tree.root, [tree.root.children])))
     # the process is the OTLP resource: the run's identity, which Jaeger's search filters by
     resource = {"service.version": __version__, "dnnprof.timeline": tree.timeline, **tree.resource}
     resource.pop("service.name", None)
@@ -104,14 +106,13 @@ def jaeger_document(tree: SpanTree, spans: Any = None) -> dict[str, Any]:
             "errors": None}
 
 
-def _write(tree: SpanTree, path: str | os.PathLike[str]) -> str:
-    """Write the file span by span; returns a warning when Jaeger's UI would struggle."""
-    write_json_streamed(path, jaeger_document(tree, STREAMED), jaeger_spans(tree))
-    spans = len(tree)
-    if spans <= JAEGER_UI_SPANS:
-        return ""
-    return (f"warning: {spans:,} spans in one trace; Jaeger's UI gets slow past a few "
-            f"thousand: select fewer iterations (--span-iterations N)")
+def _write(plan: SpanPlan, path: str | os.PathLike[str]) -> str:
+    """Write the file span by span, the tree made CHUNK_ITERATIONS iterations at a time;
+    returns a warning when Jaeger's UI would struggle with it."""
+    tree = plan.tree
+    spans = jaeger_spans(tree.trace_id, numbered(tree.root, plan.chunks()))
+    write_json_streamed(path, jaeger_document(tree, STREAMED), spans)
+    return jaeger_ui_note(len(tree), JAEGER_UI_SPANS)
 
 
 def write_jaeger_json(
@@ -122,8 +123,7 @@ def write_jaeger_json(
     iterations: str | Sequence[int] = "steady",
 ) -> Path:
     """Write the Trace's span tree as a Jaeger JSON file (same selection as the OTLP export)."""
-    tree = build_span_tree(trace, span_iterations, iterations, service_name)
-    _write(tree, path)
+    _write(plan_span_tree(trace, span_iterations, iterations, service_name), path)
     return Path(path)
 
 
@@ -135,12 +135,12 @@ class JaegerJsonExporter(FileExporter):
 
     def write(self, trace: Trace, path: Path, options: ExportOptions) -> Written:
         """Write the span tree of the selected iterations as one Jaeger JSON file."""
-        tree = build_span_tree(
+        plan = plan_span_tree(
             trace, options.limit(3), options.selection("steady"), options.service_name
         )
-        note = _write(tree, path)
+        note = _write(plan, path)
         message = f"Jaeger JSON written to {path} (Jaeger UI: Search > JSON File)"
-        return Written(message, note, tree)
+        return Written(message, note, plan.tree)
 
 
 # ---------------------------------------------------------------------- reader --

@@ -28,13 +28,13 @@ from dnnprof.exporters.base import (
     parse_endpoint,
 )
 from dnnprof.exporters.otlp import (
-    sdk_spans,
+    sdk_span_chunks,
     send_batches,
     sending_options,
     sent_result,
     wait_reachable,
 )
-from dnnprof.exporters.spans import build_span_tree
+from dnnprof.exporters.span_plan import plan_span_tree
 from dnnprof.trace import Trace
 
 DEFAULT_ENDPOINT = "http://localhost:14268/api/traces"
@@ -99,7 +99,7 @@ def export_jaeger_legacy(
     )
     exporter_class = _exporter_class()
     started = time.perf_counter()
-    tree = build_span_tree(trace, span_iterations, iterations, service_name)
+    plan = plan_span_tree(trace, span_iterations, iterations, service_name)
     if parsed.scheme == "udp":
         transport = "udp"
         port = parsed.port or 6831
@@ -125,12 +125,14 @@ def export_jaeger_legacy(
         exporter = _make(exporter_class, collector_endpoint=url, timeout=max(1, round(timeout_s)))
     # The Thrift translator copies every resource attribute into every span's tags, so the
     # resource carries the service name only.
-    spans = sdk_spans(tree, Resource({"service.name": service_name}))
+    tree = plan.tree
+    spans = sdk_span_chunks(tree, plan.chunks(), Resource({"service.name": service_name}))
     loggers = ("opentelemetry.exporter.jaeger", "opentelemetry.sdk")
     describe = f"legacy Jaeger export to {url}"
-    batches = send_batches(exporter, spans, BATCH_SIZE[transport], retries, describe, loggers)
+    batches = send_batches(exporter, spans, len(tree), BATCH_SIZE[transport], retries, describe,
+                           loggers)
     return sent_result(JaegerLegacyExporter.name, tree, url, f"jaeger-thrift-{transport}",
-                       len(spans), batches, started, query_url)
+                       len(tree), batches, started, query_url)
 
 
 class JaegerLegacyExporter(NetworkExporter):

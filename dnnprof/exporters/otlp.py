@@ -15,8 +15,9 @@ from __future__ import annotations
 import logging
 import socket
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from itertools import chain
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -35,7 +36,9 @@ from dnnprof.exporters.base import (
     NetworkExporter,
     parse_endpoint,
 )
-from dnnprof.exporters.spans import SpanTree, build_span_tree
+from dnnprof.exporters.selection import jaeger_ui_note
+from dnnprof.exporters.span_plan import plan_span_tree
+from dnnprof.exporters.spans import Span, SpanTree, walk_chunk
 from dnnprof.trace import Trace
 
 DEFAULT_ENDPOINTS = {"grpc": "http://localhost:4317", "http": "http://localhost:4318"}
@@ -71,8 +74,11 @@ def resource_for(tree: SpanTree, extra: dict[str, Any] | None = None) -> Resourc
     return Resource.create(attributes)
 
 
-def sdk_spans(tree: SpanTree, resource: Resource) -> list[Any]:
-    """The tree as OpenTelemetry SDK ReadableSpans (one trace, parents linked)."""
+def sdk_span_chunks(tree: SpanTree, chunks: Iterable[list[Span]], resource: Resource
+                    ) -> Iterator[list[Any]]:
+    """The tree as OpenTelemetry SDK ReadableSpans (one trace, parents linked), ended and
+    handed over a chunk of iteration spans at a time (`SpanPlan.chunks`), the run span last;
+    sets `tree.trace_id` to the SDK's id."""
     provider = TracerProvider(
         resource=resource,
         sampler=ALWAYS_ON,
@@ -81,24 +87,31 @@ def sdk_spans(tree: SpanTree, resource: Resource) -> list[Any]:
     collect = _Collect()
     provider.add_span_processor(collect)
     tracer = provider.get_tracer("dnnprof.exporters", __version__)
-    live: dict[int, Any] = {}
-    order = []
-    for span, parent, _ in tree.walk():
-        # An empty Context for the root, so an application's current span is never the parent.
-        context = Context() if parent is None else trace_api.set_span_in_context(live[id(parent)])
-        sdk_span = tracer.start_span(
-            span.name,
-            context=context,
-            kind=trace_api.SpanKind.INTERNAL,
-            attributes=span.attributes,
-            start_time=span.start_ns,
-        )
-        live[id(span)] = sdk_span
-        order.append((sdk_span, span.end_ns))
-    for sdk_span, end_ns in reversed(order):  # children end before their parents
-        sdk_span.end(end_time=end_ns)
-    tree.trace_id = format(live[id(tree.root)].get_span_context().trace_id, "032x")
-    return collect.spans
+
+    def start(span: Span, context: Context) -> Any:
+        return tracer.start_span(span.name, context=context, kind=trace_api.SpanKind.INTERNAL,
+                                 attributes=span.attributes, start_time=span.start_ns)
+
+    # An empty Context for the root, so an application's current span is never the parent.
+    root = start(tree.root, Context())
+    tree.trace_id = format(root.get_span_context().trace_id, "032x")
+    for chunk in chunks:
+        live = {id(tree.root): root}
+        order = []
+        for span, parent, _ in walk_chunk(tree.root, chunk):
+            live[id(span)] = start(span, trace_api.set_span_in_context(live[id(parent)]))
+            order.append((live[id(span)], span.end_ns))
+        for sdk_span, end_ns in reversed(order):  # children end before their parents
+            sdk_span.end(end_time=end_ns)
+        yield collect.spans
+        collect.spans = []
+    root.end(end_time=tree.root.end_ns)
+    yield collect.spans
+
+
+def sdk_spans(tree: SpanTree, resource: Resource) -> list[Any]:
+    """A whole tree as OpenTelemetry SDK ReadableSpans (see `sdk_span_chunks`)."""
+    return [s for chunk in sdk_span_chunks(tree, [tree.root.children], resource) for s in chunk]
 
 
 # ------------------------------------------------------------------ transport --
@@ -214,31 +227,38 @@ def captured_exporter_logs(names: Sequence[str]) -> Iterator[_KeepMessages]:
 
 def send_batches(
     exporter: Any,
-    spans: list[Any],
+    chunks: Iterable[list[Any]],
+    total: int,
     batch_size: int,
     retries: int,
     describe: str,
     logger_names: Sequence[str],
 ) -> int:
-    """Export spans in batches, each retried up to `retries` times; returns the batch count.
-    The exporter is shut down afterwards, whether or not everything was sent."""
-    batches = [spans[i : i + batch_size] for i in range(0, len(spans), batch_size)] or [[]]
-    sent = 0
+    """Export `total` spans, coming a chunk at a time, in batches of `batch_size`, each retried
+    up to `retries` times; returns the batch count. The exporter is shut down afterwards,
+    whether or not everything was sent."""
+    count = max(1, -(-total // batch_size))
+    sent = number = 0
+    pending: list[Any] = []
     try:
         with captured_exporter_logs(logger_names) as logs:
-            for number, batch in enumerate(batches, 1):
-                failure = _send_batch(exporter, batch, retries, logs)
-                if failure is not None:
-                    raise ExportError(
-                        f"{describe}: batch {number} of {len(batches)} failed after "
-                        f"{retries + 1} attempts ({sent} of {len(spans)} spans were sent): "
-                        f"{failure}. The trace itself is unchanged; check the collector and "
-                        "re-run the export."
-                    )
-                sent += len(batch)
+            for chunk in chain(chunks, [None]):  # None: the end, send what is left
+                pending.extend(chunk or [])
+                while len(pending) >= batch_size or (chunk is None and (pending or not number)):
+                    batch, pending = pending[:batch_size], pending[batch_size:]
+                    number += 1
+                    failure = _send_batch(exporter, batch, retries, logs)
+                    if failure is not None:
+                        raise ExportError(
+                            f"{describe}: batch {number} of {count} failed after "
+                            f"{retries + 1} attempts ({sent} of {total} spans were sent): "
+                            f"{failure}. The trace itself is unchanged; check the collector and "
+                            "re-run the export."
+                        )
+                    sent += len(batch)
     finally:
         exporter.shutdown()
-    return len(batches)
+    return number
 
 
 def _send_batch(exporter: Any, batch: list[Any], retries: int, logs: _KeepMessages) -> str | None:
@@ -286,13 +306,15 @@ def export_otlp(
     """
     started = time.perf_counter()
     url, host, port = normalize_endpoint(endpoint, protocol)
-    tree = build_span_tree(trace, span_iterations, iterations, service_name)
+    plan = plan_span_tree(trace, span_iterations, iterations, service_name)
     wait_reachable(host, port, retries + 1, timeout_s)
-    spans = sdk_spans(tree, resource_for(tree))
+    tree = plan.tree
+    spans = sdk_span_chunks(tree, plan.chunks(), resource_for(tree))
     exporter = make_exporter(protocol, url, timeout_s, headers)
     describe = f"OTLP/{protocol} export to {url}"
-    batches = send_batches(exporter, spans, batch_size, retries, describe, OTLP_LOGGERS)
-    return sent_result(OtlpExporter.name, tree, url, protocol, len(spans), batches, started,
+    batches = send_batches(exporter, spans, len(tree), batch_size, retries, describe,
+                           OTLP_LOGGERS)
+    return sent_result(OtlpExporter.name, tree, url, protocol, len(tree), batches, started,
                        query_url)
 
 
@@ -323,7 +345,8 @@ def sent_result(
     started: float, query_url: str | None,
 ) -> ExportResult:  # fmt: skip
     """What a network export sent; its message is one line for the user: how many spans of
-    each level went where, the trace id, and the trace's page in the Jaeger UI when known."""
+    each level went where, the trace id, and the trace's page in the Jaeger UI when known;
+    a second line warns past what Jaeger's UI shows comfortably."""
     link = ui_link(tree.trace_id, query_url, url)
     counts = tree.counts()
     message = (
@@ -332,6 +355,8 @@ def sent_result(
         f"{time.perf_counter() - started:.2f}s; service {tree.service_name}, "
         f"trace id {tree.trace_id}" + (f"; open {link}" if link else "")
     )
+    note = jaeger_ui_note(spans)
+    message += f"\n  {note}" if note else ""
     return ExportResult.of_tree(
         fmt, url, tree, started, message,
         protocol=protocol, spans=spans, batches=batches, link=link,

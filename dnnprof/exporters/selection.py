@@ -31,6 +31,15 @@ PERFETTO_JSON_BYTES = 300_000_000
 CHROME_BYTES_PER_SPAN = 850  # a Chrome event with its args, measured on the corpus logs
 
 
+def jaeger_ui_note(spans: int, budget: int | None = None) -> str:
+    """A warning for a trace of `spans` spans past what Jaeger's UI lays out comfortably
+    (`budget`, by default JAEGER_UI_SPANS)."""
+    if spans <= (JAEGER_UI_SPANS if budget is None else budget):
+        return ""
+    return (f"warning: {spans:,} spans in one trace; Jaeger's UI gets slow past a few "
+            f"thousand: select fewer iterations (--span-iterations N)")
+
+
 def span_mask(events: pd.DataFrame) -> np.ndarray:
     """Which rows become primitive spans: exec lines of the span APIs (not markers)."""
     op, ops = coded(events["op"])

@@ -1,7 +1,7 @@
 """The span tree every span format writes: run -> iteration -> layer -> primitive.
 
-Built once from `trace.events` (see docs/trace-schema.md); each output format is then a
-small function of the tree. Times are integer nanoseconds since the Unix epoch so that
+Planned and built from `trace.events` by `span_plan` (see docs/trace-schema.md); each
+output format is then a small function of the tree, or of its chunks. Times are integer nanoseconds since the Unix epoch so that
 every format rounds the same numbers the same way.
 
 Which rows become primitive spans: `exec` rows of the primitive, ukernel and graph APIs
@@ -14,28 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 
-from dnnprof.exporters.attributes import (
-    AttributeValue,
-    PrimitiveAttributes,
-    dimension_lookup,
-    layer_attributes,
-    primitive_name,
-    resource_attributes,
-    run_details,
-    run_identity,
-    run_name,
-    share_of,
-)
-from dnnprof.exporters.base import ExportError
-from dnnprof.exporters.selection import iteration_phases, select_iterations, span_mask
+from dnnprof.exporters.attributes import AttributeValue, layer_attributes, share_of
 from dnnprof.trace import Trace
 
 LEVELS = ("run", "iteration", "layer", "primitive")
@@ -102,7 +87,7 @@ class SpanTree:
 # ----------------------------------------------------------------------- times --
 
 
-def base_time_ns(trace: Trace, timeline: str, now_ns: int | None = None) -> int:
+def base_time_ns(trace: Trace, timeline: str) -> int:
     """Epoch time of `start_ms == 0`, rounded to a whole microsecond.
 
     With real timestamps that is the first timestamp of the log. A synthetic timeline has no
@@ -119,12 +104,8 @@ def base_time_ns(trace: Trace, timeline: str, now_ns: int | None = None) -> int:
     elif (~np.isnan(ts)).any():
         base_ms = float(np.nanmin(ts))
     else:
-        base_ms = (time.time_ns() if now_ns is None else now_ns) / 1e6
+        base_ms = time.time_ns() / 1e6
     return int(round(base_ms * 1000.0)) * 1000
-
-
-def _ns(ms: float) -> int:
-    return 0 if math.isnan(ms) else int(round(ms * 1e6))
 
 
 # ------------------------------------------------------------------------ tree --
@@ -158,7 +139,7 @@ def _layer_span(prims: list[Span], layer: str, layer_type: str) -> Span:
     return _envelope(layer, "layer", prims, attrs)
 
 
-def _group_layers(prims: list[tuple[Span, str, str]]) -> list[Span]:
+def group_layers(prims: list[tuple[Span, str, str]]) -> list[Span]:
     """Primitives in time order -> layer spans (consecutive runs of one layer) and bare
     primitives (no layer). Consecutive runs, not one span per layer name, so that layer
     spans never overlap each other even when a layer is entered twice."""
@@ -180,148 +161,36 @@ def _group_layers(prims: list[tuple[Span, str, str]]) -> list[Span]:
     return out
 
 
-@dataclass
-class _Group:
-    """The primitives of one iteration span: an iteration, a stretch of rows outside every
-    iteration (one phase), or the whole trace when it has no iterations."""
-
-    kind: str  # "iteration" | "outside" | "whole"
-    iteration: int
-    phase: str
-    members: list[tuple[Span, str, str]] = field(default_factory=list)  # span, layer, type
-
-
-def _primitive_groups(
-    trace: Trace, rows: pd.DataFrame, whole: bool, base_ns: int
-) -> list[_Group]:
-    """Primitive spans in time order, grouped by the iteration span they go under.
-
-    Rows outside every iteration (calibration, tracing ... in an "all" export) are grouped
-    by contiguous stretch of one phase, so that no group's time range overlaps another's.
-    """
-    attributes_of = PrimitiveAttributes(dimension_lookup(trace))
-    ordered = rows.sort_values(["start_ms", "line"], kind="stable")
-    # positions of the selected rows only (a dict over every row cost a GB at 10M lines)
-    positions = iter(trace.events.index.get_indexer(ordered.index).tolist())
-    phases = {} if whole else iteration_phases(rows)
-    groups: dict[tuple[str, int], _Group] = {}
-    current: _Group | None = None
-    for row in ordered.itertuples():
-        start_ns = base_ns + _ns(float(row.start_ms))
-        span = Span(
-            name=primitive_name(str(row.kind), str(row.api), str(row.post_ops)),
-            level="primitive",
-            start_ns=start_ns,
-            end_ns=start_ns + max(_ns(float(row.duration_ms)), 0),
-            attributes=attributes_of(row),
-            row=next(positions),
-        )
-        iteration, phase = int(row.iteration), str(row.phase)
-        if whole:
-            key = ("whole", 0)
-        elif iteration >= 0:
-            key = ("iteration", iteration)
-        elif current is None or current.kind != "outside" or current.phase != phase:
-            key = ("outside", len(groups))  # a new stretch
-        else:
-            key = ("outside", current.iteration)
-        if key not in groups:
-            kind, number = key
-            label = {"iteration": phases.get(number, ""), "outside": phase}.get(kind, "")
-            groups[key] = _Group(kind, number, label)
-        current = groups[key]
-        current.members.append((span, str(row.layer), str(row.layer_type)))
-    return list(groups.values())
-
-
-def _iteration_span(group: _Group) -> Span:
-    iteration = group.iteration if group.kind == "iteration" else -1
-    prims = [span for span, _, _ in group.members]
+def iteration_span(kind: str, iteration: int, phase: str,
+                   members: list[tuple[Span, str, str]]) -> Span:
+    """The iteration span over primitives in time order, each with its layer and layer type.
+    `kind`: "iteration", "outside" (a stretch of rows outside every iteration, one phase)
+    or "whole" (a trace without iterations)."""
+    number = iteration if kind == "iteration" else -1
+    prims = [span for span, _, _ in members]
     attrs: dict[str, AttributeValue] = {
         "dnnprof.level": "iteration",
-        "dnnprof.iteration": iteration,
+        "dnnprof.iteration": number,
         "dnnprof.primitives": len(prims),
         "dnnprof.exec_time_ms": _exec_ms(prims),
     }
-    if group.phase:
-        attrs["dnnprof.phase"] = group.phase
+    if phase:
+        attrs["dnnprof.phase"] = phase
     # One name for every iteration (the number is an attribute): Jaeger's trace comparison
     # pairs spans by their names from the root down.
-    if group.kind == "iteration":
+    if kind == "iteration":
         name = "iteration"
-    elif group.kind == "outside":
-        name = f"outside iterations ({group.phase})" if group.phase else "outside iterations"
+    elif kind == "outside":
+        name = f"outside iterations ({phase})" if phase else "outside iterations"
     else:
         name = "iteration (whole trace)"
-    children = _group_layers(group.members)
+    children = group_layers(members)
     for child in children:
         if child.level == "layer":
             child.attributes["dnnprof.iteration_share_pct"] = share_of(
                 float(child.attributes["dnnprof.exec_time_ms"]), float(attrs["dnnprof.exec_time_ms"])
             )
     return _envelope(name, "iteration", children, attrs)
-
-
-def build_span_tree(
-    trace: Trace,
-    span_iterations: int | None = 3,
-    iterations: str | Sequence[int] = "steady",
-    service_name: str = "dnnprof",
-    now_ns: int | None = None,
-) -> SpanTree:
-    """Build run -> iteration -> layer -> primitive spans from a Trace.
-
-    Parent spans cover exactly their children (first start to last end); a layer span is a
-    run of consecutive primitives with the same `layer`, and primitives without a layer sit
-    directly under their iteration. Raises ExportError when nothing is left to export.
-    """
-    metadata = trace.metadata
-    timeline = "timestamps" if metadata.timeline == "timestamps" else "synthetic"
-    events = trace.events
-    mask = span_mask(events)
-    # the selection reads two columns; only the chosen rows are copied whole
-    narrow = events.loc[mask, ["iteration", "phase"]]
-    if narrow.empty:
-        raise ExportError(
-            f"{metadata.source or 'the trace'}: no primitive exec lines to export "
-            "(was oneDNN verbose at level 1 or higher when the log was captured?)"
-        )
-    chosen = select_iterations(narrow, span_iterations, iterations)
-    numbers = narrow["iteration"].to_numpy()
-    iterations_total = len(np.unique(numbers[numbers >= 0])) or 1
-    if chosen != [-1]:
-        mask &= np.isin(events["iteration"].to_numpy(), chosen)
-    rows = events[mask]
-    if rows.empty:
-        raise ExportError(f"no exec lines in the selected iterations {chosen}")
-
-    base_ns = base_time_ns(trace, timeline, now_ns)
-    groups = _primitive_groups(trace, rows, chosen == [-1], base_ns)
-    iteration_spans = sorted(
-        (_iteration_span(group) for group in groups), key=lambda s: (s.start_ns, s.end_ns)
-    )
-    exported = sorted({int(span.attributes["dnnprof.iteration"]) for span in iteration_spans})
-    identity = run_identity(metadata, rows)
-    identity["dnnprof.timeline"] = timeline
-    root_attrs: dict[str, AttributeValue] = {"dnnprof.level": "run", **identity}
-    root_attrs.update(
-        {
-            **run_details(metadata),
-            "dnnprof.iterations_total": iterations_total,
-            "dnnprof.iterations_exported": ",".join(str(i) for i in exported),
-            "dnnprof.exec_time_ms": _exec_ms(iteration_spans),
-        }
-    )
-    tree = SpanTree(
-        root=_envelope(run_name(metadata), "run", iteration_spans, root_attrs),
-        timeline=timeline,
-        iterations=exported,
-        iterations_total=iterations_total,
-        service_name=service_name,
-        resource=resource_attributes(identity, service_name),
-    )
-    tree.trace_id = trace_id_for(trace, tree)
-    return tree
 
 
 def trace_id_for(trace: Trace, tree: SpanTree) -> str:
@@ -341,10 +210,27 @@ def trace_id_for(trace: Trace, tree: SpanTree) -> str:
     return digest.hexdigest()[:32]
 
 
-def span_ids(tree: SpanTree) -> dict[int, str]:
-    """id(span) -> 16-hex-digit span id, deterministic from the trace id and pre-order index."""
-    ids: dict[int, str] = {}
-    for index, (span, _, _) in enumerate(tree.walk()):
-        digest = hashlib.sha256(f"{tree.trace_id}:{index}".encode()).hexdigest()[:16]
-        ids[id(span)] = digest if digest != "0" * 16 else "0" * 15 + "1"
-    return ids
+def span_id(trace_id: str, index: int) -> str:
+    """The 16-hex-digit id of the span at pre-order `index` of the trace (never all zeros)."""
+    digest = hashlib.sha256(f"{trace_id}:{index}".encode()).hexdigest()[:16]
+    return digest if digest != "0" * 16 else "0" * 15 + "1"
+
+
+def walk_chunk(root: Span, chunk: list[Span]) -> Iterator[tuple[Span, Span, int]]:
+    """(span, parent, depth) of some of the run's iteration spans and everything under
+    them, in pre-order: a chunk of a tree that is made a chunk at a time."""
+    for iteration in chunk:
+        yield from iteration.walk(1, root)
+
+
+def numbered(root: Span, chunks: Iterable[list[Span]]) -> Iterator[tuple[Span, int | None, int]]:
+    """(span, its parent's index, its index): the run span, then the chunks' spans, each
+    index the span's position in the whole tree's pre-order, whatever the chunks' size."""
+    yield root, None, 0
+    index = 0
+    for chunk in chunks:
+        indices = {id(root): 0}  # only within a chunk: a span's parent is in its own chunk
+        for span, parent, _ in walk_chunk(root, chunk):
+            index += 1
+            indices[id(span)] = index
+            yield span, indices[id(parent)], index
