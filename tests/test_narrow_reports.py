@@ -249,3 +249,20 @@ def test_a_stored_trace_without_iterations_is_read_whole(tmp_path):
     # a report reconstructs it on opening, then narrows it
     opened = open_trace(path, columns=TRACE_COLUMNS)
     assert (opened.events["op"] == "exec").all() and (opened.events["iteration"] >= 0).any()
+
+
+# --------------------------------------------------------------- bootstrap --
+
+@pytest.mark.parametrize("sizes", [(3, 3), (7, 1595), (1596, 33), (2, 9)])
+def test_the_bootstrap_in_blocks_draws_what_one_call_drew(monkeypatch, sizes):
+    from dnnprof.reports import compare
+
+    rng = np.random.default_rng(sizes[0])
+    base, new = rng.random(sizes[0]) + 1, rng.random(sizes[1]) + 1
+    draws = np.random.default_rng(0)
+    ratios = (np.median(draws.choice(base, (4000, base.size)), axis=1)
+              / np.median(draws.choice(new, (4000, new.size)), axis=1))
+    low, high = np.percentile(ratios, [2.5, 97.5])
+    expected = (float(np.median(base) / np.median(new)), float(low), float(high))
+    monkeypatch.setattr(compare, "BOOTSTRAP_BLOCK", 1000)  # blocks of a few rows
+    assert compare.bootstrap_speedup(base, new) == expected

@@ -112,6 +112,7 @@ def steady_state(trace: Trace) -> SteadyState:
     else:
         notes.append("no repeating iteration found: the whole log is one sample")
         rows = ex.assign(iter=0)
+    del ex  # the exec rows' copy, once the steady ones are selected from it
     if rows.empty:
         raise SteadyStateError("the trace has no steady-state iterations to compare")
     measured = int(rows["iter"].nunique())

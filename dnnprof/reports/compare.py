@@ -30,6 +30,7 @@ from dnnprof.vocabulary import REORDER
 
 BOOTSTRAP_RESAMPLES = 4000
 CONFIDENCE = 0.95
+BOOTSTRAP_BLOCK = 1 << 20  # resampled values drawn at a time (8 MB)
 
 
 def bootstrap_speedup(
@@ -49,12 +50,23 @@ def bootstrap_speedup(
     if base.size < 2 or new.size < 2:
         return point, math.nan, math.nan
     rng = np.random.default_rng(seed)
-    base_medians = np.median(rng.choice(base, (resamples, base.size)), axis=1)
-    new_medians = np.median(rng.choice(new, (resamples, new.size)), axis=1)
+    base_medians = _resampled_medians(rng, base, resamples)
+    new_medians = _resampled_medians(rng, new, resamples)
     ratios = base_medians / new_medians
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(ratios, [tail, 100 - tail])
     return point, float(low), float(high)
+
+
+def _resampled_medians(rng: np.random.Generator, values: np.ndarray, resamples: int) -> np.ndarray:
+    """The medians of `resamples` resamples of `values`, drawn a block of rows at a time:
+    a long run has thousands of iterations, and all the resamples at once are thousands of
+    times that many numbers. The generator gives the same draws in blocks as in one call."""
+    rows = max(1, BOOTSTRAP_BLOCK // max(values.size, 1))
+    return np.concatenate([
+        np.median(rng.choice(values, (min(rows, resamples - start), values.size)), axis=1)
+        for start in range(0, resamples, rows)
+    ])
 
 
 class Comparison:
@@ -175,9 +187,10 @@ class Comparison:
     def _overview_row(self, v: Variant) -> dict[str, Any]:
         meta = v.meta
         samples = self.latency_samples(v)
-        speedup = bootstrap_speedup(self.latency_samples(self.baseline), samples)
         if v is self.baseline and len(samples):
             speedup = (1.0, math.nan, math.nan)
+        else:
+            speedup = bootstrap_speedup(self.latency_samples(self.baseline), samples)
         both = pd.concat([v.onednn_ms, v.wall_ms], axis=1, keys=["onednn", "wall"]).dropna()
         coverage = (float((both["onednn"] / both["wall"]).median())
                     if v.iterations_known and not both.empty else math.nan)
