@@ -80,17 +80,18 @@ def iteration_samples(
     # the k-th primitive of a kind within a layer is the same slot in every iteration of
     # both runs, as long as it computes the same thing the same way (a conv that gained a
     # fused post-op does more work: its time is a different quantity)
-    nth = _occurrence(sample, layer_codes, kind_codes)
-    slot = _dense(layer_codes, kind_codes, nth, signature_codes)[0]
+    slot = _dense(layer_codes, kind_codes, _occurrence(sample, layer_codes, kind_codes),
+                  signature_codes)[0]
+    del kind_codes, signature_codes  # a long run's rows: each array is 8 bytes a row
     pooled = _group_median(slot, duration)
     on_both_sides = np.bincount(slot * 2 + side, minlength=2 * (slot.max() + 1)).reshape(-1, 2)
     shared = (on_both_sides > 0).all(axis=1)[slot]
+    del slot
     clipped = np.zeros(len(duration), dtype=bool)
     time = duration
     if spike_clip > 0:
-        cap = spike_clip * pooled
-        clipped = duration > cap
-        time = np.where(clipped, cap, duration)
+        clipped = duration > spike_clip * pooled
+        time = np.where(clipped, spike_clip * pooled, duration)
     n_samples = len(sample_side)
     totals = np.bincount(sample, weights=time, minlength=n_samples)
     # typical speed compares like with like: only primitives both runs execute identically
@@ -99,10 +100,11 @@ def iteration_samples(
         float(time[shared & (side == s)].sum() / max(time[side == s].sum(), 1e-300))
         for s in (0, 1)
     )
-    per_layer = np.bincount(layer_codes * n_samples + sample, weights=time,
+    del pooled
+    cell = layer_codes * n_samples + sample  # (layer, sample) as one number
+    per_layer = np.bincount(cell, weights=time,
                             minlength=len(layer_names) * n_samples).reshape(-1, n_samples)
-    present = np.bincount(layer_codes * n_samples + sample,
-                          minlength=len(layer_names) * n_samples).reshape(-1, n_samples) > 0
+    present = np.bincount(cell, minlength=len(layer_names) * n_samples).reshape(-1, n_samples) > 0
     is_new = sample_side == 1
     layers = {
         str(name): (per_layer[i][present[i] & ~is_new], per_layer[i][present[i] & is_new])
