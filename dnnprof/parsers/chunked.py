@@ -71,10 +71,10 @@ class _Stamps:
     def __init__(self) -> None:
         self.prefix = ""
         self.seen = (0, 0)
-        self.found: set[str] = set()
+        self.found: set[float] = set()
 
-    def update(self, timed: dict[str, int], other: dict[str, int], prefix: str) -> set[str]:
-        """The timestamps (as printed) of the keys that start like a timestamped line."""
+    def update(self, timed: dict[str, int], other: dict[str, int], prefix: str) -> set[float]:
+        """The timestamps of the keys that start like a timestamped line."""
         if prefix != self.prefix:
             self.prefix, self.seen, self.found = prefix, (0, 0), set()
         if prefix:
@@ -83,7 +83,8 @@ class _Stamps:
                     comma = key.find(",", len(prefix))
                     if key.startswith(prefix) and key[len(prefix) : len(prefix) + 1].isdigit() \
                             and comma > 0:
-                        self.found.add(key[len(prefix) : comma])
+                        # one float() does not read has no equal that pyarrow reads
+                        self.found.add(_time_or_skip(key[len(prefix) : comma]))
         self.seen = (len(timed), len(other))
         return self.found
 
@@ -181,50 +182,49 @@ def _resolve(
     tail_start = np.where(has_comma, last + 1, lines.starts)
     timed, other, stamped_memo, prefix = builder.lookups()
     blocked = stamps.update(timed, other, prefix)
-    stamped, ts_comma = _stamped_lines(prefix, blocked, lines, commas, has_comma, last)
+    stamped, ts_comma, stamps_read = _stamped_lines(prefix, blocked, lines, commas, has_comma, last)
     plain = ~stamped
     # untimestamped lines: the text before the last comma is a known descriptor ...
     known = _lookup(timed, "", lines, lines.starts, head_end, plain, desc)
-    _take_numbers(lines, known, tail_start, desc, durations)
+    _take_times(lines, known, tail_start, desc, durations)
     # ... or the whole line is a known message
     _lookup(other, "", lines, lines.starts, lines.ends, plain & ~known, desc)
     if stamped.any():
         known = _lookup(timed, prefix, lines, ts_comma + 1, head_end, stamped, desc)
-        _take_numbers(lines, known, tail_start, desc, durations)
-        ts_start = lines.starts + len(prefix)
-        cast = _numbers(lines, ts_start, ts_comma, known)
-        ts[known] = cast[known]
-        desc[known & np.isnan(cast)] = -1  # a timestamp that is not a plain number
+        _take_times(lines, known, tail_start, desc, durations)
+        ts[known] = stamps_read[known]
         _lookup(stamped_memo, prefix, lines, ts_comma + 1, lines.content_ends, stamped & ~known,
                 desc)
     return desc, durations, ts
 
 
 def _stamped_lines(
-    ts_prefix: str, blocked: set[str], lines: _Window, commas: np.ndarray, has_comma: np.ndarray,
+    prefix: str, blocked: set[float], lines: _Window, commas: np.ndarray, has_comma: np.ndarray,
     last: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """(lines the per-line loop looks up with their timestamp cut out, the comma after it)."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(lines the per-line loop looks up with their timestamp cut out, the comma after the
+    timestamp, the timestamp)."""
     n = len(lines.starts)
-    if not ts_prefix or not ts_prefix.isascii():  # an ASCII line cannot start with it
-        return np.zeros(n, dtype=bool), lines.starts
-    prefix = ts_prefix.encode("ascii")
+    if not prefix or not prefix.isascii():  # an ASCII line cannot start with it
+        return np.zeros(n, dtype=bool), lines.starts, np.full(n, np.nan)
     buf, size = lines.buf, len(lines.buf)
     first = lines.starts + len(prefix)
+    whole = pa.StringArray.from_buffers(
+        n, pa.py_buffer(np.append(lines.starts, lines.ends[-1]).astype(np.int32)), lines.data)
     ok = has_comma & (first < lines.content_ends)
-    for offset, byte in enumerate(prefix):
-        ok &= buf[np.minimum(lines.starts + offset, size - 1)] == byte
+    ok &= pc.starts_with(whole, prefix).to_numpy(zero_copy_only=False)
     digit = buf[np.minimum(first, size - 1)]
     ok &= (digit >= 48) & (digit <= 57)
     at = np.minimum(np.searchsorted(commas, first), len(commas) - 1)
     ts_comma = np.where(ok, commas[at], lines.starts)
     ok &= (ts_comma > first) & (ts_comma < last)
-    if blocked and ok.any():
-        # a memo key with this very timestamp: the per-line loop's first lookups could hit it
-        seen = lines.regions(first, ts_comma, ok)
-        hit = pc.is_in(seen, value_set=pa.array(sorted(blocked)))
-        ok &= ~_even(hit.fill_null(False).to_numpy(zero_copy_only=False), n)
-    return ok, ts_comma
+    ts = _timestamps(lines, first, ts_comma, ok)
+    # a timestamp pyarrow does not read goes to the per-line loop; so does one that a memo
+    # key holds (compared as numbers: equal texts are equal numbers)
+    ok &= ~np.isnan(ts)
+    if blocked:
+        ok &= ~np.isin(ts, np.array(sorted(blocked)))
+    return ok, ts_comma, ts
 
 
 def _lookup(
@@ -233,44 +233,61 @@ def _lookup(
 ) -> np.ndarray:
     """Look the masked lines' [begin, end) up in a memo (once per distinct text), filling
     `desc` where found; returns where found."""
-    n = len(mask)
-    if not mask.any() or not memo:
-        return np.zeros(n, dtype=bool)
-    encoded = pc.dictionary_encode(lines.regions(begin, end, mask))
-    ids = np.array([memo.get(prefix + key, -1) for key in encoded.dictionary.to_pylist()]
-                   or [-1], dtype=np.int32)
-    codes = _even(encoded.indices.fill_null(0).to_numpy(), n)
-    found = mask & (ids[codes] >= 0)
-    desc[found] = ids[codes][found]
+    if not memo or not mask.any():
+        return np.zeros(len(mask), dtype=bool)
+    keys, codes = _encode(lines, begin, end, mask)
+    ids = np.array([memo.get(prefix + key, -1) for key in keys], dtype=np.int32)[codes]
+    found = mask & (ids >= 0)
+    desc[found] = ids[found]
     return found
 
 
-def _take_numbers(
+def _take_times(
     lines: _Window, known: np.ndarray, tail_start: np.ndarray, desc: np.ndarray,
     durations: np.ndarray,
 ) -> None:
-    """The durations of known lines; a line whose time is not a plain number is left to the
-    per-line loop (which sends it down the slow path)."""
+    """The times of known lines, read as the per-line loop reads them (once per distinct
+    text: oneDNN's times repeat); a line whose time it would not take is left to it."""
     if not known.any():
         return
-    cast = _numbers(lines, tail_start, lines.content_ends, known)
-    durations[known] = cast[known]
-    desc[known & np.isnan(cast)] = -1
+    texts, codes = _encode(lines, tail_start, lines.content_ends, known)
+    values = np.array([_time_or_skip(text) for text in texts], dtype=np.float64)
+    taken = ~np.isinf(values)
+    durations[known] = values[codes][known]
+    desc[known & ~taken[codes]] = -1
 
 
-def _numbers(lines: _Window, begin: np.ndarray, end: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """float() of each masked region, NaN where it is not a number float() reads the same way."""
-    n = len(mask)
+def _time_or_skip(text: str) -> float:
+    """The per-line loop's fast-path time of a last field, -inf where it would not take it."""
+    try:
+        value = float(text)
+    except ValueError:
+        return -np.inf
+    return -np.inf if "_" in text or not text.isascii() or value == -np.inf else value
+
+
+def _encode(
+    lines: _Window, begin: np.ndarray, end: np.ndarray, mask: np.ndarray
+) -> tuple[list[str], np.ndarray]:
+    """(distinct texts, each line's index into them) of the masked regions (0 elsewhere)."""
+    encoded = pc.dictionary_encode(lines.regions(begin, end, mask))
+    indices = encoded.indices
+    # the indices' own buffer: entries at null slots are unspecified, so they are masked
+    raw = np.frombuffer(indices.buffers()[1], dtype=np.int32, count=len(indices),
+                        offset=indices.offset * 4)
+    return encoded.dictionary.to_pylist(), np.where(mask, _even(raw, len(mask)), 0)
+
+
+def _timestamps(lines: _Window, begin: np.ndarray, end: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """float() of each masked timestamp (pyarrow reads every text it takes as float() does:
+    tests/test_parser_chunked.py), NaN where pyarrow does not take it."""
     texts = lines.regions(begin, end, mask)
     try:
         values = pc.cast(texts, pa.float64())
     except pa.ArrowInvalid:  # a field that is not a number: cast the plain ones only
         plain = pc.match_substring_regex(texts, _PLAIN_NUMBER).fill_null(False)
         values = pc.cast(pc.if_else(plain, texts, None), pa.float64())
-    result = _even(values.to_numpy(zero_copy_only=False), n)
-    # pyarrow reads "nan" as float() does, but a NaN time goes to the per-line loop: there
-    # NaN marks "not resolved", and the slow path decides what a NaN time means
-    return result
+    return _even(values.to_numpy(zero_copy_only=False), len(mask))
 
 
 def _even(values: np.ndarray, n: int) -> np.ndarray:

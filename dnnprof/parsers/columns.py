@@ -113,11 +113,12 @@ def _graph_mem_desc_columns(desc: Descriptor) -> tuple[str, str, str, str, str, 
 def expand(rows: list[Row], desc_ids: np.ndarray) -> dict[str, Any]:
     """One value per event from one row per descriptor, kept template fields included."""
     columns: dict[str, Any] = {}
+    # np.take with native-width indices: several times faster than indexing with int32 ids
+    desc_ids = desc_ids.astype(np.intp)
     for position, (name, default) in enumerate(_ROW_FIELDS):
         values = [r[position] for r in rows]
         if name in _NUMERIC_DEFAULTS:
-            array = np.array(values or [default])
-            columns[name] = array[desc_ids] if len(desc_ids) else array[:0]
+            columns[name] = np.take(np.array(values or [default]), desc_ids)
         else:
             columns[name] = _categorical(values, desc_ids)
     for name in kept_field_names(rows):
@@ -138,5 +139,9 @@ def kept_field_names(rows: list[Row]) -> list[str]:
 def _categorical(values: list[Any], desc_ids: np.ndarray) -> pd.Categorical:
     # factorize hashes the strings; np.unique would copy them into fixed-width arrays
     codes, categories = pd.factorize(pd.Series(values, dtype=object).astype(str), sort=True)
-    gathered = codes.astype(np.int32)[desc_ids] if len(desc_ids) else np.zeros(0, np.int32)
-    return pd.Categorical.from_codes(gathered, categories=categories)
+    # gathered straight into the codes' final width (pandas keeps int8 codes for < 128
+    # categories) and not validated again: one pass over the rows per column, not four
+    width = np.int8 if len(categories) < 127 else np.int16 if len(categories) < 32767 else np.int32
+    gathered = np.take(codes.astype(width), desc_ids)
+    return pd.Categorical.from_codes(gathered, dtype=pd.CategoricalDtype(categories),
+                                     validate=False)

@@ -27,7 +27,7 @@ from dnnprof.errors import LogReadError
 HEAD_BYTES = 10  # the longest signature below (bzip2's)
 BUFFER_BYTES = 1 << 20  # one Python-level read per MiB: the per-line cost stays in C
 TEXT_CHUNK_BYTES = 1 << 16
-BLOCK_CHARS = 1 << 22  # text handed over at a time by text_blocks
+BLOCK_CHARS = 1 << 21  # text handed over at a time by text_blocks
 SIGNATURES = (  # (leading bytes, compression) of what open_text decompresses
     (b"\x1f\x8b\x08", "gzip"),  # with "deflate", the only method gzip defines
     (b"\xfd7zXZ\x00", "xz"),
