@@ -68,9 +68,14 @@ class Trace:
         The one steady-state rule: a row is steady when it belongs to an iteration whose
         phase is a steady phase (vocabulary.STEADY_PHASES: measure, run, steady).
         """
-        ex = self.exec_events
-        mask = self.steady_mask(ex)
-        return ex[mask] if mask.any() else ex
+        return self.events.iloc[self.steady_rows()]
+
+    def steady_rows(self) -> np.ndarray:
+        """Positions in `events` of the rows `steady()` returns, ascending (a reader that
+        takes a few columns, or a contiguous range, need not copy every column)."""
+        mask = self._exec_mask()
+        in_steady = mask & self.steady_mask(self.events)
+        return np.flatnonzero(in_steady if in_steady.any() else mask)
 
     @staticmethod
     def steady_mask(rows: pd.DataFrame) -> np.ndarray:

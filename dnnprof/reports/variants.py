@@ -54,20 +54,17 @@ class Variant:
     notes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        steady = self.trace.steady()
-        # the Trace's by_layer() (views.by_layer of its steady rows), from the rows at hand
-        self.layer_view = by_layer(steady)
-        iteration = steady["iteration"].to_numpy()
+        events = self.trace.events
+        rows = self.trace.steady_rows()  # the Trace's steady() rows
+        # the Trace's by_layer() (views.by_layer of its steady rows)
+        self.layer_view = by_layer(rows_of(events, rows))
+        iteration = events["iteration"].to_numpy()[rows]
         self.iterations_known = bool((iteration >= 0).any())
         self.phases_known = self.trace.has_steady_state
-        steady = steady[[c for c in _STEADY_COLUMNS if c in steady]]
-        # one selection in line order, and none when the rows are already that (the usual
-        # case): every copy of the steady rows is a third of a long trace
-        keep = iteration >= 0 if self.iterations_known else np.ones(len(steady), bool)
-        line = steady["line"].to_numpy()
-        if not keep.all() or (len(line) > 1 and (np.diff(line) < 0).any()):
-            rows = np.flatnonzero(keep)
-            steady = steady.iloc[rows[np.argsort(line[rows], kind="stable")]]
+        if self.iterations_known:
+            rows = rows[iteration >= 0]
+        rows = rows[np.argsort(events["line"].to_numpy()[rows], kind="stable")]  # line order
+        steady = rows_of(events[[c for c in _STEADY_COLUMNS if c in events]], rows)
         if not self.iterations_known:
             steady["iteration"] = 0
         # derived texts stay categorical: made once per distinct value, not once per row
@@ -115,6 +112,14 @@ class Variant:
             "wall times: which iterations were warm-up is unknown, so every wall time is used"
         )
         return pd.Series(by_iteration, dtype=float)
+
+
+def rows_of(frame: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
+    """The frame's rows at these positions: a view sharing its columns when they are one
+    contiguous range (a long run's steady rows usually are), else a copy."""
+    if len(rows) and rows[-1] - rows[0] + 1 == len(rows) and (np.diff(rows) == 1).all():
+        return frame.iloc[int(rows[0]) : int(rows[-1]) + 1]
+    return frame.iloc[rows]
 
 
 def variant_name(trace: Trace, source: str) -> str:
