@@ -45,11 +45,9 @@ class Parsed:
 def build_trace(parsed: Parsed) -> Trace:
     """The Trace of a parsed log (the counts of event rows are derived here, from the rows)."""
     lines = np.flatnonzero(parsed.per_line >= 0)
-    desc_ids = parsed.per_line[lines].copy()
-    ts = np.full(len(parsed.per_line), np.nan)
-    ts[parsed.ts_lines] = parsed.ts_values
-    ts = ts[lines]
-    durations = parsed.durations[lines].copy()
+    desc_ids = parsed.per_line[lines]  # indexing copies: the stream's arrays stay as they are
+    ts = _event_timestamps(lines, parsed.ts_lines, parsed.ts_values)
+    durations = parsed.durations[lines]
     timed = np.array([columns.is_timed(r) for r in parsed.rows] or [False])
     _check_numbers(parsed.state, lines + 1, timed[desc_ids], durations, ts)
     exec_with_ts = _count_rows(parsed, desc_ids, ts)
@@ -68,6 +66,17 @@ def build_trace(parsed: Parsed) -> Trace:
     order += [name for name in frame if name not in EVENT_COLUMNS]
     events = normalize_events(pd.DataFrame({name: frame[name] for name in order}, copy=False))
     return Trace(events, _metadata(parsed, timeline))
+
+
+def _event_timestamps(lines: np.ndarray, ts_lines: np.ndarray, ts_values: np.ndarray) -> np.ndarray:
+    """Each event row's timestamp (NaN: none) from the sparse per-line ones, without a
+    per-line array of them (the lines with a timestamp are sorted, as they were read)."""
+    ts = np.full(len(lines), np.nan)
+    if len(lines) and len(ts_lines):
+        rows = np.minimum(np.searchsorted(lines, ts_lines), len(lines) - 1)
+        on_event = lines[rows] == ts_lines
+        ts[rows[on_event]] = ts_values[on_event]
+    return ts
 
 
 def _check_numbers(
