@@ -22,7 +22,7 @@ import dnnprof
 from dnnprof.errors import LogReadError
 from dnnprof.parsers import chunked
 from dnnprof.parsers.inputs import open_text, text_blocks
-from dnnprof.parsers.stream import TraceBuilder, parse_to_trace
+from dnnprof.parsers.stream import TraceBuilder, iter_events, parse_to_trace
 from support.corpus import CORPUS, CORPUS_LOGS, REPO
 
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -50,10 +50,29 @@ class CountingBuilder(TraceBuilder):
         super().append_resolved(desc_ids, durations, ts)
 
 
-def blockwise(data: bytes, size: int = 1 << 22, at_least: float = 0.0) -> dnnprof.Trace:
+class Trickle(io.RawIOBase):
+    """A stream giving at most `step` bytes a read, as a pipe does: pieces of a block are
+    then bytes and decoded text in turn, with characters and CR LF pairs cut between reads."""
+
+    def __init__(self, data: bytes, step: int) -> None:
+        super().__init__()
+        self.data, self.at, self.step = data, 0, step
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # noqa: ANN001 - as RawIOBase
+        piece = self.data[self.at : self.at + min(self.step, len(buffer))]
+        buffer[: len(piece)] = piece
+        self.at += len(piece)
+        return len(piece)
+
+
+def blockwise(data: bytes, size: int = 1 << 22, at_least: float = 0.0, step: int = 0
+              ) -> dnnprof.Trace:
     """The Trace of the block-at-a-time path, which must resolve that share of the lines."""
     builder = CountingBuilder("<log>")
-    with open_text(io.BytesIO(data)) as text:
+    with open_text(io.BufferedReader(Trickle(data, step)) if step else io.BytesIO(data)) as text:
         builder.feed_text(text_blocks(text, size))
     assert builder.resolved >= at_least * builder.line_no
     return builder.finish()
@@ -154,11 +173,12 @@ def test_mixed_log_with_default_windows(seed: int) -> None:
     assert_same(blockwise(data, size=50_000, at_least=0.5), per_line(data))
 
 
-def test_crlf_non_ascii_and_missing_newline() -> None:
+@pytest.mark.parametrize("step", [0, 5, 333])
+def test_crlf_non_ascii_and_missing_newline(step: int) -> None:
     log = (CORPUS / "torch_resnet50_fp32_eager_b1.log").read_bytes()
     data = log[:20000].replace(b"\n", b"\r\n") + log[20000:40000] + "é,\xe9\r".encode() + log[40000:]
     data += b"onednn_verbose,v1,primitive,exec,cpu,truncated"
-    assert_same(blockwise(data, size=3000), per_line(data))
+    assert_same(blockwise(data, size=3000, step=step), per_line(data))
 
 
 def test_truncated_gzip_keeps_the_same_lines(tmp_path: Path) -> None:
@@ -177,14 +197,18 @@ def test_truncated_gzip_keeps_the_same_lines(tmp_path: Path) -> None:
     assert got.metadata.warnings[-1].startswith(f"{path}: read failed part-way")
 
 
-def test_text_blocks_give_the_lines_of_iteration() -> None:
-    data = b"a\r\nb\rc\n\xff\xfe,d\n" * 500 + b"\xe2\x82" + b"tail"
-    with open_text(io.BytesIO(data)) as text:
+@pytest.mark.parametrize("step", [1, 7, 100, 4096])
+def test_text_blocks_give_the_lines_of_iteration(step: int) -> None:
+    data = (b"plain,1\n" * 3000 + b"a\r\nb\rc\n\xff\xfe,d\n" * 500 + b"\xe2\x82" + b"tail\r"
+            + b"plain,2\n" * 3000 + b"\r" + b"\nx" * 2000 + "\u00e9\r".encode() + b"\n\xe2")
+    with open_text(io.BufferedReader(Trickle(data, step))) as text:
         blocks = list(text_blocks(text, size=64))
+    assert {type(block) for block in blocks} == {bytes, str}
     with open_text(io.BytesIO(data)) as text:
         lines = list(text)
-    assert [line for block in blocks for line in chunked.split_lines(block)] == lines
-    assert all(block.endswith("\n") for block in blocks[:-1])
+    texts = [block.decode("ascii") if isinstance(block, bytes) else block for block in blocks]
+    assert [line for text in texts for line in chunked.split_lines(text)] == lines
+    assert all(text.endswith("\n") for text in texts[:-1])
 
 
 def test_pyarrow_reads_numbers_as_float_does() -> None:
@@ -208,7 +232,15 @@ def test_damaged_logs_give_the_same_trace(lines: list[str], window: int, known: 
     saved = chunked.MIN_WINDOW, chunked.MAX_WINDOW
     chunked.MIN_WINDOW, chunked.MAX_WINDOW = 1, window
     try:
-        got = blockwise(data, size=window * 200)
+        got = blockwise(data, size=window * 200, step=window * 37)
     finally:
         chunked.MIN_WINDOW, chunked.MAX_WINDOW = saved
     assert_same(got, per_line(data))
+
+
+def test_repeated_info_lines_are_decoded_once_each_event_its_own_values() -> None:
+    line = "onednn_verbose,v1,info,cpu,runtime:OpenMP,nthr:2\n"
+    first, second = [e for e in iter_events([line, line]) if hasattr(e, "values")]
+    assert first.values == second.values == {"engine": "cpu", "runtime": "OpenMP", "threads": "2"}
+    first.values["threads"] = "changed"
+    assert second.values["threads"] == "2"

@@ -89,18 +89,22 @@ class _Stamps:
         return self.found
 
 
-def feed_blocks(builder: TraceBuilder, blocks: Iterable[str]) -> None:
-    """Parse text blocks of whole lines (the last block may end without a newline)."""
+def feed_blocks(builder: TraceBuilder, blocks: Iterable[bytes | str]) -> None:
+    """Parse blocks of whole lines (the last block may end without a newline): text, or
+    bytes that are ASCII without a carriage return (as `inputs.text_blocks` gives them)."""
     window = MIN_WINDOW
     stamps = _Stamps()
     complete = True
     for block in blocks:
         if not block:
             continue
-        complete = block.endswith("\n")
-        if not block.isascii() or "\r" in block:  # rare: the per-line loop, as it is
-            builder.feed_lines(split_lines(block))
-            continue
+        if isinstance(block, str):
+            if not block.isascii() or "\r" in block:  # rare: the per-line loop, as it is
+                complete = block.endswith("\n")
+                builder.feed_lines(split_lines(block))
+                continue
+            block = block.encode("ascii")
+        complete = block.endswith(b"\n")
         window = _feed_ascii(builder, block, window, stamps)
     builder.mark_end(complete)
 
@@ -122,9 +126,8 @@ def split_lines(block: str) -> list[str]:
     return lines
 
 
-def _feed_ascii(builder: TraceBuilder, block: str, window: int, stamps: _Stamps) -> int:
+def _feed_ascii(builder: TraceBuilder, data: bytes, window: int, stamps: _Stamps) -> int:
     """Feed one ASCII block window by window; returns the window size for the next block."""
-    data = block.encode("ascii")
     buf = np.frombuffer(data, dtype=np.uint8)
     ends = np.flatnonzero(buf == _NL) + 1
     if not len(ends) or ends[-1] != len(data):
@@ -136,26 +139,26 @@ def _feed_ascii(builder: TraceBuilder, block: str, window: int, stamps: _Stamps)
     while at < len(starts):
         stop = min(len(starts), at + window)
         lines = _Window(buffer, buf, starts[at:stop], ends[at:stop], content_ends[at:stop])
-        changed = _feed_window(builder, block, lines, stamps)
+        changed = _feed_window(builder, data, lines, stamps)
         window = MIN_WINDOW if changed else min(2 * window, MAX_WINDOW)
         at = stop
     return window
 
 
-def _feed_window(builder: TraceBuilder, block: str, lines: _Window, stamps: _Stamps) -> bool:
+def _feed_window(builder: TraceBuilder, data: bytes, lines: _Window, stamps: _Stamps) -> bool:
     """Resolve a window, then append it in order; True if a memo changed on the way."""
     before = _signature(builder)
     desc, durations, ts = _resolve(builder, lines, stamps)
     done = 0
     for miss in np.flatnonzero(desc < 0).tolist():
         builder.append_resolved(desc[done:miss], durations[done:miss], ts[done:miss])
-        builder.feed_lines([block[lines.starts[miss] : lines.ends[miss]]])
+        builder.feed_lines([data[lines.starts[miss] : lines.ends[miss]].decode("ascii")])
         done = miss + 1
         if _signature(builder) != before:
             # what was resolved after this line may be stale: the rest goes line by line
             builder.feed_lines(
-                [block[s:e] for s, e in zip(lines.starts[done:].tolist(),
-                                            lines.ends[done:].tolist(), strict=True)]
+                [data[s:e].decode("ascii") for s, e in zip(lines.starts[done:].tolist(),
+                                                           lines.ends[done:].tolist(), strict=True)]
             )
             return True
     builder.append_resolved(desc[done:], durations[done:], ts[done:])

@@ -79,9 +79,11 @@ def open_text(source: Any) -> Iterator[Iterable[str]]:
             raw.close()
 
 
-def text_blocks(text: io.TextIOWrapper, size: int = BLOCK_CHARS) -> Iterator[str]:
-    """The text of a log opened by open_text, in blocks of about `size` characters cut after
-    a newline: the lines iterating `text` would give, the same characters in the same places.
+def text_blocks(text: io.TextIOWrapper, size: int = BLOCK_CHARS) -> Iterator[bytes | str]:
+    """The content of a log opened by open_text, in blocks of about `size` characters cut
+    after a newline: the lines iterating `text` would give, the same characters in the same
+    places. A block is `bytes` where it is ASCII without a carriage return (decoding would
+    change nothing), decoded text elsewhere.
 
     A read that fails part-way gives the lines completed before it, then raises, as a
     `for line in text` loop would.
@@ -91,27 +93,42 @@ def text_blocks(text: io.TextIOWrapper, size: int = BLOCK_CHARS) -> Iterator[str
                                            translate=True)
     binary = text.buffer
     read = getattr(binary, "read1", binary.read)
-    parts: list[str] = []
+    parts: list[bytes | str] = []
     held = 0
     while True:
         try:
             data = read(BUFFER_BYTES)
         except READ_ERRORS:
-            whole = "".join(parts)
-            if "\n" in whole:
-                yield whole[: whole.rindex("\n") + 1]
+            whole = _joined(parts)
+            if _NEWLINES[type(whole)] in whole:
+                yield whole[: whole.rindex(_NEWLINES[type(whole)]) + 1]
             raise
-        parts.append(decoder.decode(data, final=not data))
+        pending, flag = decoder.getstate()
+        if data and not pending and not flag & 1 and data.isascii() and b"\r" not in data:
+            parts.append(data)  # no half character or carriage return held: the same text
+        else:
+            parts.append(decoder.decode(data, final=not data))
         held += len(parts[-1])
         if not data:
-            yield "".join(parts)
+            yield _joined(parts)
             return
-        if held >= size and "\n" in parts[-1]:
-            last = parts[-1]
-            cut = last.rindex("\n") + 1
+        last = parts[-1]
+        newline = _NEWLINES[type(last)]
+        if held >= size and newline in last:
+            cut = last.rindex(newline) + 1
             parts[-1] = last[:cut]
-            yield "".join(parts)
+            yield _joined(parts)
             parts, held = [last[cut:]], len(last) - cut
+
+
+_NEWLINES: dict[type, Any] = {bytes: b"\n", str: "\n"}
+
+
+def _joined(parts: list[bytes | str]) -> bytes | str:
+    """One block of the pieces: bytes if every piece is, else text (bytes pieces are ASCII)."""
+    if all(isinstance(part, bytes) for part in parts):
+        return b"".join(parts)  # type: ignore[arg-type]
+    return "".join(part.decode("ascii") if isinstance(part, bytes) else part for part in parts)
 
 
 def source_name(source: Any) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from sys import intern
 from typing import TypeVar
 
@@ -145,8 +146,13 @@ def _marker(line_no: int, text: str) -> Classified:
     return Classified(event=MarkerEvent(line_no, event, rest, ts), ts_ms=ts)
 
 
+# a log of concatenated runs repeats its info lines once per run: each is decoded once
+_parse_info = lru_cache(maxsize=4096)(parse_info)
+
+
 def _info(line_no: int, component: str, payload: str, state: LineState) -> InfoEvent:
-    topic, values = parse_info(payload)
+    topic, values = _parse_info(payload)
+    values = dict(values)  # each event its own dict: the memo keeps the first
     if topic == "template":
         names = tuple(n for n in values["fields"].split(",") if n not in ("timestamp", "operation"))
         target = component or "primitive"
