@@ -266,3 +266,24 @@ def test_the_bootstrap_in_blocks_draws_what_one_call_drew(monkeypatch, sizes):
     expected = (float(np.median(base) / np.median(new)), float(low), float(high))
     monkeypatch.setattr(compare, "BOOTSTRAP_BLOCK", 1000)  # blocks of a few rows
     assert compare.bootstrap_speedup(base, new) == expected
+
+
+def test_the_weighted_median_is_the_first_ratio_past_half_the_weight():
+    from dnnprof.check.timing import _weighted_median
+
+    rng = np.random.default_rng(3)
+    n = 5000
+    sample = rng.integers(0, 40, n)
+    duration = rng.random(n)
+    pooled = np.where(rng.random(n) < 0.05, 0.0, rng.random(n))
+    rows = rng.random(n) < 0.8
+    speeds = _weighted_median(sample, duration, pooled, rows, 41)
+    for s in range(41):
+        mine = rows & (sample == s) & (pooled > 0)
+        if not mine.any():
+            assert np.isnan(speeds[s])
+            continue
+        ratio, weight = duration[mine] / pooled[mine], pooled[mine]
+        order = np.argsort(ratio, kind="stable")
+        reached = np.cumsum(weight[order]) >= weight.sum() / 2.0
+        assert speeds[s] == ratio[order][np.flatnonzero(reached)[0]]

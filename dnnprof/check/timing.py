@@ -95,7 +95,7 @@ def iteration_samples(
     n_samples = len(sample_side)
     totals = np.bincount(sample, weights=time, minlength=n_samples)
     # typical speed compares like with like: only primitives both runs execute identically
-    speeds = _weighted_median(sample[shared], duration[shared], pooled[shared], n_samples)
+    speeds = _weighted_median(sample, duration, pooled, shared, n_samples)
     coverage = min(
         float(time[shared & (side == s)].sum() / max(time[side == s].sum(), 1e-300))
         for s in (0, 1)
@@ -169,23 +169,27 @@ def _group_median(groups: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 
 def _weighted_median(
-    sample: np.ndarray, duration: np.ndarray, pooled: np.ndarray, n_samples: int
+    sample: np.ndarray, duration: np.ndarray, pooled: np.ndarray, rows: np.ndarray,
+    n_samples: int,
 ) -> np.ndarray:
-    """Per sample: median of duration/pooled over primitives, weighted by pooled time."""
+    """Per sample: median of duration/pooled over the `rows` (a mask) primitives, weighted
+    by pooled time. Selected here, so that no per-row argument outlives its use."""
     result = np.full(n_samples, np.nan)
-    valid = pooled > 0
+    valid = rows & (pooled > 0)
     sample, ratio, weight = sample[valid], duration[valid] / pooled[valid], pooled[valid]
     if not len(sample):
         return result
     order = np.lexsort((ratio, sample))
     sample, ratio, weight = sample[order], ratio[order], weight[order]
+    del order, valid
     starts = np.r_[0, np.flatnonzero(sample[1:] != sample[:-1]) + 1]
     sizes = np.diff(np.r_[starts, len(sample)])
     group_of = np.repeat(np.arange(len(starts)), sizes)
     cumulative = np.cumsum(weight)
     before = np.r_[0.0, cumulative][starts]
     group_total = np.add.reduceat(weight, starts)
-    reached = (cumulative - before[group_of]) >= group_total[group_of] / 2.0
+    cumulative -= before[group_of]  # the weight reached within the row's own sample
+    reached = cumulative >= group_total[group_of] / 2.0
     # the first row of each sample at which half of its weight is reached
     hits = np.flatnonzero(reached)
     groups_hit, first = np.unique(group_of[hits], return_index=True)
