@@ -41,6 +41,24 @@ class _Window:
     starts: np.ndarray  # int64, first byte of each line
     ends: np.ndarray  # int64, one past the line's last byte, newline included
     content_ends: np.ndarray  # int64, the line without its newline
+    seps: np.ndarray  # the block's commas and newlines (and its end), in order
+    line_nl: np.ndarray  # index in seps of each line's newline ...
+    prev_nl: np.ndarray  # ... and of the previous line's (-1 for the block's first line)
+
+    def comma(self, nth: int) -> np.ndarray:
+        """Position of each line's nth comma (0-based) if it comes before the line's last
+        comma, else -1."""
+        at = self.prev_nl + 1 + nth
+        return np.where(at < self.line_nl - 1, self.seps[np.minimum(at, len(self.seps) - 1)], -1)
+
+    def last_comma(self) -> np.ndarray:
+        """Position of each line's last comma, -1 where it has none."""
+        return np.where(self.line_nl - self.prev_nl > 1, self.seps[self.line_nl - 1], -1)
+
+    def whole(self) -> pa.StringArray:
+        """Each line with its newline, as a string array over the block (no copy)."""
+        offsets = np.append(self.starts, self.ends[-1]).astype(np.int32)
+        return pa.StringArray.from_buffers(len(self.starts), pa.py_buffer(offsets), self.data)
 
     def regions(self, begin: np.ndarray, end: np.ndarray, mask: np.ndarray) -> pa.StringArray:
         """One string per line: [begin, end) of the block where mask, null elsewhere; no copy.
@@ -129,16 +147,24 @@ def split_lines(block: str) -> list[str]:
 def _feed_ascii(builder: TraceBuilder, data: bytes, window: int, stamps: _Stamps) -> int:
     """Feed one ASCII block window by window; returns the window size for the next block."""
     buf = np.frombuffer(data, dtype=np.uint8)
-    ends = np.flatnonzero(buf == _NL) + 1
-    if not len(ends) or ends[-1] != len(data):
-        ends = np.append(ends, len(data))
+    # every comma and newline in one pass: a line's commas are those between its newline
+    # and the previous one, so its first and last commas are found by counting
+    seps = np.flatnonzero((buf == _COMMA) | (buf == _NL))
+    if not data.endswith(b"\n"):  # the last line ends at the end of the block
+        seps = np.append(seps, len(data))
+    is_nl = buf[np.minimum(seps, len(buf) - 1)] == _NL
+    is_nl[-1] = True
+    line_nl = np.flatnonzero(is_nl)
+    prev_nl = np.concatenate(([-1], line_nl[:-1]))
+    content_ends = seps[line_nl]
+    ends = np.minimum(content_ends + 1, len(data))
     starts = np.concatenate(([0], ends[:-1]))
-    content_ends = ends - (buf[ends - 1] == _NL)
     buffer = pa.py_buffer(data)
     at = 0
     while at < len(starts):
         stop = min(len(starts), at + window)
-        lines = _Window(buffer, buf, starts[at:stop], ends[at:stop], content_ends[at:stop])
+        lines = _Window(buffer, buf, starts[at:stop], ends[at:stop], content_ends[at:stop],
+                        seps, line_nl[at:stop], prev_nl[at:stop])
         changed = _feed_window(builder, data, lines, stamps)
         window = MIN_WINDOW if changed else min(2 * window, MAX_WINDOW)
         at = stop
@@ -174,18 +200,13 @@ def _resolve(
     desc = np.full(n, -1, dtype=np.int32)
     durations = np.full(n, np.nan)
     ts = np.full(n, np.nan)
-    base, stop = int(lines.starts[0]), int(lines.ends[-1])
-    commas = np.flatnonzero(lines.buf[base:stop] == _COMMA) + base
-    if not len(commas):
-        commas = np.array([stop], dtype=np.int64)  # a sentinel past the window
-    k = np.searchsorted(commas, lines.content_ends) - 1
-    last = commas[np.maximum(k, 0)]
-    has_comma = (k >= 0) & (last >= lines.starts)
+    last = lines.last_comma()
+    has_comma = last >= 0
     head_end = np.where(has_comma, last, lines.starts)  # rpartition: no comma, empty head
     tail_start = np.where(has_comma, last + 1, lines.starts)
     timed, other, stamped_memo, prefix = builder.lookups()
     blocked = stamps.update(timed, other, prefix)
-    stamped, ts_comma, stamps_read = _stamped_lines(prefix, blocked, lines, commas, has_comma, last)
+    stamped, ts_comma, stamps_read = _stamped_lines(prefix, blocked, lines)
     plain = ~stamped
     # untimestamped lines: the text before the last comma is a known descriptor ...
     known = _lookup(timed, "", lines, lines.starts, head_end, plain, desc)
@@ -202,25 +223,21 @@ def _resolve(
 
 
 def _stamped_lines(
-    prefix: str, blocked: set[float], lines: _Window, commas: np.ndarray, has_comma: np.ndarray,
-    last: np.ndarray,
+    prefix: str, blocked: set[float], lines: _Window
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(lines the per-line loop looks up with their timestamp cut out, the comma after the
     timestamp, the timestamp)."""
     n = len(lines.starts)
     if not prefix or not prefix.isascii():  # an ASCII line cannot start with it
         return np.zeros(n, dtype=bool), lines.starts, np.full(n, np.nan)
-    buf, size = lines.buf, len(lines.buf)
     first = lines.starts + len(prefix)
-    whole = pa.StringArray.from_buffers(
-        n, pa.py_buffer(np.append(lines.starts, lines.ends[-1]).astype(np.int32)), lines.data)
-    ok = has_comma & (first < lines.content_ends)
-    ok &= pc.starts_with(whole, prefix).to_numpy(zero_copy_only=False)
-    digit = buf[np.minimum(first, size - 1)]
+    # the first comma after the prefix (head.find(",", len(prefix))), if before the last one
+    ts_comma = lines.comma(prefix.count(","))
+    ok = ts_comma > first
+    ok &= pc.starts_with(lines.whole(), prefix).to_numpy(zero_copy_only=False)
+    digit = lines.buf[np.minimum(first, len(lines.buf) - 1)]
     ok &= (digit >= 48) & (digit <= 57)
-    at = np.minimum(np.searchsorted(commas, first), len(commas) - 1)
-    ts_comma = np.where(ok, commas[at], lines.starts)
-    ok &= (ts_comma > first) & (ts_comma < last)
+    ts_comma = np.where(ok, ts_comma, lines.starts)
     ts = _timestamps(lines, first, ts_comma, ok)
     # a timestamp pyarrow does not read goes to the per-line loop; so does one that a memo
     # key holds (compared as numbers: equal texts are equal numbers)
