@@ -46,7 +46,7 @@ def build_trace(parsed: Parsed) -> Trace:
     """The Trace of a parsed log (the counts of event rows are derived here, from the rows)."""
     lines = np.flatnonzero(parsed.per_line >= 0)
     desc_ids = parsed.per_line[lines]  # indexing copies: the stream's arrays stay as they are
-    ts = _event_timestamps(lines, parsed.ts_lines, parsed.ts_values)
+    ts = _event_timestamps(parsed.per_line, lines, parsed.ts_lines, parsed.ts_values)
     durations = parsed.durations[lines]
     timed = np.array([columns.is_timed(r) for r in parsed.rows] or [False])
     _check_numbers(parsed.state, lines + 1, timed[desc_ids], durations, ts)
@@ -68,14 +68,19 @@ def build_trace(parsed: Parsed) -> Trace:
     return Trace(events, _metadata(parsed, timeline))
 
 
-def _event_timestamps(lines: np.ndarray, ts_lines: np.ndarray, ts_values: np.ndarray) -> np.ndarray:
-    """Each event row's timestamp (NaN: none) from the sparse per-line ones, without a
-    per-line array of them (the lines with a timestamp are sorted, as they were read)."""
+def _event_timestamps(
+    per_line: np.ndarray, lines: np.ndarray, ts_lines: np.ndarray, ts_values: np.ndarray
+) -> np.ndarray:
+    """Each event row's timestamp (NaN: none) from the sparse per-line ones, through an
+    int32 row number per line (half a per-line array of timestamps)."""
     ts = np.full(len(lines), np.nan)
-    if len(lines) and len(ts_lines):
-        rows = np.minimum(np.searchsorted(lines, ts_lines), len(lines) - 1)
-        on_event = lines[rows] == ts_lines
-        ts[rows[on_event]] = ts_values[on_event]
+    if len(lines) == len(per_line):  # every line is an event: its row is its line
+        ts[ts_lines] = ts_values
+    elif len(ts_lines):
+        row_of_line = np.full(len(per_line), -1, dtype=np.int32)
+        row_of_line[lines] = np.arange(len(lines), dtype=np.int32)
+        rows = row_of_line[ts_lines]
+        ts[rows[rows >= 0]] = ts_values[rows >= 0]
     return ts
 
 
