@@ -287,3 +287,29 @@ def test_the_weighted_median_is_the_first_ratio_past_half_the_weight():
         order = np.argsort(ratio, kind="stable")
         reached = np.cumsum(weight[order]) >= weight.sum() / 2.0
         assert speeds[s] == ratio[order][np.flatnonzero(reached)[0]]
+
+
+def test_a_damaged_file_read_narrowed_is_reported_never_other_numbers(stored, tmp_path):
+    import random
+
+    from dnnprof.errors import TraceFileError
+
+    data = stored[1].read_bytes()
+    original = Trace.load(stored[1], columns=STEADY_COLUMNS, ops=("exec",)).events
+    (tmp_path / "cut.parquet").write_bytes(data[: len(data) // 2])
+    with pytest.raises(TraceFileError, match="corrupt or truncated"):
+        Trace.load(tmp_path / "cut.parquet", columns=STEADY_COLUMNS, ops=("exec",))
+    footer = int.from_bytes(data[-8:-4], "little")
+    rng, flipped, reported = random.Random(11), tmp_path / "flipped.parquet", 0
+    for _ in range(60):
+        damaged = bytearray(data)
+        damaged[rng.randrange(4, len(data) - 8 - footer)] ^= 1 << rng.randrange(8)
+        flipped.write_bytes(damaged)
+        try:
+            loaded = Trace.load(flipped, columns=STEADY_COLUMNS, ops=("exec",))
+        except TraceFileError as exc:
+            assert "\n" not in str(exc)
+            reported += 1
+            continue
+        assert loaded.events.equals(original), "a flipped bit was read as other numbers"
+    assert reported > 20
