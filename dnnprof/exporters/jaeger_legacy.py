@@ -126,7 +126,10 @@ def export_jaeger_legacy(
     # The Thrift translator copies every resource attribute into every span's tags, so the
     # resource carries the service name only.
     tree = plan.tree
-    spans = sdk_span_chunks(tree, plan.chunks(), Resource({"service.name": service_name}))
+    # Thrift keeps microseconds, rounding a span's start and its duration each on its own:
+    # times on whole microseconds keep every child inside its parent
+    spans = sdk_span_chunks(tree, plan.chunks(), Resource({"service.name": service_name}),
+                            quantum_ns=1_000)
     loggers = ("opentelemetry.exporter.jaeger", "opentelemetry.sdk")
     describe = f"legacy Jaeger export to {url}"
     batches = send_batches(exporter, spans, len(tree), BATCH_SIZE[transport], retries, describe,

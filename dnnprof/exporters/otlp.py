@@ -74,11 +74,15 @@ def resource_for(tree: SpanTree, extra: dict[str, Any] | None = None) -> Resourc
     return Resource.create(attributes)
 
 
-def sdk_span_chunks(tree: SpanTree, chunks: Iterable[list[Span]], resource: Resource
-                    ) -> Iterator[list[Any]]:
+def sdk_span_chunks(tree: SpanTree, chunks: Iterable[list[Span]], resource: Resource,
+                    quantum_ns: int = 1) -> Iterator[list[Any]]:
     """The tree as OpenTelemetry SDK ReadableSpans (one trace, parents linked), ended and
     handed over a chunk of iteration spans at a time (`SpanPlan.chunks`), the run span last;
-    sets `tree.trace_id` to the SDK's id."""
+    sets `tree.trace_id` to the SDK's id.
+
+    `quantum_ns`: starts and ends rounded to the nearest multiple of it, for a receiver that
+    keeps coarser times (Thrift: microseconds). Rounding each end is monotonic, so a child
+    stays inside its parent; rounding a start and a duration each on its own is not."""
     provider = TracerProvider(
         resource=resource,
         sampler=ALWAYS_ON,
@@ -90,7 +94,11 @@ def sdk_span_chunks(tree: SpanTree, chunks: Iterable[list[Span]], resource: Reso
 
     def start(span: Span, context: Context) -> Any:
         return tracer.start_span(span.name, context=context, kind=trace_api.SpanKind.INTERNAL,
-                                 attributes=span.attributes, start_time=span.start_ns)
+                                 attributes=span.attributes,
+                                 start_time=_nearest(span.start_ns, quantum_ns))
+
+    def end_of(span: Span) -> int:
+        return _nearest(span.end_ns, quantum_ns)
 
     # An empty Context for the root, so an application's current span is never the parent.
     root = start(tree.root, Context())
@@ -100,13 +108,17 @@ def sdk_span_chunks(tree: SpanTree, chunks: Iterable[list[Span]], resource: Reso
         order = []
         for span, parent, _ in walk_chunk(tree.root, chunk):
             live[id(span)] = start(span, trace_api.set_span_in_context(live[id(parent)]))
-            order.append((live[id(span)], span.end_ns))
+            order.append((live[id(span)], end_of(span)))
         for sdk_span, end_ns in reversed(order):  # children end before their parents
             sdk_span.end(end_time=end_ns)
         yield collect.spans
         collect.spans = []
-    root.end(end_time=tree.root.end_ns)
+    root.end(end_time=end_of(tree.root))
     yield collect.spans
+
+
+def _nearest(ns: int, quantum_ns: int) -> int:
+    return (ns + quantum_ns // 2) // quantum_ns * quantum_ns
 
 
 def sdk_spans(tree: SpanTree, resource: Resource) -> list[Any]:
