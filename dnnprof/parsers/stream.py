@@ -173,12 +173,14 @@ class TraceBuilder:
 
     def append_resolved(self, desc_ids: np.ndarray, durations: np.ndarray, ts: np.ndarray) -> None:
         """Append lines resolved outside the hot loop (a NaN timestamp: the line had none)."""
-        stamped = np.flatnonzero(~np.isnan(ts))
-        if len(stamped):
-            self._ts_lines.frombytes((stamped + self.line_no).astype(np.int32).tobytes())
-            self._ts_values.frombytes(ts[stamped].tobytes())
+        stamped = np.flatnonzero(~np.isnan(ts)) + self.line_no
+        # in the per-line loop's order: a Ctrl-C between two appends leaves no timestamp of
+        # a line that finish() drops
         self._durations.frombytes(durations.astype(np.float64).tobytes())
         self._desc_ids.frombytes(desc_ids.astype(np.int32).tobytes())
+        if len(stamped):
+            self._ts_lines.frombytes(stamped.astype(np.int32).tobytes())
+            self._ts_values.frombytes(ts[~np.isnan(ts)].tobytes())
 
     def mark_end(self, complete: bool) -> None:
         """Say whether the last line fed ended with a newline."""
@@ -329,6 +331,8 @@ class TraceBuilder:
         # a Ctrl-C can land between a line's two appends: keep only whole lines
         del self._durations[len(self._desc_ids) :]
         del self._desc_ids[len(self._durations) :]
+        del self._ts_lines[len(self._ts_values) :]
+        del self._ts_values[len(self._ts_lines) :]
         if not self._last_line_complete and self.line_no:
             self.state.warn(f"line {self.line_no} has no newline: the log may be truncated")
         self.counts.lines = self.line_no
