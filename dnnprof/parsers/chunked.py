@@ -78,8 +78,9 @@ class _Window:
         return pa.StringArray.from_buffers(2 * n - 1, pa.py_buffer(offsets), self.data, bitmap)
 
 
-class _Stamps:
-    """Timestamps found in the descriptor and message memos' keys, kept up to date.
+class _Carried:
+    """What the feed keeps from window to window: the timestamps found in the descriptor and
+    message memos' keys, kept up to date, and scratch byte masks.
 
     The per-line loop looks a timestamped line up whole before it cuts its timestamp out:
     a key holding that very timestamp (a message memoised before the log's timestamp prefix
@@ -90,8 +91,10 @@ class _Stamps:
         self.prefix = ""
         self.seen = (0, 0)
         self.found: set[float] = set()
+        self.scratch = np.empty(0, dtype=bool)
 
-    def update(self, timed: dict[str, int], other: dict[str, int], prefix: str) -> set[float]:
+    def key_timestamps(self, timed: dict[str, int], other: dict[str, int], prefix: str
+                       ) -> set[float]:
         """The timestamps of the keys that start like a timestamped line."""
         if prefix != self.prefix:
             self.prefix, self.seen, self.found = prefix, (0, 0), set()
@@ -111,7 +114,7 @@ def feed_blocks(builder: TraceBuilder, blocks: Iterable[bytes | str]) -> None:
     """Parse blocks of whole lines (the last block may end without a newline): text, or
     bytes that are ASCII without a carriage return (as `inputs.text_blocks` gives them)."""
     window = MIN_WINDOW
-    stamps = _Stamps()
+    carried = _Carried()
     complete = True
     for block in blocks:
         if not block:
@@ -123,7 +126,7 @@ def feed_blocks(builder: TraceBuilder, blocks: Iterable[bytes | str]) -> None:
                 continue
             block = block.encode("ascii")
         complete = block.endswith(b"\n")
-        window = _feed_ascii(builder, block, window, stamps)
+        window = _feed_ascii(builder, block, window, carried)
     builder.mark_end(complete)
 
 
@@ -144,15 +147,21 @@ def split_lines(block: str) -> list[str]:
     return lines
 
 
-def _feed_ascii(builder: TraceBuilder, data: bytes, window: int, stamps: _Stamps) -> int:
+def _feed_ascii(builder: TraceBuilder, data: bytes, window: int, carried: _Carried) -> int:
     """Feed one ASCII block window by window; returns the window size for the next block."""
     buf = np.frombuffer(data, dtype=np.uint8)
-    # every comma and newline in one pass: a line's commas are those between its newline
-    # and the previous one, so its first and last commas are found by counting
-    seps = np.flatnonzero((buf == _COMMA) | (buf == _NL))
+    # every comma and newline at once: a line's commas are those between its newline and
+    # the previous one, so its first and last commas are found by counting. The byte masks
+    # are reused from block to block: fresh megabyte arrays cost more than the comparisons
+    if len(carried.scratch) < 2 * len(buf):
+        carried.scratch = np.empty(2 * len(buf), dtype=bool)
+    commas, newlines = carried.scratch[: len(buf)], carried.scratch[len(buf) : 2 * len(buf)]
+    np.equal(buf, _COMMA, out=commas)
+    np.equal(buf, _NL, out=newlines)
+    seps = np.flatnonzero(np.bitwise_or(commas, newlines, out=commas))
     if not data.endswith(b"\n"):  # the last line ends at the end of the block
         seps = np.append(seps, len(data))
-    is_nl = buf[np.minimum(seps, len(buf) - 1)] == _NL
+    is_nl = np.take(buf, np.minimum(seps, len(buf) - 1)) == _NL
     is_nl[-1] = True
     line_nl = np.flatnonzero(is_nl)
     prev_nl = np.concatenate(([-1], line_nl[:-1]))
@@ -165,16 +174,16 @@ def _feed_ascii(builder: TraceBuilder, data: bytes, window: int, stamps: _Stamps
         stop = min(len(starts), at + window)
         lines = _Window(buffer, buf, starts[at:stop], ends[at:stop], content_ends[at:stop],
                         seps, line_nl[at:stop], prev_nl[at:stop])
-        changed = _feed_window(builder, data, lines, stamps)
+        changed = _feed_window(builder, data, lines, carried)
         window = MIN_WINDOW if changed else min(2 * window, MAX_WINDOW)
         at = stop
     return window
 
 
-def _feed_window(builder: TraceBuilder, data: bytes, lines: _Window, stamps: _Stamps) -> bool:
+def _feed_window(builder: TraceBuilder, data: bytes, lines: _Window, carried: _Carried) -> bool:
     """Resolve a window, then append it in order; True if a memo changed on the way."""
     before = _signature(builder)
-    desc, durations, ts = _resolve(builder, lines, stamps)
+    desc, durations, ts = _resolve(builder, lines, carried)
     done = 0
     for miss in np.flatnonzero(desc < 0).tolist():
         builder.append_resolved(desc[done:miss], durations[done:miss], ts[done:miss])
@@ -192,7 +201,7 @@ def _feed_window(builder: TraceBuilder, data: bytes, lines: _Window, stamps: _St
 
 
 def _resolve(
-    builder: TraceBuilder, lines: _Window, stamps: _Stamps
+    builder: TraceBuilder, lines: _Window, carried: _Carried
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(descriptor id or -1, duration, timestamp) per line, as the per-line loop's fast paths
     would give them with the memo as it is now; -1 for every line they would not take."""
@@ -205,7 +214,7 @@ def _resolve(
     head_end = np.where(has_comma, last, lines.starts)  # rpartition: no comma, empty head
     tail_start = np.where(has_comma, last + 1, lines.starts)
     timed, other, stamped_memo, prefix = builder.lookups()
-    blocked = stamps.update(timed, other, prefix)
+    blocked = carried.key_timestamps(timed, other, prefix)
     stamped, ts_comma, stamps_read = _stamped_lines(prefix, blocked, lines)
     plain = ~stamped
     # untimestamped lines: the text before the last comma is a known descriptor ...
