@@ -128,6 +128,7 @@ def feed_blocks(builder: TraceBuilder, blocks: Iterable[bytes | str]) -> None:
         complete = block.endswith(b"\n")
         window = _feed_ascii(builder, block, window, carried)
     builder.mark_end(complete)
+    pa.default_memory_pool().release_unused()  # give back what the windows' arrays took
 
 
 def _signature(builder: TraceBuilder) -> tuple[int, int, int, str]:
