@@ -244,3 +244,15 @@ def test_repeated_info_lines_are_decoded_once_each_event_its_own_values() -> Non
     assert first.values == second.values == {"engine": "cpu", "runtime": "OpenMP", "threads": "2"}
     first.values["threads"] = "changed"
     assert second.values["threads"] == "2"
+
+
+def test_finish_hands_the_per_line_arrays_over() -> None:
+    """The per-line ids and times are freed before the frame is built, not held beside it."""
+    log = (CORPUS / "torch_resnet50_fp32_eager_b1.log").read_bytes()
+    builder = TraceBuilder("<log>")
+    with open_text(io.BytesIO(log)) as text:
+        builder.feed_text(text_blocks(text))
+    lines = builder.line_no
+    trace = builder.finish()
+    assert builder.line_no == 0 and trace.metadata.counts.lines == lines == log.count(b"\n")
+    assert_same(trace, per_line(log))

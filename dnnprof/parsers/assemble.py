@@ -41,13 +41,21 @@ class Parsed:
     foreign_samples: list[str] = field(default_factory=list)
     prefixed: int = 0  # verbose lines found behind a prefix (indentation, a logger's)
 
+    def take_lines(self) -> tuple[np.ndarray, np.ndarray]:
+        """(per_line, durations), no longer held here: freed once the caller drops them."""
+        taken = self.per_line, self.durations
+        self.per_line = self.durations = np.zeros(0)
+        return taken
+
 
 def build_trace(parsed: Parsed) -> Trace:
     """The Trace of a parsed log (the counts of event rows are derived here, from the rows)."""
-    lines = np.flatnonzero(parsed.per_line >= 0)
-    desc_ids = parsed.per_line[lines]  # indexing copies: the stream's arrays stay as they are
-    ts = _event_timestamps(parsed.per_line, lines, parsed.ts_lines, parsed.ts_values)
-    durations = parsed.durations[lines]
+    per_line, line_durations = parsed.take_lines()
+    lines = np.flatnonzero(per_line >= 0)
+    desc_ids = per_line[lines]
+    ts = _event_timestamps(per_line, lines, parsed.ts_lines, parsed.ts_values)
+    durations = line_durations[lines]
+    del per_line, line_durations  # 12 bytes a line, freed before the frame is built
     timed = np.array([columns.is_timed(r) for r in parsed.rows] or [False])
     _check_numbers(parsed.state, lines + 1, timed[desc_ids], durations, ts)
     exec_with_ts = _count_rows(parsed, desc_ids, ts)

@@ -327,7 +327,8 @@ class TraceBuilder:
     # --------------------------------------------------------------- output --
 
     def finish(self) -> Trace:
-        """Build the Trace from everything fed so far."""
+        """Build the Trace from everything fed so far (once: the per-line arrays are handed
+        over, and freed as soon as the events' rows are taken from them)."""
         # a Ctrl-C can land between a line's two appends: keep only whole lines
         del self._durations[len(self._desc_ids) :]
         del self._desc_ids[len(self._durations) :]
@@ -336,21 +337,21 @@ class TraceBuilder:
         if not self._last_line_complete and self.line_no:
             self.state.warn(f"line {self.line_no} has no newline: the log may be truncated")
         self.counts.lines = self.line_no
-        return build_trace(
-            Parsed(
-                source=self.source,
-                state=self.state,
-                counts=self.counts,
-                rows=self._rows,
-                per_line=np.frombuffer(self._desc_ids, dtype=np.int32),
-                durations=np.frombuffer(self._durations, dtype=np.float64),
-                ts_lines=np.frombuffer(self._ts_lines, dtype=np.int32),
-                ts_values=np.frombuffer(self._ts_values, dtype=np.float64),
-                unparsed=self.unparsed,
-                foreign_samples=self.foreign_samples,
-                prefixed=self.prefixed,
-            )
+        parsed = Parsed(
+            source=self.source,
+            state=self.state,
+            counts=self.counts,
+            rows=self._rows,
+            per_line=np.frombuffer(self._desc_ids, dtype=np.int32),
+            durations=np.frombuffer(self._durations, dtype=np.float64),
+            ts_lines=np.frombuffer(self._ts_lines, dtype=np.int32),
+            ts_values=np.frombuffer(self._ts_values, dtype=np.float64),
+            unparsed=self.unparsed,
+            foreign_samples=self.foreign_samples,
+            prefixed=self.prefixed,
         )
+        self._desc_ids, self._durations = array("i"), array("d")
+        return build_trace(parsed)
 
 
 def _encodable(line: str) -> str:
