@@ -45,9 +45,9 @@ class CountingBuilder(TraceBuilder):
 
     resolved = 0
 
-    def append_resolved(self, desc_ids, durations, ts) -> None:  # noqa: ANN001 - as the base
-        self.resolved += len(desc_ids)
-        super().append_resolved(desc_ids, durations, ts)
+    def append_resolved(self, ids, times, ts_rows, ts) -> None:  # noqa: ANN001 - as the base
+        self.resolved += len(ids) // 4
+        super().append_resolved(ids, times, ts_rows, ts)
 
 
 class Trickle(io.RawIOBase):

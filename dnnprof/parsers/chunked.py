@@ -185,9 +185,19 @@ def _feed_window(builder: TraceBuilder, data: bytes, lines: _Window, carried: _C
     """Resolve a window, then append it in order; True if a memo changed on the way."""
     before = _signature(builder)
     desc, durations, ts = _resolve(builder, lines, carried)
+    # as bytes once: the lines between two the per-line loop takes are appended as slices
+    ids, times = desc.astype(np.int32).tobytes(), durations.astype(np.float64).tobytes()
+    stamped = np.flatnonzero(~np.isnan(ts))
+    stamps = ts[stamped]
+
+    def append(start: int, stop: int) -> None:
+        low, high = np.searchsorted(stamped, (start, stop)).tolist() if len(stamped) else (0, 0)
+        builder.append_resolved(ids[4 * start : 4 * stop], times[8 * start : 8 * stop],
+                                stamped[low:high] - start, stamps[low:high])
+
     done = 0
     for miss in np.flatnonzero(desc < 0).tolist():
-        builder.append_resolved(desc[done:miss], durations[done:miss], ts[done:miss])
+        append(done, miss)
         builder.feed_lines([data[lines.starts[miss] : lines.ends[miss]].decode("ascii")])
         done = miss + 1
         if _signature(builder) != before:
@@ -197,7 +207,7 @@ def _feed_window(builder: TraceBuilder, data: bytes, lines: _Window, carried: _C
                                                            lines.ends[done:].tolist(), strict=True)]
             )
             return True
-    builder.append_resolved(desc[done:], durations[done:], ts[done:])
+    append(done, len(desc))
     return False
 
 

@@ -171,16 +171,18 @@ class TraceBuilder:
         and the timestamp prefix: `parsers.chunked` looks lines up in the same."""
         return self._timed_memo, self._other_memo, self._stamped_memo, self._ts_prefix
 
-    def append_resolved(self, desc_ids: np.ndarray, durations: np.ndarray, ts: np.ndarray) -> None:
-        """Append lines resolved outside the hot loop (a NaN timestamp: the line had none)."""
-        stamped = np.flatnonzero(~np.isnan(ts)) + self.line_no
+    def append_resolved(self, ids: bytes, times: bytes, ts_rows: np.ndarray, ts: np.ndarray
+                        ) -> None:
+        """Append lines resolved outside the hot loop: their descriptor ids (int32) and times
+        (float64) as bytes, the rows among them that carry a timestamp, and those."""
+        start = self.line_no
         # in the per-line loop's order: a Ctrl-C between two appends leaves no timestamp of
         # a line that finish() drops
-        self._durations.frombytes(durations.astype(np.float64).tobytes())
-        self._desc_ids.frombytes(desc_ids.astype(np.int32).tobytes())
-        if len(stamped):
-            self._ts_lines.frombytes(stamped.astype(np.int32).tobytes())
-            self._ts_values.frombytes(ts[~np.isnan(ts)].tobytes())
+        self._durations.frombytes(times)
+        self._desc_ids.frombytes(ids)
+        if len(ts_rows):
+            self._ts_lines.frombytes((ts_rows + start).astype(np.int32).tobytes())
+            self._ts_values.frombytes(ts.tobytes())
 
     def mark_end(self, complete: bool) -> None:
         """Say whether the last line fed ended with a newline."""
