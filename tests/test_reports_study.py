@@ -120,3 +120,20 @@ def test_a_claim_resting_on_an_unreliable_run_is_not_judged():
     assert respect_conditions(count, comp.variants).verdict == AGREES
     timed = ClaimCheck("speed", "2x", "2.1x", AGREES, f"`{int8.name}`")
     assert respect_conditions(timed, comp.variants).verdict == NOT_JUDGED
+
+
+def test_the_conv1_spread_is_judged_against_the_runs_own_noise():
+    import numpy as np
+
+    from studies.thesis2020.claims import SIMILAR, spread_interval
+
+    rng = np.random.default_rng(1)
+    same = [rng.normal(0.8, 0.03, 16) for _ in range(5)]
+    low, high = spread_interval(same)
+    assert 1.0 <= low <= high <= SIMILAR  # one layer, one speed: similar, whatever the noise
+    apart = [rng.normal(0.8, 0.03, 16), rng.normal(1.6, 0.05, 16)]
+    assert spread_interval(apart)[0] > SIMILAR  # twice as slow: clearly not similar
+    noisy = [np.r_[rng.normal(0.8, 0.02, 8), rng.normal(1.3, 0.02, 8)],
+             rng.normal(0.8, 0.02, 16)]  # half the iterations of one run disturbed
+    low, high = spread_interval(noisy)
+    assert low <= SIMILAR < high  # the data cannot tell: the verdict is "partly"
