@@ -42,7 +42,7 @@ sys.path.insert(0, str(REPO / "tests"))  # the Jaeger launcher lives with the te
 import dnnprof  # noqa: E402
 from dnnprof.exporters import ExportError, build_span_tree, export  # noqa: E402
 from dnnprof.exporters.benchdnn import distinct_primitives  # noqa: E402
-from dnnprof.exporters.otlp import resource_for, sdk_spans  # noqa: E402
+from dnnprof.exporters.sdk_spans import resource_for, sdk_spans  # noqa: E402
 from dnnprof.reconstruct import reconstruct  # noqa: E402
 from dnnprof.trace import Trace, normalize_events  # noqa: E402
 from support.jaeger import (  # noqa: E402

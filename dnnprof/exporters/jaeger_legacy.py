@@ -28,12 +28,12 @@ from dnnprof.exporters.base import (
     parse_endpoint,
 )
 from dnnprof.exporters.otlp import (
-    sdk_span_chunks,
     send_batches,
     sending_options,
     sent_result,
     wait_reachable,
 )
+from dnnprof.exporters.sdk_spans import sdk_span_chunks
 from dnnprof.exporters.span_plan import plan_span_tree
 from dnnprof.trace import Trace
 

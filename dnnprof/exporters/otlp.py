@@ -21,14 +21,8 @@ from itertools import chain
 from typing import Any
 from urllib.parse import urlsplit
 
-from opentelemetry import trace as trace_api
-from opentelemetry.context import Context
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import SpanLimits, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExportResult
-from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 
-from dnnprof import __version__
 from dnnprof.exporters.base import (
     ExportError,
     ExportOptions,
@@ -36,9 +30,10 @@ from dnnprof.exporters.base import (
     NetworkExporter,
     parse_endpoint,
 )
+from dnnprof.exporters.sdk_spans import resource_for, sdk_span_chunks
 from dnnprof.exporters.selection import jaeger_ui_note
 from dnnprof.exporters.span_plan import plan_span_tree
-from dnnprof.exporters.spans import Span, SpanTree, walk_chunk
+from dnnprof.exporters.spans import SpanTree
 from dnnprof.trace import Trace
 
 DEFAULT_ENDPOINTS = {"grpc": "http://localhost:4317", "http": "http://localhost:4318"}
@@ -46,84 +41,6 @@ DEFAULT_PORTS = {"grpc": 4317, "http": 4318}
 HTTP_TRACES_PATH = "/v1/traces"
 BATCH_SIZE = 512  # spans per request: well under the collectors' 4 MiB message limit
 OTLP_LOGGERS = ("opentelemetry.exporter", "opentelemetry.sdk")  # their errors, captured
-
-
-# ------------------------------------------------------------------ SDK spans --
-
-
-class _Collect(SpanProcessor):
-    """A span processor that keeps ended spans in a list (for explicit, synchronous export)."""
-
-    def __init__(self) -> None:
-        self.spans: list[Any] = []
-
-    def on_end(self, span: Any) -> None:
-        self.spans.append(span)
-
-
-def resource_for(tree: SpanTree, extra: dict[str, Any] | None = None) -> Resource:
-    """The OTLP resource: the service, and the run's identity (model, variant, framework,
-    oneDNN build, timeline ...), which Jaeger shows as the process and searches by."""
-    attributes: dict[str, Any] = {
-        "service.name": tree.service_name,
-        "service.version": __version__,
-        "dnnprof.timeline": tree.timeline,
-    }
-    attributes.update(tree.resource)
-    attributes.update(extra or {})
-    return Resource.create(attributes)
-
-
-def sdk_span_chunks(tree: SpanTree, chunks: Iterable[list[Span]], resource: Resource,
-                    quantum_ns: int = 1) -> Iterator[list[Any]]:
-    """The tree as OpenTelemetry SDK ReadableSpans (one trace, parents linked), ended and
-    handed over a chunk of iteration spans at a time (`SpanPlan.chunks`), the run span last;
-    sets `tree.trace_id` to the SDK's id.
-
-    `quantum_ns`: starts and ends rounded to the nearest multiple of it, for a receiver that
-    keeps coarser times (Thrift: microseconds). Rounding each end is monotonic, so a child
-    stays inside its parent; rounding a start and a duration each on its own is not."""
-    provider = TracerProvider(
-        resource=resource,
-        sampler=ALWAYS_ON,
-        span_limits=SpanLimits(max_span_attributes=512, max_attributes=512),
-    )
-    collect = _Collect()
-    provider.add_span_processor(collect)
-    tracer = provider.get_tracer("dnnprof.exporters", __version__)
-
-    def start(span: Span, context: Context) -> Any:
-        return tracer.start_span(span.name, context=context, kind=trace_api.SpanKind.INTERNAL,
-                                 attributes=span.attributes,
-                                 start_time=_nearest(span.start_ns, quantum_ns))
-
-    def end_of(span: Span) -> int:
-        return _nearest(span.end_ns, quantum_ns)
-
-    # An empty Context for the root, so an application's current span is never the parent.
-    root = start(tree.root, Context())
-    tree.trace_id = format(root.get_span_context().trace_id, "032x")
-    for chunk in chunks:
-        live = {id(tree.root): root}
-        order = []
-        for span, parent, _ in walk_chunk(tree.root, chunk):
-            live[id(span)] = start(span, trace_api.set_span_in_context(live[id(parent)]))
-            order.append((live[id(span)], end_of(span)))
-        for sdk_span, end_ns in reversed(order):  # children end before their parents
-            sdk_span.end(end_time=end_ns)
-        yield collect.spans
-        collect.spans = []
-    root.end(end_time=end_of(tree.root))
-    yield collect.spans
-
-
-def _nearest(ns: int, quantum_ns: int) -> int:
-    return (ns + quantum_ns // 2) // quantum_ns * quantum_ns
-
-
-def sdk_spans(tree: SpanTree, resource: Resource) -> list[Any]:
-    """A whole tree as OpenTelemetry SDK ReadableSpans (see `sdk_span_chunks`)."""
-    return [s for chunk in sdk_span_chunks(tree, [tree.root.children], resource) for s in chunk]
 
 
 # ------------------------------------------------------------------ transport --
