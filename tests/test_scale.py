@@ -243,3 +243,23 @@ def test_all_iterations_flag_exports_every_iteration(long_trace, tmp_path, capsy
     counted = long_trace.metadata.reconstruction.iterations["count"]
     assert len([i for i in tree.iterations if i >= 0]) == counted
     assert "warning" in capsys.readouterr().out  # thousands of spans: past Jaeger's UI
+
+
+def test_the_scale_benchmark_measures_every_command_and_writes_its_docs(tmp_path):
+    import scale
+
+    rows = scale.measure([20_000], tmp_path, SOURCE)
+    commands = [row.command for row in rows]
+    assert commands == ["baseline (split loop)", "parse", "parse()", "report", "compare",
+                        "check", "chrome", "jaeger"]
+    assert all(row.status in (0, 1) and row.seconds > 0 and row.peak_mb > 0 for row in rows)
+    assert all(row.time_ratio > 0 for row in rows[1:])
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    table = scale.markdown(rows, (0.5, 0.5, 0.5), (0.6, 0.6, 0.6))
+    scale.write_docs(rows, table, docs)
+    text = (docs / "performance.md").read_text()
+    assert "| 20,2" in text and "| parse() |" in text and "Load average before: 0.50" in text
+    html = (docs / "performance.html").read_text()
+    assert '"type":"log"' in html.replace(" ", "") and "peak RSS, MB" in html
+    assert html.count('"name":"') >= len(commands)
