@@ -76,8 +76,13 @@ def test_a_slow_calibration_kernel_steal_and_a_tight_quota_are_reasons():
     # a kernel that never waited for a CPU and still ran slow: the host, not this machine
     on_cpu = Calibration(2, 5.0, 2.0, 2.5, 0.01)
     verdict, reasons = judge(_conditions(wait_share=0.01, calibration_after=on_cpu))
-    assert verdict == BUSY and "waited for a CPU only 1% of the time" in reasons[0]
+    assert verdict == BUSY and "while waiting for a CPU under 5% of the time" in reasons[0]
     assert "the CPU itself gave less" in reasons[0]
+    # before and after alike: said once, after the last of them
+    verdict, reasons = judge(_conditions(wait_share=0.01, calibration_before=on_cpu,
+                                         calibration_after=on_cpu))
+    assert [("the CPU itself gave less" in r) for r in reasons] == [False, True]
+    assert "2.50x slower before the run" in reasons[0]
     assert judge(_conditions(steal_share=0.3))[0] == UNRELIABLE
     verdict, reasons = judge(_conditions(cgroup_quota=1.5))
     assert verdict == UNRELIABLE and "allows 1.5 CPUs for 2 threads" in reasons[0]

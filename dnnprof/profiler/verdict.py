@@ -20,6 +20,8 @@ STEAL_BUSY, STEAL_UNRELIABLE = 0.05, 0.20
 _LEVELS = {QUIET: 0, BUSY: 1, UNRELIABLE: 2}
 
 Finding = tuple[str, str]  # (level, sentence)
+ON_CPU = (f", while waiting for a CPU under {WAIT_BUSY:.0%} of the time: the CPU itself gave "
+          "less (other guests on the host, a lower clock)")
 
 
 def judge(conditions: RunConditions) -> tuple[str, list[str]]:
@@ -31,7 +33,12 @@ def judge(conditions: RunConditions) -> tuple[str, list[str]]:
     if not findings:
         return UNKNOWN, ["no run condition could be measured here (no Linux /proc)"]
     worst = max(findings, key=lambda f: _LEVELS[f[0]])[0]
-    return worst, [sentence for level, sentence in findings if level == worst]
+    reasons = [sentence for level, sentence in findings if level == worst]
+    # the host's share of the CPU, said once: after the last sentence it explains
+    explained = [i for i, sentence in enumerate(reasons) if sentence.endswith(ON_CPU)]
+    for i in explained[:-1]:
+        reasons[i] = reasons[i].removesuffix(ON_CPU)
+    return worst, reasons
 
 
 def _level(value: float, busy: float, unreliable: float) -> str:
@@ -82,8 +89,7 @@ def _calibration_sentence(when: str, calibration: Calibration) -> str:
     if calibration.wait_share is not None and calibration.wait_share < WAIT_BUSY:
         # it was on a CPU all along: the CPU itself was slower (a virtual machine's host
         # running other guests on the same cores, or a lower clock), not this machine busy
-        sentence += (f" although it waited for a CPU only {calibration.wait_share:.0%} of the "
-                     "time: the CPU itself gave less (other guests on the host, a lower clock)")
+        sentence += ON_CPU
     return sentence
 
 
