@@ -43,7 +43,7 @@ from dnnprof.exporters.selection import (
     span_mask,
 )
 from dnnprof.exporters.span_plan import SpanPlan, plan_span_tree
-from dnnprof.exporters.spans import Span, SpanTree, walk_chunk
+from dnnprof.exporters.spans import Span, SpanTree, nearest_multiple, walk_chunk
 from dnnprof.trace import Trace
 
 GRID_NS = 125  # 1/8 us
@@ -54,7 +54,7 @@ DEFAULT_MAX_BYTES = 50_000_000  # what "auto" writes whole: a few seconds, opens
 
 def _grid(ns: int) -> int:
     """Nanoseconds -> eighths of a microsecond (round half up, monotonic)."""
-    return (ns + GRID_NS // 2) // GRID_NS
+    return nearest_multiple(ns, GRID_NS) // GRID_NS
 
 
 @dataclass
@@ -87,12 +87,6 @@ def assign_tracks(placed: list[_Placed]) -> list[_Placed]:
             stacks.append([item.end])
             item.track = len(stacks) - 1
     return ordered
-
-
-def tree_to_chrome(tree: SpanTree) -> dict[str, Any]:
-    """The trace-event document of a span tree (metadata events, then one X event per span)."""
-    document, events = chrome_document(tree)
-    return {**document, "traceEvents": list(events)}
 
 
 def chrome_document(tree: SpanTree) -> tuple[dict[str, Any], Iterator[dict[str, Any]]]:

@@ -17,7 +17,7 @@ from opentelemetry.sdk.trace import SpanLimits, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 
 from dnnprof import __version__
-from dnnprof.exporters.spans import Span, SpanTree, walk_chunk
+from dnnprof.exporters.spans import Span, SpanTree, nearest_multiple, walk_chunk
 
 
 class _Collect(SpanProcessor):
@@ -49,9 +49,8 @@ def sdk_span_chunks(tree: SpanTree, chunks: Iterable[list[Span]], resource: Reso
     handed over a chunk of iteration spans at a time (`SpanPlan.chunks`), the run span last;
     sets `tree.trace_id` to the SDK's id.
 
-    `quantum_ns`: starts and ends rounded to the nearest multiple of it, for a receiver that
-    keeps coarser times (Thrift: microseconds). Rounding each end is monotonic, so a child
-    stays inside its parent; rounding a start and a duration each on its own is not."""
+    `quantum_ns`: starts and ends rounded to the nearest multiple of it (`nearest_multiple`),
+    for a receiver that keeps coarser times (Thrift: microseconds)."""
     provider = TracerProvider(
         resource=resource,
         sampler=ALWAYS_ON,
@@ -64,10 +63,10 @@ def sdk_span_chunks(tree: SpanTree, chunks: Iterable[list[Span]], resource: Reso
     def start(span: Span, context: Context) -> Any:
         return tracer.start_span(span.name, context=context, kind=trace_api.SpanKind.INTERNAL,
                                  attributes=span.attributes,
-                                 start_time=_nearest(span.start_ns, quantum_ns))
+                                 start_time=nearest_multiple(span.start_ns, quantum_ns))
 
     def end_of(span: Span) -> int:
-        return _nearest(span.end_ns, quantum_ns)
+        return nearest_multiple(span.end_ns, quantum_ns)
 
     # An empty Context for the root, so an application's current span is never the parent.
     root = start(tree.root, Context())
@@ -84,10 +83,6 @@ def sdk_span_chunks(tree: SpanTree, chunks: Iterable[list[Span]], resource: Reso
         collect.spans = []
     root.end(end_time=end_of(tree.root))
     yield collect.spans
-
-
-def _nearest(ns: int, quantum_ns: int) -> int:
-    return (ns + quantum_ns // 2) // quantum_ns * quantum_ns
 
 
 def sdk_spans(tree: SpanTree, resource: Resource) -> list[Any]:

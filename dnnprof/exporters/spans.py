@@ -87,6 +87,13 @@ class SpanTree:
 # ----------------------------------------------------------------------- times --
 
 
+def nearest_multiple(ns: int, quantum_ns: int) -> int:
+    """`ns` rounded to the nearest multiple of `quantum_ns` (half up). Monotonic: a format
+    with coarser times that rounds both ends of every span keeps each child in its parent,
+    which rounding a start and a duration each on its own does not."""
+    return (ns + quantum_ns // 2) // quantum_ns * quantum_ns
+
+
 def base_time_ns(trace: Trace, timeline: str) -> int:
     """Epoch time of `start_ms == 0`, rounded to a whole microsecond.
 
