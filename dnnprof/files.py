@@ -46,6 +46,11 @@ _FILE_KINDS = (
 )
 
 
+def cache_dir() -> Path:
+    """dnnprof's cache folder: $DNNPROF_CACHE, else ~/.cache/dnnprof (not created here)."""
+    return Path(os.environ.get("DNNPROF_CACHE") or Path.home() / ".cache" / "dnnprof")
+
+
 def check_output(path: PathLike, inputs: Iterable[PathLike] = ()) -> Path:
     """`path` as a Path if a file may be written there, else OutputError saying why.
 

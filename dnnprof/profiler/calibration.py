@@ -18,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+from dnnprof.files import cache_dir
 from dnnprof.metadata import Calibration
 
 REPETITIONS = 30
@@ -57,8 +58,7 @@ print(json.dumps({"ms": times, "cpu_ns": delta and delta[0], "wait_ns": delta an
 
 def cache_file() -> Path:
     """Where the quiet-machine figures are kept (one per CPU model and interpreter)."""
-    root = Path(os.environ.get("DNNPROF_CACHE", Path.home() / ".cache" / "dnnprof"))
-    return root / "calibration.json"
+    return cache_dir() / "calibration.json"
 
 
 def calibrate(workers: int, cpu_model: str | None, repetitions: int = REPETITIONS) -> Calibration:

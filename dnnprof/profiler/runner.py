@@ -20,6 +20,7 @@ from typing import Any
 
 from dnnprof import markers
 from dnnprof.errors import DnnprofError
+from dnnprof.files import cache_dir
 from dnnprof.metadata import RunConditions
 from dnnprof.profiler.capture import STDERR_LOG, VERBOSE_LOG, RunError, capture
 from dnnprof.profiler.child import REFUSED
@@ -121,8 +122,7 @@ def resolve_python(config: RunConfig) -> str:
     env_name = FRAMEWORK_PYTHON_ENV.get(config.framework)
     if env_name:
         candidate = os.environ.get(env_name)
-        cache = Path(os.environ.get("DNNPROF_CACHE", Path.home() / ".cache" / "dnnprof"))
-        default = cache / "venvs" / config.framework / "bin" / "python"
+        default = cache_dir() / "venvs" / config.framework / "bin" / "python"
         for path in (candidate, str(default)):
             if path and Path(path).exists():
                 return path
