@@ -73,3 +73,17 @@ def test_views(trace):
     assert len(top) == 3 and top["total_ms"].is_monotonic_decreasing
     conv = trace.top(50, steady=False)
     assert (conv.loc[conv["kind"] == "convolution", "gflops"] > 0).all()
+
+
+def test_statistics_are_kept_where_readers_filter(trace, tmp_path):
+    """A reader skipping row groups by line or iteration finds min/max there; the columns
+    nobody filters by are written without them (they were a third of the write)."""
+    from dnnprof.storage import STATISTICS_COLUMNS
+
+    group = pq.ParquetFile(trace.save(tmp_path / "t.parquet")).metadata.row_group(0)
+    with_stats = {group.column(i).path_in_schema for i in range(group.num_columns)
+                  if group.column(i).statistics is not None
+                  and group.column(i).statistics.has_min_max}
+    assert with_stats == set(STATISTICS_COLUMNS)
+    line = group.column(trace.events.columns.get_loc("line")).statistics
+    assert (line.min, line.max) == (trace.events["line"].min(), trace.events["line"].max())
