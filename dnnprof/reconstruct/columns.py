@@ -7,6 +7,7 @@ per distinct value.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -104,6 +105,31 @@ class EventColumns:
     def dtypes(self, rows: np.ndarray) -> frozenset[str]:
         """The source data types of some rows."""
         return frozenset(self.src_dt_names[np.unique(self.src_dt[rows])].tolist())
+
+
+BLOCK_ROWS = 1 << 16  # rows counted at a time: a block's temporaries, not the column's
+
+
+def distinct_in_order(codes: np.ndarray) -> list[int]:
+    """The distinct values of an integer column in order of first appearance."""
+    seen: dict[int, None] = {}
+    for start in range(0, len(codes), BLOCK_ROWS):
+        seen.update(dict.fromkeys(pd.unique(codes[start : start + BLOCK_ROWS]).tolist()))
+    return list(seen)
+
+
+def pair_counts(first: np.ndarray, second: np.ndarray) -> Counter[tuple[int, int]]:
+    """How many rows hold each (first, second) pair of two integer columns (`second`
+    non-negative): one sort of a block at a time instead of a whole-column sort."""
+    counts: Counter[tuple[int, int]] = Counter()
+    width = int(second.max()) + 1 if len(second) else 1
+    for start in range(0, len(first), BLOCK_ROWS):
+        block = slice(start, start + BLOCK_ROWS)
+        keys, found = np.unique(first[block].astype(np.int64) * width + second[block],
+                                return_counts=True)
+        for key, count in zip(keys.tolist(), found.tolist(), strict=True):
+            counts[divmod(key, width)] += count  # floor division: (-1, code) for -1
+    return counts
 
 
 def text(column: pd.Series) -> np.ndarray:

@@ -30,7 +30,8 @@ class MarkedIteration:
 
 @dataclass
 class MarkerInfo:
-    """What the markers say, per events-frame row (positions, not line numbers)."""
+    """What the markers say, per events-frame row (positions, not line numbers); a log
+    without marker rows has no per-row arrays (length 0)."""
 
     meta_values: dict[str, Any] = field(default_factory=dict)  # meta marker key -> value
     has_modules: bool = False
@@ -52,14 +53,14 @@ class MarkerInfo:
 def read_markers(events: pd.DataFrame) -> MarkerInfo:
     """Walk the marker rows once and spread their state over the rows between them."""
     n = len(events)
+    positions = np.flatnonzero((events["op"] == "marker").to_numpy())
+    if not len(positions):
+        return MarkerInfo()  # no per-row state to spread: no per-row arrays either
     info = MarkerInfo(
         module_code=np.full(n, -1, np.int32),
         iteration=np.full(n, -1, np.int32),
         phase=Labels.empty(n),
     )
-    positions = np.flatnonzero((events["op"] == "marker").to_numpy())
-    if not len(positions):
-        return info
     kinds = text(events["kind"].iloc[positions])
     messages = text(events["message"].iloc[positions])
     times = events["ts_ms"].to_numpy(dtype=float)[positions]

@@ -6,10 +6,9 @@ from collections import Counter
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from dnnprof.reconstruct.attribution import Attribution
-from dnnprof.reconstruct.columns import EventColumns, Labels
+from dnnprof.reconstruct.columns import EventColumns, Labels, distinct_in_order, pair_counts
 from dnnprof.reconstruct.iterations import IterationResult
 from dnnprof.reconstruct.layers import LayerSpec
 from dnnprof.vocabulary import MEASURE, WARMUP
@@ -32,15 +31,18 @@ def coverage(columns: EventColumns, out: Attribution, iteration: np.ndarray,
 
 def iteration_phases(iteration: np.ndarray, phase: Labels) -> tuple[np.ndarray, list[str]]:
     """The iteration numbers, and the phase most of each one's rows have ("" when none
-    has one), counted in one pass over the rows."""
-    numbered = iteration >= 0
-    numbers, position = np.unique(iteration[numbered], return_inverse=True)
-    width = len(phase.names)
-    counts = np.bincount(position * width + phase.codes[numbered],
-                         minlength=len(numbers) * width).reshape(len(numbers), width)
-    counts[:, 0] = 0  # rows without a phase do not vote
-    best = counts.argmax(axis=1)  # ties: the phase named first in the log
-    return numbers, [phase.names[code] if counts[i, code] else "" for i, code in enumerate(best)]
+    has one), counted a block of rows at a time."""
+    votes: dict[int, Counter[int]] = {}
+    for (number, code), count in pair_counts(iteration, phase.codes).items():
+        if number >= 0:
+            ballot = votes.setdefault(number, Counter())
+            if code:  # rows without a phase do not vote
+                ballot[code] += count
+    numbers = sorted(votes)
+    # ties: the phase named first in the log (the lowest code)
+    best = [min(ballot, key=lambda code, b=ballot: (-b[code], code)) if ballot else 0
+            for ballot in (votes[n] for n in numbers)]
+    return np.array(numbers, dtype=np.int64), [phase.names[code] for code in best]
 
 
 def iteration_summary(found: IterationResult, iteration: np.ndarray, phase: Labels,
@@ -69,7 +71,7 @@ def fusion_summary(out: Attribution, specs: list[LayerSpec] | None) -> dict[str,
     counts = np.bincount(out.fused.codes, minlength=len(out.fused.names))
     if not specs:  # heuristic: no layer names, only what the post-ops fused
         # in order of first appearance, as a count over the rows would give them
-        first = [int(c) for c in pd.unique(out.fused.codes) if c]
+        first = [c for c in distinct_in_order(out.fused.codes) if c]
         return {"fused_primitives_by_post_ops": {out.fused.names[c]: int(counts[c]) for c in first}}
     names: set[str] = set()
     for code in np.flatnonzero(counts[1:]) + 1:
