@@ -13,6 +13,7 @@ import pandas as pd
 
 from dnnprof import storage, views
 from dnnprof.errors import TraceFileError
+from dnnprof.memory import release_freed_memory
 from dnnprof.metadata import TraceMetadata
 from dnnprof.vocabulary import COMPUTE_KINDS, REORDER, STEADY_PHASES, TIMED_OPS
 
@@ -223,7 +224,9 @@ class Trace:
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the trace as Parquet atomically (see dnnprof.storage); returns the path."""
-        return storage.write_parquet(self.events, self.metadata, path)
+        written = storage.write_parquet(self.events, self.metadata, path)
+        release_freed_memory(len(self.events))  # the Arrow copy and the pages, now freed
+        return written
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, columns: Sequence[str] | None = None,

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from dnnprof.memory import release_freed_memory
 from dnnprof.metadata import Reconstruction
 from dnnprof.reconstruct import summaries
 from dnnprof.reconstruct.attribution import Attribution, by_alignment, by_heuristic, by_markers
@@ -27,6 +28,13 @@ MIN_TABLE_COVERAGE = 0.75
 
 def reconstruct(trace: Trace, layers: Any = None, model: str | None = None) -> Trace:
     """A new Trace with iterations, layers, fusion and reorders attributed (see the package doc)."""
+    result = _reconstructed(trace, layers, model)
+    release_freed_memory(len(result.events))  # the working arrays of every step, now freed
+    return result
+
+
+def _reconstructed(trace: Trace, layers: Any, model: str | None) -> Trace:
+    """The reconstruction itself (`reconstruct` releases its working memory after it)."""
     # the input trace is never modified: a new frame whose columns are the input's until
     # replaced (no copy of a ten-million-row frame), and a copy of the metadata
     events = trace.events.copy(deep=False)
