@@ -87,3 +87,12 @@ def test_statistics_are_kept_where_readers_filter(trace, tmp_path):
     assert with_stats == set(STATISTICS_COLUMNS)
     line = group.column(trace.events.columns.get_loc("line")).statistics
     assert (line.min, line.max) == (trace.events["line"].min(), trace.events["line"].max())
+
+
+def test_only_categorical_columns_get_parquet_dictionaries(trace, tmp_path):
+    """Dictionary-encoding a million distinct timestamps costs memory and time for nothing."""
+    group = pq.ParquetFile(trace.save(tmp_path / "t.parquet")).metadata.row_group(0)
+    encodings = {group.column(i).path_in_schema: group.column(i).encodings
+                 for i in range(group.num_columns)}
+    assert not any("DICTIONARY" in e for e in encodings["ts_ms"] + encodings["duration_ms"])
+    assert any("DICTIONARY" in e for e in encodings["kind"])
