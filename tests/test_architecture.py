@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "dnnprof"
 # one layer (exporters, reports, check, store) never import each other.
 LAYERS: list[set[str]] = [
     {"vocabulary"},
-    {"errors", "markers", "display"},
+    {"errors", "markers", "display", "memory"},
     {"metadata", "files"},
     {"views", "storage"},
     {"trace"},
