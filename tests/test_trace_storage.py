@@ -96,3 +96,15 @@ def test_only_categorical_columns_get_parquet_dictionaries(trace, tmp_path):
                  for i in range(group.num_columns)}
     assert not any("DICTIONARY" in e for e in encodings["ts_ms"] + encodings["duration_ms"])
     assert any("DICTIONARY" in e for e in encodings["kind"])
+
+
+def test_columns_without_missing_values_are_stored_as_required(trace, tmp_path):
+    """No definition levels for columns with a value on every row; a column with a NaN
+    stays optional and reads its NaNs back where they were."""
+    events = trace.events
+    schema = pq.read_schema(trace.save(tmp_path / "t.parquet"))
+    missing = {name: bool(events[name].isna().any()) for name in events.columns}
+    assert {name: schema.field(name).nullable for name in events.columns} == missing
+    assert missing["flops"] and not missing["line"] and not missing["kind"]  # both kinds here
+    back = dnnprof.load(tmp_path / "t.parquet").events
+    assert back["flops"].isna().equals(events["flops"].isna())
