@@ -2,6 +2,6 @@
 
 import sys
 
-from dnnprof.cli import main
+from dnnprof.cli import console_main
 
-sys.exit(main())
+sys.exit(console_main())

@@ -31,6 +31,6 @@ the tests that hold each promise: docs/reliability.md.
 
 from __future__ import annotations
 
-from dnnprof.cli.app import build_parser, main
+from dnnprof.cli.app import build_parser, console_main, main
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "console_main", "main"]
