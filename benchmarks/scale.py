@@ -16,11 +16,16 @@ iterations repeated, with consistent oneDNN timestamps) in a temporary folder, t
 
 Each row gives wall seconds, peak RSS (the process's own, from wait4), both as a ratio to
 the baseline of the same size, and the time ratio to the same command at the smallest size
-(2.0 for twice the lines is linear). The load average is printed before and after: the
-machine may be shared, and a number taken under load says so.
+(2.0 for twice the lines is linear). With `--repeat N` (default 3) every command and the
+baseline run N times, interleaved, and a row gives the median time and the largest peak: a
+shared machine's CPU speed moves between runs a second apart. The load average is printed
+before and after: the machine may be shared, and a number taken under load says so.
 
-    python benchmarks/scale.py [--lines 1000000 2000000] [--json-out FILE] [--keep DIR]
-                               [--write-docs]
+The package is byte-compiled first, as an installed one is: without it, every process
+would spend ~0.08 s compiling dnnprof's sources when PYTHONDONTWRITEBYTECODE is set.
+
+    python benchmarks/scale.py [--lines 1000000 2000000] [--repeat 3] [--json-out FILE]
+                               [--keep DIR] [--write-docs]
 
 `--write-docs` writes the table to docs/performance.md and a log-log Plotly chart of time
 and peak memory against lines to docs/performance.html, so that anyone sees the slope.
@@ -33,6 +38,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -94,8 +100,12 @@ def commands(log: Path, trace: Path, smallest: Path) -> list[tuple[str, list[str
     ]
 
 
-def measure(sizes: list[int], folder: Path, source: str) -> list[Row]:
-    """Every command at every size; the smallest size's trace is the compare/check baseline."""
+BASELINE = "baseline (split loop)"
+
+
+def measure(sizes: list[int], folder: Path, source: str, repeat: int = 1) -> list[Row]:
+    """Every command at every size, `repeat` times interleaved (median time, largest peak);
+    the smallest size's trace is the compare/check baseline."""
     rows: list[Row] = []
     first: dict[str, float] = {}
     smallest: Path | None = None
@@ -103,31 +113,51 @@ def measure(sizes: list[int], folder: Path, source: str) -> list[Row]:
         log, trace = folder / f"{size}.log", folder / f"{size}.parquet"
         lines = write_long_log(log, size, source)
         smallest = smallest or trace
-        base_s, base_mb, _, _ = run([sys.executable, "-c", SPLIT_LOOP, str(log)], folder)
-        rows.append(Row(lines, "baseline (split loop)", base_s, base_mb, 1.0, 1.0))
-        first.setdefault(rows[-1].command, base_s)
-        rows[-1].slope = base_s / first[rows[-1].command]
-        for name, argv in commands(log, trace, smallest):
-            seconds, peak_mb, status, stdout = run(argv, folder)
-            if name == "parse()" and status == 0:
-                seconds = float(stdout.strip().splitlines()[-1])  # the parse alone
+        runs: dict[str, list[tuple[float, float, int]]] = {}
+        for _ in range(repeat):
+            base = run([sys.executable, "-c", SPLIT_LOOP, str(log)], folder)
+            runs.setdefault(BASELINE, []).append(base[:3])
+            for name, argv in commands(log, trace, smallest):
+                seconds, peak_mb, status, stdout = run(argv, folder)
+                if name == "parse()" and status == 0:
+                    seconds = float(stdout.strip().splitlines()[-1])  # the parse alone
+                runs.setdefault(name, []).append((seconds, peak_mb, status))
+        base_s = statistics.median(s for s, _, _ in runs[BASELINE])
+        base_mb = max(mb for _, mb, _ in runs[BASELINE])
+        for name, measured in runs.items():
+            seconds = statistics.median(s for s, _, _ in measured)
+            peak_mb = max(mb for _, mb, _ in measured)
+            failed = [st for _, _, st in measured if st not in (0, 1)]  # check exits 1
+            status = failed[0] if failed else measured[0][2]
             row = Row(lines, name, seconds, peak_mb, seconds / base_s, peak_mb / base_mb,
                       status=status)
             first.setdefault(name, seconds)
             row.slope = seconds / first[name]
             rows.append(row)
+            spread = ", ".join(f"{s:.2f}" for s, _, _ in measured)
             print(f"{lines:>10,} {name:<22} {seconds:8.2f} s {peak_mb:8.0f} MB "
                   f"x{row.time_ratio:5.1f} time, x{row.slope:4.2f} of the smallest"
+                  + (f"  [{spread}]" if repeat > 1 else "")
                   + (f"  (exit {status})" if status not in (0, 1) else ""), flush=True)
         log.unlink()  # the next size's log takes the room
     return rows
 
 
-def markdown(rows: list[Row], load_before: tuple[float, ...], load_after: tuple[float, ...]) -> str:
+def compile_package() -> None:
+    """Byte-compile dnnprof as an installation does (see the module doc)."""
+    import compileall
+
+    compileall.compile_dir(Path(__file__).resolve().parents[1] / "dnnprof", quiet=1)
+
+
+def markdown(rows: list[Row], load_before: tuple[float, ...], load_after: tuple[float, ...],
+             repeat: int = 1) -> str:
     """The results as a markdown table, with the load they were taken under."""
     out = [
         f"Load average before: {', '.join(f'{x:.2f}' for x in load_before)}; after: "
-        f"{', '.join(f'{x:.2f}' for x in load_after)} ({os.cpu_count()} CPUs).",
+        f"{', '.join(f'{x:.2f}' for x in load_after)} ({os.cpu_count()} CPUs)."
+        + (f" Each command run {repeat} times, interleaved: median seconds, largest peak."
+           if repeat > 1 else ""),
         "",
         "| lines | command | seconds | peak MB | time / split loop | RSS / split loop "
         "| time / smallest size |",
@@ -172,20 +202,23 @@ def main(argv: list[str] | None = None) -> int:
     """Command line."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lines", type=int, nargs="+", default=[1_000_000, 2_000_000])
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs of every command per size (median time, largest peak)")
     parser.add_argument("--source", default=DEFAULT_SOURCE, help="corpus log (no .log)")
     parser.add_argument("--json-out", type=Path, help="write the rows as JSON here")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep the traces")
     parser.add_argument("--write-docs", action="store_true",
                         help="write docs/performance.md and docs/performance.html")
     args = parser.parse_args(argv)
+    compile_package()
     load_before = os.getloadavg()
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)
-        rows = measure(args.lines, args.keep, args.source)
+        rows = measure(args.lines, args.keep, args.source, args.repeat)
     else:
         with tempfile.TemporaryDirectory(prefix="dnnprof-scale-") as folder:
-            rows = measure(args.lines, Path(folder), args.source)
-    table = markdown(rows, load_before, os.getloadavg())
+            rows = measure(args.lines, Path(folder), args.source, args.repeat)
+    table = markdown(rows, load_before, os.getloadavg(), args.repeat)
     print()
     print(table)
     if args.write_docs:

@@ -10,6 +10,7 @@ give the answers a plain row-by-row computation gives on real corpus logs.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections import Counter
 from pathlib import Path
@@ -245,21 +246,25 @@ def test_all_iterations_flag_exports_every_iteration(long_trace, tmp_path, capsy
     assert "warning" in capsys.readouterr().out  # thousands of spans: past Jaeger's UI
 
 
-def test_the_scale_benchmark_measures_every_command_and_writes_its_docs(tmp_path):
+def test_the_scale_benchmark_measures_every_command_and_writes_its_docs(tmp_path, capsys):
     import scale
 
-    rows = scale.measure([20_000], tmp_path, SOURCE)
+    rows = scale.measure([20_000], tmp_path, SOURCE, repeat=2)
     commands = [row.command for row in rows]
     assert commands == ["baseline (split loop)", "parse", "parse()", "report", "compare",
                         "check", "chrome", "jaeger"]
     assert all(row.status in (0, 1) and row.seconds > 0 and row.peak_mb > 0 for row in rows)
     assert all(row.time_ratio > 0 for row in rows[1:])
+    printed = capsys.readouterr().out.splitlines()
+    assert len(printed) == len(commands)
+    assert all(re.search(r"\[\d+\.\d\d, \d+\.\d\d\]$", line) for line in printed)  # both runs
     docs = tmp_path / "docs"
     docs.mkdir()
-    table = scale.markdown(rows, (0.5, 0.5, 0.5), (0.6, 0.6, 0.6))
+    table = scale.markdown(rows, (0.5, 0.5, 0.5), (0.6, 0.6, 0.6), repeat=2)
     scale.write_docs(rows, table, docs)
     text = (docs / "performance.md").read_text()
     assert "| 20,2" in text and "| parse() |" in text and "Load average before: 0.50" in text
+    assert "run 2 times, interleaved: median seconds, largest peak" in text
     html = (docs / "performance.html").read_text()
     assert '"type":"log"' in html.replace(" ", "") and "peak RSS, MB" in html
     assert html.count('"name":"') >= len(commands)
