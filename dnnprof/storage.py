@@ -90,15 +90,24 @@ def write_parquet(
     schema_meta[b"dnnprof_format"] = str(FORMAT_VERSION).encode()
     # a column with no missing value anywhere is declared required: Parquet then writes no
     # definition levels for it (a tenth of the write of 1M rows)
-    schema = pa.schema(
-        [f.with_nullable(f.name not in events or bool(events[f.name].isna().any()))
-         for f in first.schema], metadata=schema_meta)
+    schema = pa.schema([f.with_nullable(not _required(f, events)) for f in first.schema],
+                       metadata=schema_meta)
     with atomic_path(target) as temp, pq.ParquetWriter(
         temp, schema, **writer_options(schema)
     ) as writer:
         for start in range(0, max(len(events), 1), ROW_GROUP_ROWS):
             writer.write_table((first if start == 0 else table_of(start)).cast(schema))
     return target
+
+
+def _required(field: pa.Field, events: pd.DataFrame) -> bool:
+    """Whether a column can be stored as required: a value on every row, and a type that
+    has values (an empty frame's text columns are of Arrow's null type, always optional)."""
+    import pyarrow as pa
+
+    values = field.type.value_type if pa.types.is_dictionary(field.type) else field.type
+    return (not pa.types.is_null(values) and field.name in events
+            and not bool(events[field.name].isna().any()))
 
 
 def writer_options(schema: pa.Schema) -> dict[str, Any]:

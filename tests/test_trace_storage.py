@@ -108,3 +108,11 @@ def test_columns_without_missing_values_are_stored_as_required(trace, tmp_path):
     assert missing["flops"] and not missing["line"] and not missing["kind"]  # both kinds here
     back = dnnprof.load(tmp_path / "t.parquet").events
     assert back["flops"].isna().equals(events["flops"].isna())
+
+
+def test_a_trace_without_events_is_stored_and_read_back(tmp_path):
+    """A log with no oneDNN line (a command that ran none) is still a trace to keep."""
+    empty = dnnprof.parse(["hello world\n"])
+    assert empty.events.empty
+    back = dnnprof.load(empty.save(tmp_path / "empty.parquet"))
+    assert back.events.empty and list(back.events.columns) == list(empty.events.columns)
