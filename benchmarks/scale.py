@@ -14,8 +14,9 @@ iterations repeated, with consistent oneDNN timestamps) in a temporary folder, t
   * chrome     `dnnprof export TRACE --chrome c.json` (its default selection);
   * jaeger     `dnnprof export TRACE --jaeger-json j.json`.
 
-Each row gives wall seconds, peak RSS (the process's own, from wait4), both as a ratio to
-the baseline of the same size, and the time ratio to the same command at the smallest size
+Each row gives wall seconds, peak RSS (the process's own, from wait4; Linux starts a
+child's peak at its parent's size, so ~20 MB, this script's, is the floor: the split loop
+alone peaks at ~10 MB), both as a ratio to the baseline of the same size, and the time ratio to the same command at the smallest size
 (2.0 for twice the lines is linear). With `--repeat N` (default 3) every command and the
 baseline run N times, interleaved, and a row gives the median time and the largest peak: a
 shared machine's CPU speed moves between runs a second apart. The load average is printed
