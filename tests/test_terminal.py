@@ -120,3 +120,18 @@ def test_a_damaged_descriptor_keeps_its_text():
     damaged = "mb1_i0256oc256_ih14oh14kh3sh1dh0ph1_iw14ow14kw3sw1dw0pw1"
     assert primitive_shape("convolution", damaged) == f"conv {damaged}"
     assert primitive_shape("convolution", damaged.replace("i0", "ic")) == "conv 3×3 256→256 @14×14 s1"
+
+
+def test_a_layer_type_without_any_marker_span_says_so_instead_of_nan():
+    # found on `dnnprof trace resnet50 --int8`: its ReLUs are fused away, no span times them
+    import numpy as np
+    import pandas as pd
+
+    from dnnprof.cli.layer_tables import _outside_summary
+
+    outside = pd.DataFrame({"layer": ["maxpool", "relu1", "relu2"],
+                            "layer_type": ["MaxPool2d", "ReLU", "ReLU"],
+                            "wall_ms": [0.09, np.nan, np.nan], "share": [0.01, np.nan, np.nan]})
+    (line,) = _outside_summary(outside, timed=True)
+    assert "MaxPool2d 1 (1%)" in line and "ReLU 2 (no marker span)" in line
+    assert "nan" not in line.lower()

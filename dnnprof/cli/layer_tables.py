@@ -170,7 +170,7 @@ def _outside_summary(outside: pd.DataFrame, timed: bool) -> list[str]:
     by_type = outside.groupby("layer_type", sort=False).agg(
         layers=("layer", "size"), share=("share", lambda s: s.sum(min_count=1)))
     by_type = by_type.sort_values("share" if timed else "layers", ascending=False)
-    parts = [f"{safe_text(kind)} {int(row.layers)}" + (f" ({row.share:.0%})" if timed else "")
+    parts = [f"{safe_text(kind)} {int(row.layers)}" + (_type_share(row.share) if timed else "")
              for kind, row in by_type.iterrows()]
     if not timed:
         return [f"outside oneDNN by type: {', '.join(parts)}; their wall time is unknown "
@@ -178,6 +178,12 @@ def _outside_summary(outside: pd.DataFrame, timed: bool) -> list[str]:
     share = outside["share"].sum(min_count=1)
     return [f"layers outside oneDNN took {share:.0%} of each iteration's wall time "
             f"(marker spans); by type: {', '.join(parts)}"]
+
+
+def _type_share(share: float) -> str:
+    """A layer type's share of the wall time; layers that no marker span timed (modules the
+    framework fused away, such as an INT8 model's ReLUs) have none to show."""
+    return " (no marker span)" if pd.isna(share) else f" ({share:.0%})"
 
 
 def print_layer_tables(trace: Trace, console: Console, top: int, scope: str) -> None:
