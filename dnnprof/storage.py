@@ -112,7 +112,7 @@ def _required(field: pa.Field, events: pd.DataFrame) -> bool:
 
 def writer_options(schema: pa.Schema) -> dict[str, Any]:
     """How a trace's Parquet file is written: zstd, a CRC-32 per page, statistics where
-    readers filter, dictionary pages for the categorical columns."""
+    they can skip a row group, dictionary pages for the categorical columns."""
     import pyarrow as pa
 
     # dictionary pages for the categorical columns only: tried on a million timestamps the
