@@ -237,6 +237,7 @@ class Trace:
         storage.read_parquet): such a Trace answers only what reads nothing else.
         """
         events, metadata = storage.read_parquet(path, columns, ops)
+        release_freed_memory(len(events))  # the Arrow table the frame was converted from
         wanted = REQUIRED_COLUMNS if columns is None else set(REQUIRED_COLUMNS) & set(columns)
         missing = [name for name in REQUIRED_COLUMNS if name in wanted and name not in events]
         if missing:
