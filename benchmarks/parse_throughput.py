@@ -70,7 +70,7 @@ def parse_in_child(path: Path) -> dict[str, float]:
 import json, resource, time
 import dnnprof
 import dnnprof.parsers.stream  # imports (pandas) and the grammar build are start-up,
-from dnnprof.parsers.fields import grammar_parser  # not throughput
+from dnnprof.parsers.grammar import grammar_parser  # not throughput
 grammar_parser()
 start = time.perf_counter()
 trace = dnnprof.parse({str(path)!r})

@@ -12,6 +12,7 @@ import dnnprof
 from dnnprof.parsers import fields
 from dnnprof.parsers.events import ExecEvent, InfoEvent, MessageEvent
 from dnnprof.parsers.flops import conv_flops
+from dnnprof.parsers.grammar import grammar_parser
 from dnnprof.parsers.lines import VERBOSE_MARKERS
 from dnnprof.parsers.stream import iter_events
 from dnnprof.trace import Trace
@@ -246,8 +247,8 @@ def test_iter_events_is_the_same_loop_with_its_guards():
 
 
 def test_grammar_and_vocabulary_name_the_same_data_types():
-    pattern = fields.grammar_parser().get_terminal("DATA_TYPE").pattern.to_regexp()
+    pattern = grammar_parser().get_terminal("DATA_TYPE").pattern.to_regexp()
     named = set(re.search(r"\(([a-z0-9_|]+)\)", pattern).group(1).split("|"))
     assert named == set(DATA_TYPES)
-    verbose = fields.grammar_parser().get_terminal("MARKER").pattern.to_regexp()
+    verbose = grammar_parser().get_terminal("MARKER").pattern.to_regexp()
     assert all(re.fullmatch(verbose, marker) for marker in VERBOSE_MARKERS)

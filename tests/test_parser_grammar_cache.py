@@ -7,14 +7,14 @@ from pathlib import Path
 import pytest
 from lark import Lark
 
-from dnnprof.parsers import fields
+from dnnprof.parsers import grammar
 
 FIELD = "src_f32::blocked:abcd::f0 dst_f32::blocked:abcd::f0"
 
 
 def build() -> Lark:
     """A parser as a new process gets it (the per-process memo bypassed)."""
-    return fields.grammar_parser.__wrapped__()
+    return grammar.grammar_parser.__wrapped__()
 
 
 class NeverBuilt(Lark):
@@ -35,7 +35,7 @@ def test_a_built_grammar_is_cached_and_the_next_process_loads_it(
     built = build()
     files = list((cache / "grammar").iterdir())
     assert len(files) == 1 and files[0].stat().st_size > 10_000
-    monkeypatch.setattr(fields, "Lark", NeverBuilt)
+    monkeypatch.setattr(grammar, "Lark", NeverBuilt)
     loaded = build()
     assert loaded.parse(FIELD, start="mds") == built.parse(FIELD, start="mds")
     assert [t.pattern.to_regexp() for t in loaded.terminals] == [
@@ -60,6 +60,6 @@ def test_an_unwritable_cache_folder_only_loses_the_speed_up(
 
 
 def test_another_grammar_text_has_another_cache_file(cache: Path) -> None:
-    text = fields.grammar_text()
-    assert fields._grammar_cache_path(text) != fields._grammar_cache_path(text + "\n// edit\n")
-    assert fields._grammar_cache_path(text).parent == cache / "grammar"
+    text = grammar.grammar_text()
+    assert grammar._grammar_cache_path(text) != grammar._grammar_cache_path(text + "\n// edit\n")
+    assert grammar._grammar_cache_path(text).parent == cache / "grammar"
