@@ -63,3 +63,12 @@ def test_another_grammar_text_has_another_cache_file(cache: Path) -> None:
     text = grammar.grammar_text()
     assert grammar._grammar_cache_path(text) != grammar._grammar_cache_path(text + "\n// edit\n")
     assert grammar._grammar_cache_path(text).parent == cache / "grammar"
+
+
+def test_no_home_folder_means_no_cache_not_no_parser(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Path.home() raises for a uid without a passwd entry and no $HOME (some containers)."""
+    def nowhere() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(grammar, "cache_dir", nowhere)
+    assert build().parse(FIELD, start="mds").data == "mds"

@@ -38,7 +38,10 @@ def grammar_parser() -> Lark:
     folder when built there before, else built (about 0.1 s) and cached for the next
     process."""
     text = grammar_text()
-    path = _grammar_cache_path(text)
+    try:
+        path = _grammar_cache_path(text)
+    except RuntimeError:  # no home folder to be found (an unnamed uid, no $HOME): no cache
+        return Lark(text, **GRAMMAR_OPTIONS)
     try:
         with path.open("rb") as handle:
             return Lark.load(handle)
